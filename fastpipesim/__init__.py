@@ -1,0 +1,1 @@
+"""fastpipesim: a fast, trace-driven simulator of AI operations platforms."""

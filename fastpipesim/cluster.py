@@ -1,0 +1,156 @@
+"""Clusters: pools of identical nodes (MODEL.md 1 and 2)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, offending
+
+CLUSTER_COLUMNS = ("pool", "count", "cpu", "gpu", "mem_gb", "speed", "price_per_hour")
+_CLUSTER_DEFAULTS = {"speed": 1.0, "price_per_hour": 0.0}
+
+
+class NodeArrays(NamedTuple):
+    """Structure of arrays of a cluster's nodes (N nodes, Q pools).
+
+    Attributes
+    ----------
+    capacity : float64[N, 3]
+        cpu, gpu, mem_gb capacity of each node (DIMENSIONS order).
+    node_pool : int64[N]
+        Pool index of each node; nodes of the first pool come first.
+    speed : float64[N]
+        Speed of each node's pool.
+    pool_capacity : float64[Q, 3]
+        Total capacity of each pool.
+    """
+
+    capacity: np.ndarray
+    node_pool: np.ndarray
+    speed: np.ndarray
+    pool_capacity: np.ndarray
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster: one row per pool, columns ``CLUSTER_COLUMNS``."""
+
+    pools: pd.DataFrame
+    source: str = "<cluster>"
+
+    def __post_init__(self):
+        object.__setattr__(self, "pools", validate_cluster(self.pools, self.source))
+
+    @classmethod
+    def from_pools(cls, rows, source: str = "<cluster>") -> "Cluster":
+        """Build from a list of dicts (one per pool) or a DataFrame."""
+        return cls(pd.DataFrame(rows), source)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.pools["count"].sum())
+
+    @property
+    def pool_names(self) -> list[str]:
+        return [str(p) for p in self.pools["pool"]]
+
+    def nodes(self) -> NodeArrays:
+        counts = self.pools["count"].to_numpy(np.int64)
+        cap = self.pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64)
+        return NodeArrays(
+            capacity=np.ascontiguousarray(np.repeat(cap, counts, axis=0)),
+            node_pool=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+            speed=np.repeat(self.pools["speed"].to_numpy(np.float64), counts),
+            pool_capacity=cap * counts[:, None],
+        )
+
+    def scaled(self, **counts: int) -> "Cluster":
+        """A copy with some pools' node counts changed: ``cluster.scaled(gpu=12)``."""
+        pools = self.pools.copy()
+        for name, n in counts.items():
+            hit = pools["pool"] == name
+            if not hit.any():
+                raise KeyError(f"no pool named {name!r}; pools are {self.pool_names}")
+            pools.loc[hit, "count"] = int(n)
+        return Cluster(pools, self.source)
+
+    def to_csv(self, path) -> None:
+        self.pools.to_csv(path, index=False)
+
+    def __repr__(self) -> str:
+        return f"Cluster({self.n_nodes} nodes)\n{self.pools.to_string(index=False)}"
+
+
+def validate_cluster(frame: pd.DataFrame, source: str = "<cluster>", row_base: int = 2) -> pd.DataFrame:
+    """Check a cluster table against MODEL.md 2 and return it with defaults filled in."""
+    missing = [c for c in ("pool", "count", "cpu", "gpu", "mem_gb") if c not in frame.columns]
+    if missing:
+        raise InputError(source, f"missing required column(s) {missing}; a cluster table has columns {list(CLUSTER_COLUMNS)}")
+    out = frame.copy()
+    for col, default in _CLUSTER_DEFAULTS.items():
+        if col not in out.columns:
+            out[col] = default
+        else:
+            out[col] = out[col].fillna(default) if out[col].dtype != object else out[col]
+    out["pool"] = out["pool"].astype(str)
+    for col in ("count", "cpu", "gpu", "mem_gb", "speed", "price_per_hour"):
+        num = pd.to_numeric(out[col], errors="coerce")
+        bad = num.isna() | ~np.isfinite(num.to_numpy(np.float64, na_value=np.nan))
+        if bad.any():
+            raise offending(source, f"column {col!r} must hold finite numbers", out, bad, row_base=row_base)
+        out[col] = num.astype(np.float64)
+    for col in ("cpu", "gpu", "mem_gb", "price_per_hour"):
+        bad = out[col] < 0
+        if bad.any():
+            raise offending(source, f"column {col!r} must be >= 0", out, bad, row_base=row_base)
+    bad = (out["count"] < 0) | (out["count"] != np.round(out["count"]))
+    if bad.any():
+        raise offending(source, "column 'count' must be a whole number >= 0", out, bad, row_base=row_base)
+    bad = out["speed"] <= 0
+    if bad.any():
+        raise offending(source, "column 'speed' must be > 0", out, bad, row_base=row_base)
+    dup = out["pool"].duplicated(keep=False)
+    if dup.any():
+        raise offending(source, "pool names must be unique", out, dup, row_base=row_base)
+    if out["count"].sum() < 1:
+        raise InputError(source, "the cluster has no nodes (every count is 0)")
+    out["count"] = out["count"].astype(np.int64)
+    extra = [c for c in out.columns if c not in CLUSTER_COLUMNS]
+    return out[list(CLUSTER_COLUMNS) + extra].reset_index(drop=True)
+
+
+def read_cluster(path) -> Cluster:
+    """Read a cluster table (CSV or Parquet): one row per pool."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), "file not found")
+    try:
+        if path.suffix == ".parquet":
+            from ._io import read_parquet
+
+            frame = read_parquet(path)
+        else:
+            frame = pd.read_csv(path, skipinitialspace=True)
+    except InputError:
+        raise
+    except Exception as exc:  # a malformed file must end in a clear error, not a traceback
+        raise InputError(str(path), f"cannot be read as a table: {exc}") from None
+    return Cluster(frame, str(path))
+
+
+# The default cluster of the ModelOps experiment (MODEL.md 8). Sized with the
+# default workload so that GPU utilization sits between 50% and 85%; the
+# generator's defaults and this table are tuned together (see modelops.py).
+DEFAULT_POOLS = (
+    {"pool": "cpu", "count": 16, "cpu": 32.0, "gpu": 0.0, "mem_gb": 128.0, "speed": 1.0, "price_per_hour": 1.5},
+    {"pool": "gpu", "count": 6, "cpu": 16.0, "gpu": 4.0, "mem_gb": 256.0, "speed": 1.0, "price_per_hour": 12.0},
+)
+
+
+def default_cluster() -> Cluster:
+    """The default cluster: a CPU pool and a GPU pool (MODEL.md 8)."""
+    return Cluster.from_pools(list(DEFAULT_POOLS), source="default_cluster")

@@ -1,0 +1,235 @@
+"""The array form of a workload, shared by traces, the synthetic generator and the engine.
+
+A *batch* holds the workloads of one or more replications, concatenated along
+the replication axis (ragged: replications have different numbers of pipelines
+and tasks, so ``rep_pipeline_ptr`` / ``rep_task_ptr`` give each one's slice).
+Every index stored in the arrays is global to the batch, so a kernel never adds
+offsets. Within a replication, pipelines are sorted by ``pipeline_id`` and the
+tasks of a pipeline are contiguous and in task-index order (MODEL.md 2), so
+comparing global task indices is comparing (pipeline_id, task index): the tie
+order of MODEL.md 3 and 4.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .engine.constants import STANDARD_TYPES
+
+
+class WorkloadArrays(NamedTuple):
+    """Structure of arrays of a batch (P pipelines, T tasks, E DAG edges, R replications).
+
+    Attributes
+    ----------
+    rep_pipeline_ptr : int64[R + 1]
+        Pipelines of replication k are ``rep_pipeline_ptr[k]:rep_pipeline_ptr[k+1]``.
+    rep_task_ptr : int64[R + 1]
+        Tasks of replication k are ``rep_task_ptr[k]:rep_task_ptr[k+1]``.
+    pipeline_id : int64[P]
+    submit : float64[P]
+        Submit time, seconds.
+    model : int64[P]
+        model_id.
+    priority : int64[P]
+        Larger is more important.
+    task_ptr : int64[P + 1]
+        Tasks of pipeline p are ``task_ptr[p]:task_ptr[p+1]``.
+    cand_accuracy, cand_robustness, cand_fairness, compress_loss : float64[P]
+        Candidate outcomes (MODEL.md 7); NaN where the pipeline carries none.
+    task_pipeline : int64[T]
+        Global pipeline index of each task.
+    task_type : int64[T]
+        Code into ``Batch.type_names``.
+    cpu, gpu, mem : float64[T]
+        Request while running (cores, devices, GiB).
+    duration : float64[T]
+        Seconds on a node of speed 1.0, > 0.
+    n_pred : int64[T]
+        Number of predecessors.
+    succ_ptr : int64[T + 1]
+        Successors of task i are ``succ[succ_ptr[i]:succ_ptr[i+1]]``.
+    succ : int64[E]
+        Global task indices.
+    """
+
+    rep_pipeline_ptr: np.ndarray
+    rep_task_ptr: np.ndarray
+    pipeline_id: np.ndarray
+    submit: np.ndarray
+    model: np.ndarray
+    priority: np.ndarray
+    task_ptr: np.ndarray
+    cand_accuracy: np.ndarray
+    cand_robustness: np.ndarray
+    cand_fairness: np.ndarray
+    compress_loss: np.ndarray
+    task_pipeline: np.ndarray
+    task_type: np.ndarray
+    cpu: np.ndarray
+    gpu: np.ndarray
+    mem: np.ndarray
+    duration: np.ndarray
+    n_pred: np.ndarray
+    succ_ptr: np.ndarray
+    succ: np.ndarray
+
+    @property
+    def n_replications(self) -> int:
+        return len(self.rep_pipeline_ptr) - 1
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.duration)
+
+    @property
+    def n_pipelines(self) -> int:
+        return len(self.submit)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of workloads with the names the kernels do not need.
+
+    ``task_names[i]`` is the name of global task i; ``type_names[c]`` the name of
+    type code c; ``replications[k]`` the replication number of the k-th slice.
+    """
+
+    arrays: WorkloadArrays
+    type_names: tuple
+    task_names: np.ndarray
+    replications: np.ndarray
+
+    @property
+    def n_replications(self) -> int:
+        return self.arrays.n_replications
+
+
+def type_codes(names: Sequence[str]) -> tuple[np.ndarray, tuple]:
+    """Map task type names to codes: standard types first, then others by first appearance."""
+    names = np.asarray(names, dtype=object)
+    uniq, first, inverse = np.unique(names.astype(str), return_index=True, return_inverse=True)
+    extra = [str(u) for u in uniq[np.argsort(first)] if u not in STANDARD_TYPES]
+    type_names = STANDARD_TYPES + tuple(extra)
+    lookup = {n: c for c, n in enumerate(type_names)}
+    code_of_uniq = np.array([lookup[str(u)] for u in uniq], dtype=np.int64)
+    return code_of_uniq[inverse.reshape(-1)], type_names
+
+
+def build_arrays(
+    *,
+    pipeline_id,
+    submit,
+    model,
+    priority,
+    task_count,
+    task_type,
+    cpu,
+    gpu,
+    mem,
+    duration,
+    edge_pred,
+    edge_succ,
+    cand_accuracy=None,
+    cand_robustness=None,
+    cand_fairness=None,
+    compress_loss=None,
+) -> WorkloadArrays:
+    """Build the arrays of ONE replication from columns that are already in order.
+
+    Pipelines must be sorted by ``pipeline_id``; ``task_count[p]`` tasks of
+    pipeline p follow each other in task-index order. ``edge_pred[e] ->
+    edge_succ[e]`` are DAG edges as task indices (0 .. T-1) of this replication.
+    Validation is the caller's job (traces validate before building).
+    """
+    n_p = len(submit)
+    task_count = np.asarray(task_count, dtype=np.int64)
+    task_ptr = np.zeros(n_p + 1, dtype=np.int64)
+    np.cumsum(task_count, out=task_ptr[1:])
+    n_t = int(task_ptr[-1])
+    task_pipeline = np.repeat(np.arange(n_p, dtype=np.int64), task_count)
+    edge_pred = np.asarray(edge_pred, dtype=np.int64)
+    edge_succ = np.asarray(edge_succ, dtype=np.int64)
+    order = np.lexsort((edge_succ, edge_pred))
+    succ = edge_succ[order]
+    succ_ptr = np.zeros(n_t + 1, dtype=np.int64)
+    np.cumsum(np.bincount(edge_pred, minlength=n_t), out=succ_ptr[1:])
+    n_pred = np.bincount(edge_succ, minlength=n_t).astype(np.int64)
+
+    def col(x, dtype, fill=np.nan, n=n_p):
+        if x is None:
+            return np.full(n, fill, dtype=dtype)
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    return WorkloadArrays(
+        rep_pipeline_ptr=np.array([0, n_p], dtype=np.int64),
+        rep_task_ptr=np.array([0, n_t], dtype=np.int64),
+        pipeline_id=col(pipeline_id, np.int64),
+        submit=col(submit, np.float64),
+        model=col(model, np.int64),
+        priority=col(priority, np.int64),
+        task_ptr=task_ptr,
+        cand_accuracy=col(cand_accuracy, np.float64),
+        cand_robustness=col(cand_robustness, np.float64),
+        cand_fairness=col(cand_fairness, np.float64),
+        compress_loss=col(compress_loss, np.float64),
+        task_pipeline=task_pipeline,
+        task_type=col(task_type, np.int64, n=n_t),
+        cpu=col(cpu, np.float64, n=n_t),
+        gpu=col(gpu, np.float64, n=n_t),
+        mem=col(mem, np.float64, n=n_t),
+        duration=col(duration, np.float64, n=n_t),
+        n_pred=n_pred,
+        succ_ptr=succ_ptr,
+        succ=succ,
+    )
+
+
+_POINTER_FIELDS = {"task_ptr": "task", "succ_ptr": "edge"}
+_INDEX_FIELDS = {"task_pipeline": "pipeline", "succ": "task"}
+
+
+def concat(parts: Sequence[WorkloadArrays]) -> WorkloadArrays:
+    """Concatenate batches along the replication axis, shifting every stored index."""
+    if len(parts) == 1:
+        return parts[0]
+    n_pipe = np.array([p.n_pipelines for p in parts], dtype=np.int64)
+    n_task = np.array([p.n_tasks for p in parts], dtype=np.int64)
+    n_edge = np.array([len(p.succ) for p in parts], dtype=np.int64)
+    off = {
+        "pipeline": np.concatenate([[0], np.cumsum(n_pipe)[:-1]]),
+        "task": np.concatenate([[0], np.cumsum(n_task)[:-1]]),
+        "edge": np.concatenate([[0], np.cumsum(n_edge)[:-1]]),
+    }
+    out = {}
+    for name in WorkloadArrays._fields:
+        if name in ("rep_pipeline_ptr", "rep_task_ptr"):
+            kind = "pipeline" if name == "rep_pipeline_ptr" else "task"
+            pieces = [p[WorkloadArrays._fields.index(name)][1:] + off[kind][k] for k, p in enumerate(parts)]
+            out[name] = np.concatenate([[0]] + pieces).astype(np.int64)
+        elif name in _POINTER_FIELDS:
+            kind = _POINTER_FIELDS[name]
+            pieces = [getattr(p, name)[1:] + off[kind][k] for k, p in enumerate(parts)]
+            out[name] = np.concatenate([[0]] + pieces).astype(np.int64)
+        elif name in _INDEX_FIELDS:
+            kind = _INDEX_FIELDS[name]
+            out[name] = np.concatenate([getattr(p, name) + off[kind][k] for k, p in enumerate(parts)])
+        else:
+            out[name] = np.concatenate([getattr(p, name) for p in parts])
+    return WorkloadArrays(**out)
+
+
+def concat_batches(parts: Sequence[Batch]) -> Batch:
+    """Concatenate :class:`Batch` objects that share their type names."""
+    type_names = parts[0].type_names
+    for b in parts[1:]:
+        if b.type_names != type_names:
+            raise ValueError("cannot concatenate batches with different task type tables")
+    return Batch(
+        arrays=concat([b.arrays for b in parts]),
+        type_names=type_names,
+        task_names=np.concatenate([b.task_names for b in parts]),
+        replications=np.concatenate([b.replications for b in parts]),
+    )
