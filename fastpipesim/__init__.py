@@ -1,1 +1,40 @@
-"""fastpipesim: a fast, trace-driven simulator of AI operations platforms."""
+"""fastpipesim: a fast, trace-driven simulator of AI operations platforms.
+
+>>> import fastpipesim as fps
+>>> res = fps.simulate(fps.ModelOpsWorkload(), fps.default_cluster(), replications=8, seed=1)
+>>> table = res.stats()
+"""
+from .cluster import Cluster, default_cluster, read_cluster
+from .errors import InputError
+from .policies import CustomPolicy, custom_policy
+from .results import Results
+from .simulate import simulate
+from .workload import Batch, WorkloadArrays
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Batch",
+    "Cluster",
+    "CustomPolicy",
+    "InputError",
+    "Results",
+    "WorkloadArrays",
+    "custom_policy",
+    "default_cluster",
+    "read_cluster",
+    "simulate",
+]
+
+try:  # these arrive with their modules
+    from .trace import Trace, read_trace  # noqa: F401
+
+    __all__ += ["Trace", "read_trace"]
+except ImportError:  # pragma: no cover
+    pass
+try:
+    from .modelops import ModelOpsWorkload  # noqa: F401
+
+    __all__ += ["ModelOpsWorkload"]
+except ImportError:  # pragma: no cover
+    pass

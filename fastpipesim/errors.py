@@ -40,16 +40,31 @@ class InputError(ValueError):
         super().__init__(msg)
 
 
-def offending(source: str, rule: str, frame: pd.DataFrame, mask, *, row_base: int = 2) -> InputError:
+def offending(
+    source: str,
+    rule: str,
+    frame: pd.DataFrame,
+    mask,
+    *,
+    row_base: int = 2,
+    row_numbers=None,
+    note: str = "",
+) -> InputError:
     """An :class:`InputError` for the rows of ``frame`` where ``mask`` is true.
 
     ``row_base`` is the file row number of the frame's first row (2 for a CSV
-    with a header line); rows are positional.
+    with a header line); rows are positional. ``row_numbers``, when given,
+    is the row number of every row of ``frame`` (for files whose blank lines
+    were dropped) and overrides ``row_base``. ``note`` is printed above the rows.
     """
     import numpy as np
 
     pos = np.flatnonzero(np.asarray(mask))
+    rows = pos + row_base if row_numbers is None else np.asarray(row_numbers)[pos]
     shown = frame.iloc[pos[:MAX_ROWS_SHOWN]].copy()
-    shown.index = pos[:MAX_ROWS_SHOWN] + row_base
+    shown.index = rows[:MAX_ROWS_SHOWN]
     shown.index.name = "row"
-    return InputError(source, rule, pos + row_base, shown.to_string())
+    detail = shown.to_string()
+    if note:
+        detail = note + "\n" + detail
+    return InputError(source, rule, rows, detail)

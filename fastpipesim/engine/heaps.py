@@ -1,0 +1,146 @@
+"""Compiled binary heaps on parallel arrays (all functions are Numba ``njit``).
+
+Two kinds are used by the event loop:
+
+* the *event heap* of task completions, ordered by (time, task index): arrays
+  ``ev_time : float64[cap]`` and ``ev_task : int64[cap]``;
+* the *ready heaps*, one per request shape, ordered by the scheduling order of
+  MODEL.md 4.2, (key, ready time, task index). All of a replication's ready
+  heaps share one store, ``store : int64[n_tasks]``, in which shape ``s`` owns
+  ``store[base[s] : base[s] + count_of_shape_s]``; ``pos[i]`` is task i's slot
+  in its heap (for decrease-key), -1 when it is in none.
+
+Indices in ``store``/``pos`` are replication-local task indices.
+"""
+from numba import njit
+
+
+@njit(cache=True)
+def ev_less(ev_time, ev_task, a, b):
+    ta = ev_time[a]
+    tb = ev_time[b]
+    return ta < tb or (ta == tb and ev_task[a] < ev_task[b])
+
+
+@njit(cache=True)
+def ev_push(ev_time, ev_task, size, t, task):
+    """Push (t, task); returns the new size."""
+    i = size
+    ev_time[i] = t
+    ev_task[i] = task
+    while i > 0:
+        parent = (i - 1) >> 1
+        if ev_less(ev_time, ev_task, i, parent):
+            ev_time[i], ev_time[parent] = ev_time[parent], ev_time[i]
+            ev_task[i], ev_task[parent] = ev_task[parent], ev_task[i]
+            i = parent
+        else:
+            break
+    return size + 1
+
+
+@njit(cache=True)
+def ev_pop(ev_time, ev_task, size):
+    """Remove the top; returns the new size (the top was ev_time[0], ev_task[0])."""
+    size -= 1
+    ev_time[0] = ev_time[size]
+    ev_task[0] = ev_task[size]
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            break
+        child = left
+        right = left + 1
+        if right < size and ev_less(ev_time, ev_task, right, left):
+            child = right
+        if ev_less(ev_time, ev_task, child, i):
+            ev_time[i], ev_time[child] = ev_time[child], ev_time[i]
+            ev_task[i], ev_task[child] = ev_task[child], ev_task[i]
+            i = child
+        else:
+            break
+    return size
+
+
+@njit(cache=True)
+def task_before(key, ready, a, b):
+    """True when local task a comes before task b in the order of MODEL.md 4.2."""
+    ka = key[a]
+    kb = key[b]
+    if ka != kb:
+        return ka < kb
+    ra = ready[a]
+    rb = ready[b]
+    if ra != rb:
+        return ra < rb
+    return a < b
+
+
+@njit(cache=True)
+def rh_sift_up(store, pos, b, j, key, ready):
+    """Move the entry in slot j of the heap starting at b towards the root."""
+    item = store[b + j]
+    while j > 0:
+        parent = (j - 1) >> 1
+        other = store[b + parent]
+        if task_before(key, ready, item, other):
+            store[b + j] = other
+            pos[other] = j
+            j = parent
+        else:
+            break
+    store[b + j] = item
+    pos[item] = j
+
+
+@njit(cache=True)
+def rh_sift_down(store, pos, b, size, j, key, ready):
+    item = store[b + j]
+    while True:
+        left = 2 * j + 1
+        if left >= size:
+            break
+        child = left
+        right = left + 1
+        if right < size and task_before(key, ready, store[b + right], store[b + left]):
+            child = right
+        other = store[b + child]
+        if task_before(key, ready, other, item):
+            store[b + j] = other
+            pos[other] = j
+            j = child
+        else:
+            break
+    store[b + j] = item
+    pos[item] = j
+
+
+@njit(cache=True)
+def rh_push(store, pos, b, size, task, key, ready):
+    """Insert local task into the heap at b of current size; returns the new size."""
+    store[b + size] = task
+    pos[task] = size
+    rh_sift_up(store, pos, b, size, key, ready)
+    return size + 1
+
+
+@njit(cache=True)
+def rh_pop(store, pos, b, size, key, ready):
+    """Remove the head; returns the new size."""
+    head = store[b]
+    pos[head] = -1
+    size -= 1
+    if size > 0:
+        store[b] = store[b + size]
+        pos[store[b]] = 0
+        rh_sift_down(store, pos, b, size, 0, key, ready)
+    return size
+
+
+@njit(cache=True)
+def rh_heapify(store, pos, b, size, key, ready):
+    for j in range(size):
+        pos[store[b + j]] = j
+    for j in range((size >> 1) - 1, -1, -1):
+        rh_sift_down(store, pos, b, size, j, key, ready)

@@ -1,0 +1,193 @@
+"""Compiled per-replication summaries (MODEL.md 9). Every function here is Numba ``njit``.
+
+They read the task and pipeline records that the event loop wrote and reduce
+them per replication (the caller runs replications on threads; the kernels
+release the GIL), so that a run that asks
+only for summaries can drop the records of a batch as soon as it is reduced.
+"""
+import numpy as np
+from numba import njit
+
+# Columns of the per-replication metric array, in order.
+REP_METRICS = (
+    "submitted",
+    "completed",
+    "unfinished",
+    "rejected",
+    "response_mean",
+    "response_p50",
+    "response_p95",
+    "response_p99",
+    "wait_mean",
+    "wait_p95",
+    "slowdown_mean",
+    "slowdown_p95",
+    "throughput_per_hour",
+    "queue_length_mean",
+)
+N_REP_METRICS = len(REP_METRICS)
+
+
+@njit(cache=True)
+def critical_path_nb(wa, k, out_cp):
+    """Critical-path length (reference seconds) of each pipeline of replication k.
+
+    Parameters
+    ----------
+    wa : WorkloadArrays
+    k : int
+    out_cp : float64[P]
+        Filled for the pipelines of replication k.
+    """
+    t0 = wa.rep_task_ptr[k]
+    t1 = wa.rep_task_ptr[k + 1]
+    n_t = t1 - t0
+    finish = np.zeros(n_t)
+    left = np.empty(n_t, dtype=np.int64)
+    queue = np.empty(max(n_t, 1), dtype=np.int64)
+    for p in range(wa.rep_pipeline_ptr[k], wa.rep_pipeline_ptr[k + 1]):
+        a = wa.task_ptr[p]
+        b = wa.task_ptr[p + 1]
+        head = 0
+        tail = 0
+        for g in range(a, b):
+            left[g - t0] = wa.n_pred[g]
+            finish[g - t0] = 0.0
+            if wa.n_pred[g] == 0:
+                queue[tail] = g
+                tail += 1
+        longest = 0.0
+        while head < tail:
+            g = queue[head]
+            head += 1
+            f = finish[g - t0] + wa.duration[g]
+            finish[g - t0] = f
+            if f > longest:
+                longest = f
+            for e in range(wa.succ_ptr[g], wa.succ_ptr[g + 1]):
+                j = wa.succ[e]
+                if f > finish[j - t0]:
+                    finish[j - t0] = f
+                left[j - t0] -= 1
+                if left[j - t0] == 0:
+                    queue[tail] = j
+                    tail += 1
+        out_cp[p] = longest
+
+
+@njit(cache=True)
+def percentile_sorted_nb(v, q):
+    """Percentile ``q`` (0-100) of sorted float64[n] ``v`` by numpy's default (linear) method.
+
+    The interpolation is done as numpy does it (its ``_lerp``), so the result
+    equals ``numpy.percentile`` to the last bit; written out because Numba's
+    own ``np.percentile`` costs many seconds of compile time.
+    """
+    n = v.shape[0]
+    if n == 0:
+        return np.nan
+    h = (n - 1) * (q / 100.0)
+    lo = int(np.floor(h))
+    if lo >= n - 1:
+        return v[n - 1]
+    t = h - lo
+    a = v[lo]
+    b = v[lo + 1]
+    diff = b - a
+    if t >= 0.5:
+        return b - diff * (1.0 - t)
+    return a + diff * t
+
+
+@njit(cache=True)
+def _mean_p(x, n, q):
+    if n == 0:
+        return np.nan, np.nan
+    v = np.sort(x[:n])
+    return v.mean(), percentile_sorted_nb(v, q)
+
+
+@njit(cache=True, nogil=True)
+def summarize_replication_nb(wa, k, start, ready, pipeline_end, end_time, warmup, horizon, n_types,
+                             cp, out_metrics, out_type_waits):
+    """Metrics of replication k over the pipelines submitted in [warmup, horizon).
+
+    Parameters
+    ----------
+    wa : WorkloadArrays
+    k : int
+    start, ready : float64[T]
+    pipeline_end : float64[P]
+    end_time : float64[R]
+    warmup, horizon : float
+    n_types : int
+    cp : float64[P]
+        Scratch for critical paths (each replication writes its own slice).
+    out_metrics : float64[R, N_REP_METRICS]
+        Columns ``REP_METRICS`` (``rejected`` stays 0 without the lifecycle).
+    out_type_waits : float64[R, n_types, 3]
+        Per task type: number of started tasks, mean wait, p95 wait.
+    """
+    critical_path_nb(wa, k, cp)
+    p0 = wa.rep_pipeline_ptr[k]
+    p1 = wa.rep_pipeline_ptr[k + 1]
+    t0 = wa.rep_task_ptr[k]
+    t1 = wa.rep_task_ptr[k + 1]
+    resp = np.empty(p1 - p0)
+    slow = np.empty(p1 - p0)
+    waits = np.empty(t1 - t0)
+    wait_type = np.empty(t1 - t0, dtype=np.int64)
+    submitted = 0
+    completed = 0
+    n_w = 0
+    for p in range(p0, p1):
+        sub = wa.submit[p]
+        if sub < warmup or sub >= horizon:
+            continue
+        submitted += 1
+        if pipeline_end[p] == pipeline_end[p]:
+            resp_p = pipeline_end[p] - sub
+            resp[completed] = resp_p
+            slow[completed] = resp_p / cp[p] if cp[p] > 0 else np.nan
+            completed += 1
+        for g in range(wa.task_ptr[p], wa.task_ptr[p + 1]):
+            if start[g] == start[g]:
+                waits[n_w] = start[g] - ready[g]
+                wait_type[n_w] = wa.task_type[g]
+                n_w += 1
+    m = out_metrics[k]
+    m[0] = submitted
+    m[1] = completed
+    m[2] = submitted - completed
+    m[3] = 0.0
+    if completed > 0:
+        v = np.sort(resp[:completed])
+        m[4] = v.mean()
+        m[5] = percentile_sorted_nb(v, 50.0)
+        m[6] = percentile_sorted_nb(v, 95.0)
+        m[7] = percentile_sorted_nb(v, 99.0)
+        m[10], m[11] = _mean_p(slow, completed, 95.0)
+    else:
+        for c in (4, 5, 6, 7, 10, 11):
+            m[c] = np.nan
+    m[8], m[9] = _mean_p(waits, n_w, 95.0)
+    span = end_time[k] - warmup
+    m[12] = completed / (span / 3600.0) if span > 0 else np.nan
+    m[13] = np.nan  # filled from the loop's queue area by the caller
+    # waits by task type
+    order = np.argsort(wait_type[:n_w], kind="mergesort")
+    sorted_waits = waits[:n_w][order]
+    sorted_types = wait_type[:n_w][order]
+    a = 0
+    for c in range(n_types):
+        out_type_waits[k, c, 0] = 0.0
+        out_type_waits[k, c, 1] = np.nan
+        out_type_waits[k, c, 2] = np.nan
+    while a < n_w:
+        c = sorted_types[a]
+        b = a
+        while b < n_w and sorted_types[b] == c:
+            b += 1
+        out_type_waits[k, c, 0] = b - a
+        out_type_waits[k, c, 1], out_type_waits[k, c, 2] = _mean_p(sorted_waits[a:b], b - a, 95.0)
+        a = b

@@ -1,0 +1,223 @@
+"""Results of a run as pandas DataFrames, and statistics across replications (MODEL.md 9)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .engine.constants import DIMENSIONS, STATUSES
+from .engine.summary import REP_METRICS
+
+# The metrics the command line shows first, in this order.
+HEADLINE_METRICS = (
+    "response_mean",
+    "response_p95",
+    "wait_mean",
+    "slowdown_mean",
+    "throughput_per_hour",
+    "queue_length_mean",
+    "completed",
+    "cost",
+)
+
+
+@dataclass
+class BatchOutput:
+    """What the kernels return for one batch (see ``simulate.run_batch``)."""
+
+    batch: object
+    type_names: tuple
+    replications: np.ndarray
+    metrics: np.ndarray      # float64[R, N_REP_METRICS]
+    type_waits: np.ndarray   # float64[R, n_types, 3]
+    rep: np.ndarray          # float64[R, 4]: end, events, queue area, passes
+    alloc: np.ndarray        # float64[R, Q, 3]
+    records: dict | None
+
+
+def student_t_interval(values, confidence: float = 0.95):
+    """Mean, standard deviation, n and the Student-t interval of the mean, ignoring NaN."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return np.nan, np.nan, 0, np.nan, np.nan
+    mean = float(x.mean())
+    if n == 1:
+        return mean, np.nan, 1, np.nan, np.nan
+    std = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, n - 1) * std / np.sqrt(n))
+    return mean, std, n, mean - half, mean + half
+
+
+def stats_frame(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Mean, std and Student-t interval of every numeric column, one row per column."""
+    rows = {}
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            continue
+        mean, std, n, lo, hi = student_t_interval(frame[col].to_numpy(np.float64), confidence)
+        rows[col] = {"mean": mean, "std": std, "n": n, "ci_low": lo, "ci_high": hi,
+                     "half_width": (hi - lo) / 2.0 if n > 1 else np.nan}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "metric"
+    out.attrs["confidence"] = confidence
+    return out
+
+
+class Results:
+    """The outcome of :func:`fastpipesim.simulate`.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per replication: the metrics of MODEL.md 9.
+    type_waits : DataFrame
+        Task wait by replication and task type (count, mean, p95).
+    tasks, pipelines : DataFrame
+        Per-task and per-pipeline records; only with ``record_tasks=True``.
+    config : RunConfig
+    elapsed : float
+        Wall-clock seconds of the run.
+    """
+
+    def __init__(self, parts, cluster, config, elapsed: float = 0.0):
+        self._parts = parts
+        self.cluster = cluster
+        self.config = config
+        self.elapsed = elapsed
+
+    @property
+    def replications(self) -> np.ndarray:
+        return np.concatenate([p.replications for p in self._parts])
+
+    @property
+    def n_events(self) -> int:
+        return int(sum(p.rep[:, 1].sum() for p in self._parts))
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        cfg = self.config
+        metrics = np.concatenate([p.metrics for p in self._parts])
+        rep = np.concatenate([p.rep for p in self._parts])
+        alloc = np.concatenate([p.alloc for p in self._parts])
+        df = pd.DataFrame(metrics, columns=list(REP_METRICS))
+        span = rep[:, 0] - cfg.warmup
+        with np.errstate(invalid="ignore", divide="ignore"):
+            df["queue_length_mean"] = np.where(span > 0, rep[:, 2] / span, np.nan)
+            pools = self.cluster.pools
+            cap = pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64) * pools["count"].to_numpy()[:, None]
+            for q, name in enumerate(pools["pool"]):
+                for d, dim in enumerate(DIMENSIONS):
+                    if cap[q, d] > 0:
+                        df[f"util_{name}_{dim}"] = np.where(span > 0, alloc[:, q, d] / (cap[q, d] * span), np.nan)
+            node_price = float((pools["count"] * pools["price_per_hour"]).sum())
+            # cost: every node of the cluster is paid for over the window, busy or not
+            df["cost"] = node_price * np.maximum(span, 0.0) / 3600.0
+        for c in ("submitted", "completed", "unfinished", "rejected"):
+            df[c] = df[c].astype(np.int64)
+        waits = self._type_wait_array()
+        for c, tname in enumerate(self._type_names()):
+            if np.any(waits[:, c, 0] > 0):
+                df[f"wait_mean_{tname}"] = waits[:, c, 1]
+        df["end_time"] = rep[:, 0]
+        df["events"] = rep[:, 1].astype(np.int64)
+        df.insert(0, "replication", self.replications)
+        return df.set_index("replication")
+
+    def _type_names(self):
+        return self._parts[0].type_names
+
+    def _type_wait_array(self):
+        return np.concatenate([p.type_waits for p in self._parts])
+
+    @cached_property
+    def type_waits(self) -> pd.DataFrame:
+        waits = self._type_wait_array()
+        names = self._type_names()
+        r, t = np.meshgrid(self.replications, np.arange(len(names)), indexing="ij")
+        df = pd.DataFrame({
+            "replication": r.ravel(),
+            "type": np.asarray(names, dtype=object)[t.ravel()],
+            "count": waits[:, :, 0].ravel().astype(np.int64),
+            "wait_mean": waits[:, :, 1].ravel(),
+            "wait_p95": waits[:, :, 2].ravel(),
+        })
+        return df[df["count"] > 0].reset_index(drop=True)
+
+    def _recorded(self):
+        if any(p.records is None for p in self._parts):
+            raise ValueError("this run kept no per-task records; run simulate(..., record_tasks=True)")
+        return self._parts
+
+    @cached_property
+    def tasks(self) -> pd.DataFrame:
+        """One row per task: replication, pipeline_id, task, type, node, pool, ready, start, end, status."""
+        frames = []
+        pool_names = np.asarray(self.cluster.pool_names + [None], dtype=object)
+        node_pool = self.cluster.nodes().node_pool
+        for p in self._recorded():
+            wa = p.batch.arrays
+            rec = p.records
+            rep_of_task = np.repeat(p.replications, np.diff(wa.rep_task_ptr))
+            node = rec["node"]
+            frames.append(pd.DataFrame({
+                "replication": rep_of_task,
+                "pipeline_id": wa.pipeline_id[wa.task_pipeline],
+                "task": p.batch.task_names,
+                "type": pd.Categorical.from_codes(wa.task_type, categories=list(p.batch.type_names)),
+                "node": node,
+                "pool": pool_names[np.where(node >= 0, node_pool[np.maximum(node, 0)], -1)],
+                "ready": rec["ready"],
+                "start": rec["start"],
+                "end": rec["end"],
+                "status": pd.Categorical.from_codes(rec["status"], categories=list(STATUSES)),
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def pipelines(self) -> pd.DataFrame:
+        """One row per pipeline: replication, pipeline_id, model_id, priority, submit_time, end, response."""
+        frames = []
+        for p in self._recorded():
+            wa = p.batch.arrays
+            end = p.records["pipeline_end"]
+            frames.append(pd.DataFrame({
+                "replication": np.repeat(p.replications, np.diff(wa.rep_pipeline_ptr)),
+                "pipeline_id": wa.pipeline_id,
+                "model_id": wa.model,
+                "priority": wa.priority,
+                "submit_time": wa.submit,
+                "end": end,
+                "response": end - wa.submit,
+                "n_tasks": np.diff(wa.task_ptr),
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    def stats(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Mean, std and Student-t interval across replications of every summary metric."""
+        return stats_frame(self.summary, confidence)
+
+    def compare(self, baseline: "Results", confidence: float = 0.95) -> pd.DataFrame:
+        """Paired differences (self - baseline) per metric over the replications both ran.
+
+        Runs with the same seed and replication numbers see the same exogenous
+        workload (common random numbers), so the paired interval is much
+        narrower than the difference of two independent intervals.
+        """
+        a = self.summary
+        b = baseline.summary
+        common = a.index.intersection(b.index)
+        if len(common) < 2:
+            raise ValueError("paired comparison needs at least 2 replications run by both")
+        cols = [c for c in a.columns if c in b.columns and pd.api.types.is_numeric_dtype(a[c])]
+        diff = a.loc[common, cols] - b.loc[common, cols]
+        return stats_frame(diff, confidence)
+
+    def __repr__(self) -> str:
+        cfg = self.config
+        return (f"Results({len(self.replications)} replications, policy={cfg.policy_name}, "
+                f"placement={cfg.placement}, backfill={cfg.backfill}, {self.elapsed:.2f}s)")

@@ -1,0 +1,283 @@
+"""``simulate``: run a workload on a cluster under a policy, in batches of replications."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cluster import Cluster, default_cluster
+from .engine.constants import FIT_TOL, PLACEMENTS
+from .engine.loop import no_custom_key, run_replication_nb
+from .engine.summary import N_REP_METRICS, summarize_replication_nb
+from .errors import InputError
+from .policies import CustomPolicy, placement_code, policy_code
+from .results import BatchOutput, Results
+from .workload import Batch, concat_batches
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything but the workload and the cluster that decides a run's results."""
+
+    policy: object = "fifo"
+    placement: str = "first_fit"
+    backfill: bool = True
+    horizon: float | None = None
+    warmup: float = 0.0
+    seed: int = 0
+    replications: tuple = field(default=(0,))
+
+    @property
+    def policy_name(self) -> str:
+        return self.policy.name if isinstance(self.policy, CustomPolicy) else str(self.policy)
+
+
+def request_shapes(batch: Batch, cluster: Cluster):
+    """Distinct requests of a batch, and the check that each fits some node.
+
+    Returns ``task_shape : int64[T]`` and ``shape_req : float64[S, 3]``. Raises
+    :class:`InputError` naming the tasks whose request fits on no node of any
+    pool (MODEL.md 2: such a task would never run).
+    """
+    wa = batch.arrays
+    req = np.stack([wa.cpu, wa.gpu, wa.mem], axis=1)
+    if len(req) == 0:
+        return np.zeros(0, np.int64), np.zeros((0, 3))
+    shape_req, task_shape = np.unique(req, axis=0, return_inverse=True)
+    task_shape = task_shape.reshape(-1).astype(np.int64)
+    pool_cap = cluster.pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64)[cluster.pools["count"].to_numpy() > 0]
+    fits = (pool_cap[None, :, :] >= shape_req[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
+    if not fits.all():
+        bad = np.flatnonzero(~fits[task_shape])
+        pid = wa.pipeline_id[wa.task_pipeline[bad]]
+        rows = [
+            f"pipeline {p} task {batch.task_names[i]!r}: cpu={wa.cpu[i]:g} gpu={wa.gpu[i]:g} mem_gb={wa.mem[i]:g}"
+            for p, i in zip(pid[:5], bad[:5])
+        ]
+        raise InputError(
+            "tasks",
+            f"{len(bad)} task(s) request more than any node of the cluster ({cluster.source}) has, "
+            "so they could never run",
+            detail="\n".join(rows),
+        )
+    return task_shape, np.ascontiguousarray(shape_req)
+
+
+def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: bool = True,
+              executor: ThreadPoolExecutor | None = None) -> BatchOutput:
+    """Run one batch through the compiled kernels and reduce it to summaries.
+
+    Each replication is one call of the event loop and one of the summary
+    kernel; both release the GIL, so ``executor`` runs replications in parallel.
+    """
+    wa = batch.arrays
+    nodes = cluster.nodes()
+    task_shape, shape_req = request_shapes(batch, cluster)
+    n_t, n_p, n_r = wa.n_tasks, wa.n_pipelines, wa.n_replications
+    n_pools = len(cluster.pools)
+    n_types = len(batch.type_names)
+    horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
+    warmup = float(cfg.warmup)
+    keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else no_custom_key
+    policy, placement, backfill = policy_code(cfg.policy), placement_code(cfg.placement), bool(cfg.backfill)
+    ready, start, end = np.empty(n_t), np.empty(n_t), np.empty(n_t)
+    node, status = np.empty(n_t, np.int64), np.empty(n_t, np.int64)
+    pipeline_end = np.empty(n_p)
+    rep, alloc = np.zeros((n_r, 4)), np.zeros((n_r, n_pools, 3))
+    metrics = np.empty((n_r, N_REP_METRICS))
+    type_waits = np.empty((n_r, n_types, 3))
+    scratch = np.empty(n_p)
+
+    def one(k):
+        run_replication_nb(
+            wa, k, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, n_pools,
+            policy, placement, backfill, horizon, warmup, keyfn,
+            ready, start, end, node, status, pipeline_end, rep, alloc,
+        )
+        summarize_replication_nb(wa, k, start, ready, pipeline_end, rep[:, 0], warmup, horizon, n_types,
+                                 scratch, metrics, type_waits)
+
+    if executor is None or n_r == 1:
+        for k in range(n_r):
+            one(k)
+    else:
+        # larger replications first, so that no thread is left with a big one at the end
+        order = np.argsort(-np.diff(wa.rep_task_ptr), kind="stable")
+        list(executor.map(one, order))
+    records = None
+    if record_tasks:
+        records = dict(ready=ready, start=start, end=end, node=node, status=status, pipeline_end=pipeline_end)
+    return BatchOutput(
+        batch=batch if record_tasks else None,
+        type_names=batch.type_names,
+        replications=batch.replications,
+        metrics=metrics,
+        type_waits=type_waits,
+        rep=rep,
+        alloc=alloc,
+        records=records,
+    )
+
+
+class _Progress:
+    """A one-line progress report on stderr for runs that take more than a moment."""
+
+    def __init__(self, total: int, enabled):
+        self.total = total
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self.shown = False
+
+    def update(self, done: int):
+        if self.enabled is False:
+            return
+        elapsed = time.perf_counter() - self.t0
+        if self.enabled is None and elapsed < 2.0 and not self.shown:
+            return  # quiet for short runs unless asked
+        if callable(self.enabled):
+            self.enabled(done, self.total)
+            return
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        sys.stderr.write(
+            f"\rreplications {done}/{self.total}  {rate:6.1f}/s  elapsed {elapsed:5.1f}s  eta {eta:5.1f}s"
+        )
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self):
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _batches(workload, replications, seed, batch_size):
+    """Yield Batches of at most batch_size replications of the workload."""
+    if isinstance(workload, Batch):
+        yield workload
+        return
+    if hasattr(workload, "generate"):
+        for a in range(0, len(replications), batch_size):
+            reps = replications[a:a + batch_size]
+            yield concat_batches([workload.generate(seed, int(r)) for r in reps])
+        return
+    if hasattr(workload, "to_batch"):
+        # a trace is deterministic: every replication replays the same workload
+        for a in range(0, len(replications), batch_size):
+            reps = replications[a:a + batch_size]
+            yield concat_batches([workload.to_batch(replication=int(r)) for r in reps])
+        return
+    raise TypeError(
+        f"cannot simulate a {type(workload).__name__}: pass a Trace (read_trace), "
+        "a ModelOpsWorkload, or a Batch"
+    )
+
+
+def simulate(
+    workload,
+    cluster: Cluster | None = None,
+    *,
+    policy="fifo",
+    placement: str = "first_fit",
+    backfill: bool = True,
+    horizon: float | None = None,
+    warmup: float = 0.0,
+    replications=None,
+    seed: int = 0,
+    record_tasks: bool = False,
+    threads: int | None = None,
+    batch_size: int | None = None,
+    progress=None,
+) -> Results:
+    """Simulate a workload on a cluster.
+
+    Parameters
+    ----------
+    workload : Trace, ModelOpsWorkload or Batch
+        A trace replays the same pipelines in every replication (one replication
+        by default); a generator draws replication r of ``seed`` from its own
+        random stream (MODEL.md 8), whatever batch or thread runs it.
+    cluster : Cluster, optional
+        Defaults to :func:`default_cluster`.
+    policy : str or CustomPolicy
+        ``fifo``, ``priority``, ``sjf``, ``srpt``, or :func:`custom_policy`.
+    placement : str
+        ``first_fit``, ``best_fit`` or ``worst_fit``.
+    backfill : bool
+        If false a task that does not fit stops the pass (strict order).
+    horizon : float, optional
+        Seconds; events after it are not applied.
+    warmup : float
+        Start of the observation window: pipelines submitted before it and time
+        before it are left out of the summaries.
+    replications : int or sequence of int
+        How many replications (numbered 0..n-1), or which ones.
+    seed : int
+    record_tasks : bool
+        Keep per-task and per-pipeline records (``Results.tasks``); off by
+        default so that long campaigns hold only summaries.
+    threads : int, optional
+        Threads for the replications (default: all cores).
+    batch_size : int, optional
+        Replications per kernel call (default: enough to keep every thread
+        busy while bounding memory).
+    progress : bool or callable, optional
+        Progress on stderr (None: only if the run takes more than 2 s), or a
+        callable ``f(done, total)``.
+    """
+    cluster = default_cluster() if cluster is None else cluster
+    if replications is None:
+        replications = 1 if not hasattr(workload, "generate") else 30
+    if isinstance(workload, Batch):
+        reps = np.asarray(workload.replications, dtype=np.int64)
+    elif np.isscalar(replications):
+        if int(replications) < 1:
+            raise ValueError("replications must be >= 1")
+        reps = np.arange(int(replications), dtype=np.int64)
+    else:
+        reps = np.asarray(replications, dtype=np.int64)
+    if horizon is None and hasattr(workload, "default_horizon"):
+        horizon = workload.default_horizon
+    if horizon is not None and not (horizon > 0):
+        raise ValueError("horizon must be > 0 seconds")
+    if not np.isfinite(warmup) or warmup < 0:
+        raise ValueError("warmup must be a finite number of seconds >= 0")
+    if placement not in PLACEMENTS:
+        placement_code(placement)
+    policy_code(policy)
+    cfg = RunConfig(policy=policy, placement=placement, backfill=bool(backfill),
+                    horizon=None if horizon is None else float(horizon), warmup=float(warmup),
+                    seed=int(seed), replications=tuple(int(r) for r in reps))
+
+    n_threads = default_threads() if threads is None else int(threads)
+    if n_threads < 1:
+        raise ValueError("threads must be >= 1")
+    if batch_size is None:
+        batch_size = max(8 * n_threads, 32)
+    bar = _Progress(len(reps), progress)
+    parts = []
+    done = 0
+    t_start = time.perf_counter()
+    executor = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    try:
+        for batch in _batches(workload, reps, int(seed), int(batch_size)):
+            parts.append(run_batch(batch, cluster, cfg, record_tasks=record_tasks, executor=executor))
+            done += batch.n_replications
+            bar.update(done)
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        bar.close()
+    return Results(parts, cluster, cfg, elapsed=time.perf_counter() - t_start)
+
+
+def default_threads() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
