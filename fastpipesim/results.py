@@ -6,7 +6,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from .engine.constants import DIMENSIONS, STATUSES
 from .engine.summary import REP_METRICS
@@ -48,6 +47,8 @@ def student_t_interval(values, confidence: float = 0.95):
     mean = float(x.mean())
     if n == 1:
         return mean, np.nan, 1, np.nan, np.nan
+    from scipy import stats as sps  # imported here: scipy.stats alone takes a second to import
+
     std = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + confidence / 2.0, n - 1) * std / np.sqrt(n))
     return mean, std, n, mean - half, mean + half
