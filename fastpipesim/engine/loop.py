@@ -416,9 +416,19 @@ def run_replication_nb(
 
         m = 0
         for s in range(n_shapes):
-            if hsize[s] > 0:
-                merge[m] = s
-                m += 1
+            if hsize[s] == 0:
+                continue
+            b0 = blocked_at[s]
+            if backfill and b0 >= 0 and log_len - b0 < n_nodes:
+                # Known to fit nowhere but on the nodes freed since b0. If none of
+                # those fits now, none will later in this pass (free capacity
+                # only falls within a pass): skip the shape without merging it.
+                if b0 == log_len or find_node_nb(free, capacity, shape_req[s], placement,
+                                                 free_log[b0:], log_len - b0) < 0:
+                    blocked_at[s] = log_len
+                    continue
+            merge[m] = s
+            m += 1
         for j in range((m >> 1) - 1, -1, -1):
             _merge_sift_down(merge, m, j, store, base, key, ready)
         n_touched = 0
@@ -427,7 +437,8 @@ def run_replication_nb(
             i = store[base[s]]
             g = t0 + i
             req = shape_req[s]
-            if blocked_at[s] < 0:
+            if blocked_at[s] < 0 or log_len - blocked_at[s] >= n_nodes:
+                # unknown, or more nodes were freed since than a full scan reads
                 node = find_node_nb(free, capacity, req, placement, free_log, -1)
             else:
                 b0 = blocked_at[s]
