@@ -278,7 +278,9 @@ class Trace:
         )
         clash = [str(c) for c in clash if c.exists()]
         if clash:
-            raise FileExistsError(f"{folder}: remove {clash} first; they would be read with the trace written here")
+            raise FileExistsError(
+                f"{folder}: remove {clash} first; they would be read with the trace written here"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         for name, frame in tables.items():
             if frame is None:
@@ -299,8 +301,9 @@ class Trace:
 
 def _type_codes(types: pd.Series, order: np.ndarray):
     """Type codes in batch order; factorizing first keeps type_codes' work to the distinct names."""
-    codes, uniq = pd.factorize(types.to_numpy()[order])
-    code_of_uniq, type_names = type_codes(list(uniq))
+    codes, uniq = pd.factorize(types)  # table order; fast on string columns
+    codes, first = pd.factorize(codes[order])  # re-number by first appearance in batch order
+    code_of_uniq, type_names = type_codes([str(x) for x in np.asarray(uniq, dtype=object)[first]])
     return code_of_uniq[codes], type_names
 
 
@@ -324,7 +327,8 @@ def read_trace(folder) -> Trace:
         found = [folder / f"{name}.{ext}" for ext in FORMATS if (folder / f"{name}.{ext}").is_file()]
         if len(found) > 1:
             raise InputError(
-                str(folder), f"ambiguous table {name!r}: both {found[0].name} and {found[1].name} exist; keep one"
+                str(folder),
+                f"ambiguous table {name!r}: both {found[0].name} and {found[1].name} exist; keep one",
             )
         if not found:
             if name == "models":
@@ -356,6 +360,11 @@ def _read_csv(name: str, path: Path) -> "_Table":
     options = dict(encoding="utf-8-sig", skipinitialspace=True)
     try:
         header = pd.read_csv(path, nrows=0, **options).columns
+        first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
+        names = [str(c).strip() for c in first.iloc[0]]
+        dup = sorted({c for c in names if c and names.count(c) > 1})
+        if dup:  # pandas would rename the second one "name.1" and keep going
+            raise InputError(str(path), f"duplicate column name(s) {dup}")
         text = set(_TEXT_COLUMNS[name])
         na = sorted(STR_NA_VALUES)
         frame = pd.read_csv(
@@ -364,10 +373,11 @@ def _read_csv(name: str, path: Path) -> "_Table":
             keep_default_na=False,
             na_values={c: ([] if str(c).strip() in text else na) for c in header},
             skip_blank_lines=False,  # keep them so positions stay file rows; dropped below
-            float_precision="round_trip",  # write -> read gives the same floats
             low_memory=False,
             **options,
         )
+    except InputError:
+        raise
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"is not UTF-8 text: {exc}") from None
     except Exception as exc:  # pandas' parser errors name the line
@@ -399,7 +409,8 @@ class _Table:
         self.file = file
         self.raw = frame.reset_index(drop=True)
         self.raw.columns = [str(c) for c in self.raw.columns]
-        self.rows = np.arange(len(frame), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        n = len(frame)
+        self.rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
 
     def __len__(self):
         return len(self.raw)
@@ -633,7 +644,7 @@ def _validate(tables: dict) -> tuple:
         mask[succ_row[self_loop]] = True
         raise tt.fail("a task lists itself in 'after'", mask)
     edge = np.sort(t_index[pred_row] * n_t + t_index[succ_row])
-    edge = edge[np.concatenate([[True], edge[1:] != edge[:-1]])]  # sort-based unique: faster here
+    edge = edge[np.concatenate([edge[:1] == edge[:1], edge[1:] != edge[:-1]])]  # sort-based unique
     edge_pred, edge_succ = edge // n_t, edge % n_t
     _check_acyclic(tt, edge_pred, edge_succ, t_order, tpid, name)
 
@@ -770,7 +781,8 @@ def check_fits(workload, cluster) -> None:
     else:
         arrays = workload.arrays if isinstance(workload, Batch) else workload
         if not isinstance(arrays, WorkloadArrays):
-            raise TypeError(f"check_fits takes a Trace, Batch or WorkloadArrays, not {type(workload).__name__}")
+            kind = type(workload).__name__
+            raise TypeError(f"check_fits takes a Trace, Batch or WorkloadArrays, not {kind}")
         req = np.stack([arrays.cpu, arrays.gpu, arrays.mem], axis=1)
     fits = np.zeros(len(req), dtype=bool)
     need = req - FIT_TOL
