@@ -14,9 +14,9 @@ from .cluster import Cluster, default_cluster
 from .engine.constants import FIT_TOL, PLACEMENTS
 from .engine.loop import no_custom_key, run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
-from .errors import InputError
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
+from .trace import Trace, check_fits
 from .workload import Batch, concat_batches
 
 
@@ -58,18 +58,7 @@ def request_shapes(batch: Batch, cluster: Cluster):
     pool_cap = cluster.pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64)[cluster.pools["count"].to_numpy() > 0]
     fits = (pool_cap[None, :, :] >= shape_req[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
     if not fits.all():
-        bad = np.flatnonzero(~fits[task_shape])
-        pid = wa.pipeline_id[wa.task_pipeline[bad]]
-        rows = [
-            f"pipeline {p} task {batch.task_names[i]!r}: cpu={wa.cpu[i]:g} gpu={wa.gpu[i]:g} mem_gb={wa.mem[i]:g}"
-            for p, i in zip(pid[:5], bad[:5])
-        ]
-        raise InputError(
-            "tasks",
-            f"{len(bad)} task(s) request more than any node of the cluster ({cluster.source}) has, "
-            "so they could never run",
-            detail="\n".join(rows),
-        )
+        check_fits(batch, cluster)  # raises, naming the tasks
     return task_shape, np.ascontiguousarray(shape_req)
 
 
@@ -236,6 +225,8 @@ def simulate(
         callable ``f(done, total)``.
     """
     cluster = default_cluster() if cluster is None else cluster
+    if isinstance(workload, Trace):
+        check_fits(workload, cluster)  # before anything runs, naming the trace's rows
     if replications is None:
         replications = 1 if not hasattr(workload, "generate") else 30
     if isinstance(workload, Batch):
