@@ -1,0 +1,402 @@
+"""The ``fastpipesim`` command: run the default experiment, or replay a trace.
+
+A thin layer over the Python API: it parses options, calls :func:`simulate`
+and formats :class:`Results` for a terminal. It holds no simulation logic.
+
+    fastpipesim run                       # the default ModelOps experiment
+    fastpipesim run --replications 30 --policy sjf --out results/
+    fastpipesim replay TRACE_DIR --cluster cluster.csv --tasks-out tasks.parquet
+
+Exit codes: 0 success, 1 a file could not be written, 2 bad input or options
+(the message names the file and the rule), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+SECONDS_PER_DAY = 86400.0
+DEFAULT_REPLICATIONS = 100  # enough for intervals a few percent wide; ~2 s on 2 cores once compiled
+DEFAULT_SEED = 1
+DEFAULT_WARMUP_DAYS = 1.0  # the cluster starts empty; the first day's queues are not the steady state
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def _time_unit(seconds: float) -> tuple[str, float]:
+    """A readable unit for a duration: seconds below 2 minutes, minutes below 2 hours, else hours."""
+    a = abs(seconds) if math.isfinite(seconds) else 0.0
+    if a >= 7200.0:
+        return "h", 3600.0
+    if a >= 120.0:
+        return "min", 60.0
+    return "s", 1.0
+
+
+def _decimals(*values: float) -> int:
+    """Decimals that show about three significant digits of the largest value, never fewer than 0."""
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    m = max(finite, default=0.0)
+    return 0 if m >= 1000 else 1 if m >= 100 else 2
+
+
+def _fmt(x: float, decimals: int) -> str:
+    """Fixed-point with thousands separators; never scientific notation, never ``-0.00``."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    s = f"{x:,.{decimals}f}"
+    if s.startswith("-") and float(s.replace(",", "")) == 0.0:
+        s = s[1:]
+    return s
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Aligned columns: the first left-aligned, the others right-aligned. A row of one cell is a heading."""
+    full = [r for r in rows if len(r) == len(header)]
+    widths = [max(len(r[i]) for r in [header] + full) for i in range(len(header))]
+    sep = "  "
+
+    def line(r):
+        return sep.join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]).rstrip()
+
+    out = [line(header), sep.join("-" * w for w in widths)]
+    for r in rows:
+        out.append(line(r) if len(r) == len(header) else r[0] if r else "")
+    return "\n".join(out)
+
+
+# A metric row: (label, summary column, kind). Kinds: "time" (seconds, shown in a
+# readable unit), "count", "percent" (a fraction shown in %), "number".
+_PIPELINE_ROWS = {
+    "submitted": ("pipelines submitted", "count"),
+    "completed": ("pipelines completed", "count"),
+    "unfinished": ("pipelines unfinished at the horizon", "count"),
+    "rejected": ("pipelines rejected", "count"),
+    "response_mean": ("response time, mean", "time"),
+    "response_p50": ("response time, p50", "time"),
+    "response_p95": ("response time, p95", "time"),
+    "response_p99": ("response time, p99", "time"),
+    "wait_mean": ("task wait, mean", "time"),
+    "wait_p95": ("task wait, p95", "time"),
+    "slowdown_mean": ("slowdown, mean (x critical path)", "number"),
+    "slowdown_p95": ("slowdown, p95 (x critical path)", "number"),
+    "throughput_per_hour": ("throughput (pipelines/h)", "number"),
+    "queue_length_mean": ("ready queue length, mean (tasks)", "number"),
+    "cost": ("cluster cost over the window", "number"),
+    "end_time": ("simulated until", "time"),
+    "events": ("events", "count"),
+}
+
+# Rows of `fastpipesim replay`: every pipeline metric (then utilization and waits by type).
+_REPLAY_KEYS = (
+    "submitted", "completed", "unfinished", "rejected",
+    "response_mean", "response_p50", "response_p95", "response_p99",
+    "wait_mean", "wait_p95", "slowdown_mean", "slowdown_p95",
+    "throughput_per_hour", "queue_length_mean", "cost",
+)
+
+
+def _metric_rows(res, keys, all_dims: bool):
+    """[(label, column, kind)] for ``keys``, then utilization, as present in the summary."""
+    summary_cols = set(res.summary.columns)
+    rows = []
+    for key in keys:
+        if key not in summary_cols:
+            continue
+        label, kind = _PIPELINE_ROWS.get(key, (key.replace("_", " "), "number"))
+        rows.append((label, key, kind))
+    util = []
+    for _, pool in res.cluster.pools.iterrows():
+        name = pool["pool"]
+        # one dimension per pool unless asked for all: the scarce one (gpu where there are GPUs)
+        dims = ("cpu", "gpu", "mem_gb") if all_dims else (("gpu",) if pool["gpu"] > 0 else ("cpu",))
+        for dim in dims:
+            col = f"util_{name}_{dim}"
+            if col in summary_cols:
+                util.append((f"utilization, pool {name}: {dim} (%)", col, "percent"))
+    return rows, util
+
+
+def _type_wait_rows(res):
+    """[(type name, summary column)] of the task types that had tasks, in type order."""
+    cols = set(res.summary.columns)
+    types = list(dict.fromkeys(res.type_waits["type"].astype(str)))
+    return [(t, f"wait_mean_{t}") for t in types if f"wait_mean_{t}" in cols]
+
+
+def _scaled(kind: str, ref: float):
+    """(unit suffix for the label, divisor) of a row, its unit chosen from ``ref``."""
+    if kind == "time":
+        unit, div = _time_unit(ref)
+        return f" ({unit})", div
+    if kind == "percent":
+        return "", 0.01
+    return "", 1.0
+
+
+def format_stats(res, stats) -> str:
+    """The table of ``fastpipesim run``: metric, mean and 95% interval across replications."""
+    from .results import HEADLINE_METRICS
+
+    def cells(col, kind, div):
+        mean, lo, hi = (float(stats.at[col, c]) / div for c in ("mean", "ci_low", "ci_high"))
+        d = 1 if kind == "percent" else _decimals(mean, lo, hi)
+        return _fmt(mean, d), _fmt(lo, d), _fmt(hi, d)
+
+    def row(label, col, kind, div=None, suffix=None):
+        if div is None:
+            suffix, div = _scaled(kind, float(stats.at[col, "mean"]))
+        return [label + suffix, *cells(col, kind, div)]
+
+    main, util = _metric_rows(res, HEADLINE_METRICS, all_dims=False)
+    rows = [row(*r) for r in main] + [[]] + [row(*r) for r in util]
+    waits = _type_wait_rows(res)
+    if waits:
+        ref = max((abs(float(stats.at[c, "mean"])) for _, c in waits), default=0.0)
+        suffix, div = _scaled("time", ref)  # one unit for the block, so the types compare at a glance
+        rows += [[], [f"task wait by type, mean{suffix}"]]
+        rows += [row(f"  {t}", c, "time", div, "") for t, c in waits]
+    lo_w = max([len(r[2]) for r in rows if len(r) == 4] + [0])
+    hi_w = max([len(r[3]) for r in rows if len(r) == 4] + [0])
+    conf = stats.attrs.get("confidence", 0.95)
+    out = [[r[0], r[1], f"{r[2].rjust(lo_w)} to {r[3].rjust(hi_w)}"] if len(r) == 4 else r for r in rows]
+    return _table(["metric", "mean", f"{conf:.0%} interval"], out)
+
+
+def format_replication(res) -> str:
+    """The table of ``fastpipesim replay``: every metric of its one replication."""
+    s = res.summary.iloc[0]
+
+    def row(label, col, kind, div=None, suffix=None):
+        v = float(s[col])
+        if div is None:
+            suffix, div = _scaled(kind, v)
+        d = 0 if kind == "count" else 1 if kind == "percent" else _decimals(v / div)
+        return [label + suffix, _fmt(v / div, d)]
+
+    main, util = _metric_rows(res, _REPLAY_KEYS, all_dims=True)
+    rows = [row(*r) for r in main] + [[]] + [row(*r) for r in util]
+    waits = _type_wait_rows(res)
+    if waits:
+        ref = max((abs(float(s[c])) for _, c in waits if math.isfinite(float(s[c]))), default=0.0)
+        suffix, div = _scaled("time", ref)
+        rows += [[], [f"task wait by type, mean{suffix}"]]
+        rows += [row(f"  {t}", c, "time", div, "") for t, c in waits]
+    rows += [[]] + [row(_PIPELINE_ROWS[k][0], k, _PIPELINE_ROWS[k][1])
+                    for k in ("end_time", "events") if k in s.index]
+    return _table(["metric", "value"], rows)
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / SECONDS_PER_DAY:g} day" + ("" if seconds == SECONDS_PER_DAY else "s")
+
+
+def _describe_cluster(cluster) -> str:
+    def node(p):
+        dims = [f"{p[d]:g} {d}" for d in ("cpu", "gpu") if p[d] > 0] + [f"{p['mem_gb']:g} GiB"]
+        return f"{int(p['count'])} x {p['pool']} ({', '.join(dims)})"
+
+    pools = ", ".join(node(p) for _, p in cluster.pools.iterrows())
+    return f"cluster {cluster.source}: {pools}"
+
+
+def _describe_policy(args) -> str:
+    return f"policy {args.policy}, {args.placement}, {'no backfill' if args.no_backfill else 'backfill'}"
+
+
+# ----------------------------------------------------------------------------- output files
+
+def _write_table(frame, path: Path, index: bool) -> None:
+    """CSV, or Parquet when the name ends with .parquet."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        from ._io import write_parquet
+
+        write_parquet(frame.reset_index() if index else frame, path)
+    else:
+        frame.to_csv(path, index=index)
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_run(args) -> int:
+    from .cluster import default_cluster
+    from .modelops import ModelOpsWorkload
+    from .simulate import simulate
+
+    workload = ModelOpsWorkload() if args.days is None else ModelOpsWorkload(days=args.days)
+    horizon = workload.days * SECONDS_PER_DAY
+    warmup = args.warmup_days * SECONDS_PER_DAY
+    if not (0.0 <= warmup < horizon):
+        raise ValueError(f"--warmup-days must be >= 0 and less than --days ({workload.days:g}), "
+                         f"got {args.warmup_days:g}")
+    cluster = default_cluster()
+    out = None if args.out is None else Path(args.out)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # fail before the run, not after it
+    print(
+        f"ModelOps workload: {_days(horizon)}, ~{workload.expected_pipelines():,.0f} pipelines "
+        f"per replication, {workload.n_models} models | {_describe_cluster(cluster)} | "
+        f"{_describe_policy(args)} | {args.replications} replications, seed {args.seed}, "
+        f"warmup {_days(warmup)}",
+        flush=True,
+    )
+    res = simulate(
+        workload, cluster,
+        policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
+        horizon=horizon, warmup=warmup, replications=args.replications, seed=args.seed,
+        threads=args.threads, progress=False if args.quiet else None,
+    )
+    stats = res.stats()
+    print()
+    print(format_stats(res, stats))
+    n = len(res.replications)
+    print(f"\n{n} replications in {res.elapsed:.1f} s, {res.n_events / max(n, 1):,.0f} events each; "
+          f"observed from day {warmup / SECONDS_PER_DAY:g} to {horizon / SECONDS_PER_DAY:g}; "
+          "Student-t intervals across replications")
+    if out is not None:
+        written = [out / "summary.csv", out / "stats.csv", out / "type_waits.csv"]
+        _write_table(res.summary, written[0], index=True)
+        _write_table(stats, written[1], index=True)
+        _write_table(res.type_waits, written[2], index=False)
+        print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from .cluster import read_cluster
+    from .simulate import simulate
+    from .trace import check_fits, read_trace
+
+    trace = read_trace(args.trace)
+    cluster = read_cluster(args.cluster)
+    check_fits(trace, cluster)  # names the tasks file and its rows, before anything runs
+    if args.horizon is not None and not (args.horizon > 0):
+        raise ValueError(f"--horizon must be > 0 seconds, got {args.horizon:g}")
+    window = f"horizon {args.horizon:g} s" if args.horizon is not None else "no horizon"
+    models = f", {trace.n_models} models" if trace.models is not None else ""
+    print(f"trace {trace.source}: {trace.n_pipelines:,} pipelines, {trace.n_tasks:,} tasks{models} | "
+          f"{_describe_cluster(cluster)} | {_describe_policy(args)} | {window}, warmup {args.warmup:g} s",
+          flush=True)
+    res = simulate(
+        trace, cluster,
+        policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
+        horizon=args.horizon, warmup=args.warmup, replications=1,
+        record_tasks=args.tasks_out is not None, progress=False if args.quiet else None,
+    )
+    print()
+    print(format_replication(res))
+    written = []
+    if args.tasks_out is not None:
+        _write_table(res.tasks, Path(args.tasks_out), index=False)
+        written.append(args.tasks_out)
+    if args.summary_out is not None:
+        _write_table(res.summary, Path(args.summary_out), index=True)
+        written.append(args.summary_out)
+    if written:
+        print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def _policy_options(p: argparse.ArgumentParser) -> None:
+    from .engine.constants import PLACEMENTS, POLICIES
+
+    p.add_argument("--policy", default="fifo", choices=[x for x in POLICIES if x != "custom"],
+                   help="scheduling policy (MODEL.md 5; default fifo)")
+    p.add_argument("--placement", default="first_fit", choices=list(PLACEMENTS),
+                   help="placement rule (MODEL.md 6; default first_fit)")
+    p.add_argument("--no-backfill", action="store_true",
+                   help="strict order: a task that does not fit stops the scheduling pass")
+    p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .modelops import ModelOpsWorkload
+
+    parser = argparse.ArgumentParser(
+        prog="fastpipesim",
+        description="Simulate ML pipelines on a CPU/GPU cluster (discrete-event, Numba-compiled).",
+        epilog="Run 'fastpipesim COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"fastpipesim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run", help="run the default ModelOps experiment and print statistics across replications",
+        description="Run the default experiment: the synthetic ModelOps workload (MODEL.md 8) on the "
+                    "default cluster, and print each metric's mean and 95% interval across replications.",
+    )
+    run.add_argument("--replications", type=_positive_int, default=DEFAULT_REPLICATIONS, metavar="N",
+                     help=f"independent replications (default {DEFAULT_REPLICATIONS})")
+    run.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
+                     help=f"random seed (default {DEFAULT_SEED})")
+    run.add_argument("--days", type=float, default=None, metavar="D",
+                     help=f"days of arrivals; also the horizon (default {ModelOpsWorkload.days:g})")
+    run.add_argument("--warmup-days", type=float, default=DEFAULT_WARMUP_DAYS, metavar="W",
+                     help=f"days left out of the statistics at the start (default {DEFAULT_WARMUP_DAYS:g})")
+    run.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                     help="threads (default: all cores)")
+    run.add_argument("--out", default=None, metavar="DIR",
+                     help="write summary.csv (per replication), stats.csv and type_waits.csv to DIR")
+    _policy_options(run)
+    run.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser(
+        "replay", help="replay a trace once on a cluster and print its metrics",
+        description="Replay a trace folder (pipelines and tasks tables, MODEL.md 2) on a cluster table: "
+                    "one deterministic run.",
+    )
+    rp.add_argument("trace", metavar="TRACE_DIR",
+                    help="folder with pipelines.csv and tasks.csv (or .parquet)")
+    rp.add_argument("--cluster", required=True, metavar="FILE",
+                    help="cluster table, one row per pool (CSV or Parquet)")
+    rp.add_argument("--horizon", type=float, default=None, metavar="S",
+                    help="seconds; events after it are not applied (default: run until every task ends)")
+    rp.add_argument("--warmup", type=float, default=0.0, metavar="S",
+                    help="seconds left out of the statistics at the start (default 0)")
+    rp.add_argument("--tasks-out", default=None, metavar="FILE",
+                    help="write the task records (CSV, or Parquet if FILE ends with .parquet)")
+    rp.add_argument("--summary-out", default=None, metavar="FILE",
+                    help="write the replication's summary (CSV, or Parquet if FILE ends with .parquet)")
+    _policy_options(rp)
+    rp.set_defaults(func=cmd_replay)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, usage errors: argparse has printed them
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except ValueError as exc:  # InputError is a ValueError: bad trace, cluster or option
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an output that cannot be written
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
