@@ -69,6 +69,17 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
     Each replication is one call of the event loop and one of the summary
     kernel; both release the GIL, so ``executor`` runs replications in parallel.
     """
+    return submit_batch(batch, cluster, cfg, record_tasks=record_tasks, executor=executor)()
+
+
+def submit_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: bool = True,
+                 executor: ThreadPoolExecutor | None = None):
+    """Start a batch on ``executor`` and return a function that waits for its BatchOutput.
+
+    Without an executor the batch runs now. With one, the caller can prepare
+    the next batch (generation holds the GIL only part of the time) while this
+    one runs.
+    """
     wa = batch.arrays
     nodes = cluster.nodes()
     task_shape, shape_req = request_shapes(batch, cluster)
@@ -96,26 +107,34 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
         summarize_replication_nb(wa, k, start, ready, pipeline_end, rep[:, 0], warmup, horizon, n_types,
                                  scratch, metrics, type_waits)
 
-    if executor is None or n_r == 1:
+    if executor is None:
         for k in range(n_r):
             one(k)
+        futures = []
     else:
         # larger replications first, so that no thread is left with a big one at the end
         order = np.argsort(-np.diff(wa.rep_task_ptr), kind="stable")
-        list(executor.map(one, order))
-    records = None
-    if record_tasks:
-        records = dict(ready=ready, start=start, end=end, node=node, status=status, pipeline_end=pipeline_end)
-    return BatchOutput(
-        batch=batch if record_tasks else None,
-        type_names=batch.type_names,
-        replications=batch.replications,
-        metrics=metrics,
-        type_waits=type_waits,
-        rep=rep,
-        alloc=alloc,
-        records=records,
-    )
+        futures = [executor.submit(one, k) for k in order]
+
+    def wait() -> BatchOutput:
+        for f in futures:
+            f.result()
+        records = None
+        if record_tasks:
+            records = dict(ready=ready, start=start, end=end, node=node, status=status,
+                           pipeline_end=pipeline_end)
+        return BatchOutput(
+            batch=batch if record_tasks else None,
+            type_names=batch.type_names,
+            replications=batch.replications,
+            metrics=metrics,
+            type_waits=type_waits,
+            rep=rep,
+            alloc=alloc,
+            records=records,
+        )
+
+    return wait
 
 
 class _Progress:
@@ -260,10 +279,19 @@ def simulate(
     done = 0
     t_start = time.perf_counter()
     executor = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    pending = None
     try:
+        # the next batch is generated (in this thread) while the previous one runs on the pool
         for batch in _batches(workload, reps, int(seed), int(batch_size)):
-            parts.append(run_batch(batch, cluster, cfg, record_tasks=record_tasks, executor=executor))
-            done += batch.n_replications
+            started = submit_batch(batch, cluster, cfg, record_tasks=record_tasks, executor=executor)
+            if pending is not None:
+                parts.append(pending())
+                done += parts[-1].metrics.shape[0]
+                bar.update(done)
+            pending = started
+        if pending is not None:
+            parts.append(pending())
+            done += parts[-1].metrics.shape[0]
             bar.update(done)
     finally:
         if executor is not None:
