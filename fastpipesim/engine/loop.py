@@ -182,6 +182,30 @@ def _builtin_key(policy, duration, priority, remaining, now):
     return remaining  # POLICY_SRPT
 
 
+@njit(cache=True)
+def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
+    """Add the state held constant over [last_t, t], clipped to t >= warmup; returns the queue area."""
+    lo = max(last_t, warmup)
+    if t <= lo:
+        return 0.0
+    dt = t - lo
+    for q in range(pool_alloc.shape[0]):
+        for d in range(3):
+            out_alloc[k, q, d] += pool_alloc[q, d] * dt
+    return n_ready * dt
+
+
+@njit(cache=True)
+def _make_ready(j, g, gp, p, now, policy, custom, wa, remaining, key, ready, out_ready, task_shape,
+                store, pos, base, hsize):
+    """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
+    ready[j] = now
+    out_ready[g] = now
+    key[j] = 0.0 if custom else _builtin_key(policy, wa.duration[g], wa.priority[gp], remaining[p], now)
+    s = task_shape[g]
+    hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
+
+
 @njit(cache=True, nogil=True)
 def run_replication_nb(
     wa,
@@ -329,13 +353,7 @@ def run_replication_nb(
         now = t_next
 
         # time averages over [warmup, end]: the state is constant since last_t
-        lo = max(last_t, warmup)
-        if now > lo:
-            dt = now - lo
-            queue_area += n_ready * dt
-            for q in range(n_pools):
-                for d in range(3):
-                    out_alloc[k, q, d] += pool_alloc[q, d] * dt
+        queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
         last_t = now
 
         # 1. completions at `now`, by (pipeline_id, task index) = task index
@@ -361,15 +379,8 @@ def run_replication_nb(
                 j = wa.succ[e] - t0
                 pred_left[j] -= 1
                 if pred_left[j] == 0:
-                    gj = t0 + j
-                    ready[j] = now
-                    out_ready[gj] = now
-                    if not custom:
-                        key[j] = _builtin_key(policy, wa.duration[gj], wa.priority[p0 + p], remaining[p], now)
-                    else:
-                        key[j] = 0.0
-                    s = task_shape[gj]
-                    hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
+                    _make_ready(j, t0 + j, p0 + p, p, now, policy, custom, wa, remaining, key, ready,
+                                out_ready, task_shape, store, pos, base, hsize)
                     n_ready += 1
 
         # 2. (lifecycle triggers belong here, MODEL.md 3)
@@ -382,15 +393,8 @@ def run_replication_nb(
             gp = p0 + p
             for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
                 if wa.n_pred[g] == 0:
-                    j = g - t0
-                    ready[j] = now
-                    out_ready[g] = now
-                    if not custom:
-                        key[j] = _builtin_key(policy, wa.duration[g], wa.priority[gp], remaining[p], now)
-                    else:
-                        key[j] = 0.0
-                    s = task_shape[g]
-                    hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
+                    _make_ready(g - t0, g, gp, p, now, policy, custom, wa, remaining, key, ready,
+                                out_ready, task_shape, store, pos, base, hsize)
                     n_ready += 1
 
         # 4. one scheduling pass
@@ -494,13 +498,7 @@ def run_replication_nb(
 
     end = now
     if horizon < np.inf:
-        lo = max(last_t, warmup)
-        if horizon > lo:
-            dt = horizon - lo
-            queue_area += n_ready * dt
-            for q in range(n_pools):
-                for d in range(3):
-                    out_alloc[k, q, d] += pool_alloc[q, d] * dt
+        queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
