@@ -341,6 +341,11 @@ class ModelOpsWorkload:
         return _make_plan(self)
 
     @property
+    def default_horizon(self) -> float:
+        """Seconds: ``simulate`` observes the generated period (``days``) unless told otherwise."""
+        return self.days * SECONDS_PER_DAY
+
+    @property
     def type_names(self) -> tuple:
         """Type names of the batches: the standard types, then the template's others."""
         return self._plan.type_names

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .cluster import Cluster, default_cluster
 from .engine.constants import FIT_TOL, PLACEMENTS
+from .engine import engine_is_compiled
 from .engine.loop import no_custom_key, run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
 from .policies import CustomPolicy, placement_code, policy_code
@@ -224,7 +225,9 @@ def simulate(
     backfill : bool
         If false a task that does not fit stops the pass (strict order).
     horizon : float, optional
-        Seconds; events after it are not applied.
+        Seconds; events after it are not applied. Defaults to the workload's
+        ``default_horizon`` (a ModelOpsWorkload's ``days``); a trace runs until
+        no event is left.
     warmup : float
         Start of the observation window: pipelines submitted before it and time
         before it are left out of the summaries.
@@ -279,6 +282,9 @@ def simulate(
     done = 0
     t_start = time.perf_counter()
     executor = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    if progress is not False and not engine_is_compiled():
+        sys.stderr.write("fastpipesim: compiling the simulation engine (first run only, about half a minute)\n")
+        sys.stderr.flush()
     pending = None
     try:
         # the next batch is generated (in this thread) while the previous one runs on the pool
