@@ -268,11 +268,10 @@ def cmd_run(args) -> int:
 def cmd_replay(args) -> int:
     from .cluster import read_cluster
     from .simulate import simulate
-    from .trace import check_fits, read_trace
+    from .trace import read_trace
 
     trace = read_trace(args.trace)
     cluster = read_cluster(args.cluster)
-    check_fits(trace, cluster)  # names the tasks file and its rows, before anything runs
     if args.horizon is not None and not (args.horizon > 0):
         raise ValueError(f"--horizon must be > 0 seconds, got {args.horizon:g}")
     window = f"horizon {args.horizon:g} s" if args.horizon is not None else "no horizon"
