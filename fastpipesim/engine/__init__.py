@@ -9,7 +9,7 @@ def engine_is_compiled() -> bool:
     """
     from .loop import run_replication_nb
 
-    if run_replication_nb.signatures:
+    if getattr(run_replication_nb, "signatures", True):  # a plain function under NUMBA_DISABLE_JIT=1
         return True
     try:
         import os
