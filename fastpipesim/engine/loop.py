@@ -339,6 +339,7 @@ def run_replication_nb(
     n_events = 0
     n_passes = 0
     custom = policy == POLICY_CUSTOM
+    track_remaining = custom or policy == POLICY_SRPT  # only these keys read `remaining`
 
     while True:
         t_next = np.inf
@@ -466,7 +467,7 @@ def run_replication_nb(
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
             ev_size = ev_push(ev_time, ev_task, ev_size, now + wa.duration[g] / speed[node], i)
             p = wa.task_pipeline[g] - p0
-            if not touched[p]:
+            if track_remaining and not touched[p]:
                 touched[p] = True
                 touched_list[n_touched] = p
                 n_touched += 1
