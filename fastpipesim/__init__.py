@@ -38,3 +38,9 @@ try:
     __all__ += ["ModelOpsWorkload"]
 except ImportError:  # pragma: no cover
     pass
+try:
+    from .queueing import QueueWorkload  # noqa: F401
+
+    __all__ += ["QueueWorkload"]
+except ImportError:  # pragma: no cover
+    pass

@@ -1,0 +1,335 @@
+"""Every compiled kernel has a plain-Python twin that gives the same answers (STYLE.md).
+
+Three levels:
+
+* each kernel's ``.py_func`` against the compiled kernel on the same inputs:
+  heaps on random operation sequences, placement, percentiles, critical paths,
+  the per-replication summary, and the event loop itself (its py_func calls the
+  compiled helpers, so the loop's own logic runs in Python);
+* ``simulate`` with every Numba function of the engine replaced by its
+  py_func (the whole engine in Python, in this process), for every policy
+  including a custom one (a ``cfunc`` is callable from Python), against the
+  compiled run;
+* ``simulate`` in a subprocess under ``NUMBA_DISABLE_JIT=1``.
+
+Outputs must be identical, bit for bit, except means over more than 8 values
+(see ``MEAN_RTOL``).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numba.core.registry import CPUDispatcher
+
+import fastpipesim as fps
+from fastpipesim.engine import heaps, loop, summary
+from fastpipesim.engine.constants import PLACEMENTS
+from fastpipesim.workload import concat_batches
+from randtrace import random_trace
+
+ROOT = Path(__file__).resolve().parent.parent
+sim_mod = sys.modules["fastpipesim.simulate"]  # the package's `simulate` attribute is the function
+
+
+def _hrrn(now, ready, duration):
+    return -(now - ready + duration) / duration
+
+
+# --------------------------------------------------------------------------- heaps
+def test_event_heap_twin():
+    """Random pushes and pops (coarse times: many ties, broken by task index)."""
+    for trial in range(20):
+        results = []
+        for push, pop in ((heaps.ev_push, heaps.ev_pop), (heaps.ev_push.py_func, heaps.ev_pop.py_func)):
+            r = np.random.default_rng(trial)
+            cap = 200
+            t, task = np.zeros(cap), np.zeros(cap, np.int64)
+            size, popped = 0, []
+            for _ in range(300):
+                if size < cap and (size == 0 or r.random() < 0.6):
+                    size = push(t, task, size, float(r.integers(0, 10)), int(r.integers(0, 1000)))
+                else:
+                    popped.append((float(t[0]), int(task[0])))
+                    size = pop(t, task, size)
+            results.append((popped, t[:size].copy(), task[:size].copy()))
+        (pa, ta, ka), (pb, tb, kb) = results
+        assert pa == pb and np.array_equal(ta, tb) and np.array_equal(ka, kb)
+    # and the order is (time, task): a full drain comes out sorted
+    rng = np.random.default_rng(0)
+    t, task = np.zeros(50), np.zeros(50, np.int64)
+    size = 0
+    vals = [(float(rng.integers(0, 5)), int(k)) for k in rng.permutation(50)]
+    for v in vals:
+        size = heaps.ev_push(t, task, size, *v)
+    out = []
+    while size:
+        out.append((float(t[0]), int(task[0])))
+        size = heaps.ev_pop(t, task, size)
+    assert out == sorted(vals)
+
+
+def test_ready_heap_twin():
+    """Random push, pop, decrease-key (srpt) and heapify (custom keys) sequences."""
+    for trial in range(20):
+        results = []
+        for use_py in (False, True):
+            f = {name: (getattr(heaps, name).py_func if use_py else getattr(heaps, name))
+                 for name in ("rh_push", "rh_pop", "rh_heapify", "rh_sift_up")}
+            r = np.random.default_rng(trial)
+            n, b = 60, 7  # the heap lives at an offset of a shared store
+            key = r.integers(0, 5, n).astype(np.float64)
+            ready = r.integers(0, 3, n).astype(np.float64)
+            store, pos = np.full(n + b, -5, np.int64), np.full(n, -1, np.int64)
+            size, log = 0, []
+            waiting = [int(x) for x in r.permutation(n)]
+            for _ in range(200):
+                op = r.random()
+                if size == 0 and not waiting:
+                    break
+                if waiting and (size == 0 or op < 0.5):
+                    size = f["rh_push"](store, pos, b, size, waiting.pop(), key, ready)
+                elif op < 0.6:
+                    j = int(store[b + int(r.integers(0, size))])
+                    key[j] -= 1.0
+                    f["rh_sift_up"](store, pos, b, pos[j], key, ready)
+                elif op < 0.65:
+                    key[:] = r.integers(0, 5, n)
+                    f["rh_heapify"](store, pos, b, size, key, ready)
+                else:
+                    log.append(int(store[b]))
+                    size = f["rh_pop"](store, pos, b, size, key, ready)
+            results.append((log, store.copy(), size, pos.copy(), key.copy()))
+        (la, sa, na, pa, ka), (lb, sb, nb, pb, kb) = results
+        assert la == lb and na == nb and np.array_equal(sa, sb) and np.array_equal(pa, pb)
+        assert np.array_equal(ka, kb)
+        # heap order and the position index hold on the result
+        heap = sa[b:b + na]
+        assert all(pa[heap[j]] == j for j in range(na))
+        for j in range(1, na):  # (ready is never changed by the heap)
+            assert not heaps.task_before(ka, ready, heap[j], heap[(j - 1) >> 1])
+
+
+def test_task_before_twin():
+    r = np.random.default_rng(1)
+    key = r.integers(0, 3, 30).astype(np.float64)
+    ready = r.integers(0, 3, 30).astype(np.float64)
+    key[3] = np.inf
+    for a, b in itertools.product(range(30), repeat=2):
+        want = (key[a], ready[a], a) < (key[b], ready[b], b)
+        assert heaps.task_before(key, ready, a, b) == heaps.task_before.py_func(key, ready, a, b) == want
+
+
+# --------------------------------------------------------------------------- placement and percentiles
+def test_find_node_twin():
+    r = np.random.default_rng(2)
+    for trial in range(200):
+        n = int(r.integers(1, 8))
+        capacity = r.choice([0.0, 1.0, 2.0, 4.0, 8.0], size=(n, 3))
+        free = capacity * r.choice([0.0, 0.25, 0.5, 1.0], size=(n, 3))
+        req = r.choice([0.0, 0.5, 1.0, 2.0], size=3)
+        cand = r.permutation(n).astype(np.int64)
+        n_cand = int(r.integers(-1, n + 1))
+        for placement in range(len(PLACEMENTS)):
+            a = loop.find_node_nb(free, capacity, req, placement, cand, n_cand)
+            b = loop.find_node_nb.py_func(free, capacity, req, placement, cand, n_cand)
+            assert a == b, (trial, placement)
+
+
+def test_percentile_twin():
+    r = np.random.default_rng(3)
+    for n in (0, 1, 2, 3, 10, 101, 1000):
+        v = np.sort(r.exponential(size=n))
+        for q in (0.0, 1.0, 50.0, 95.0, 99.0, 100.0, 37.3):
+            a = summary.percentile_sorted_nb(v, q)
+            b = summary.percentile_sorted_nb.py_func(v, q)
+            if n == 0:
+                assert np.isnan(a) and np.isnan(b)
+                continue
+            assert a == b == np.percentile(v, q), (n, q)
+
+
+# --------------------------------------------------------------------------- kernels on whole replications
+def _kernel_inputs(seed, policy="fifo", placement="first_fit", backfill=True, horizon=None, reps=2):
+    """What simulate passes to the kernels, for a random trace replayed ``reps`` times."""
+    rng = np.random.default_rng([seed, 5])
+    pipelines, tasks, cluster = random_trace(rng, n_pipelines=int(rng.integers(3, 14)), tie_heavy=seed % 2 == 0)
+    trace = fps.Trace.from_frames(pipelines, tasks)
+    batch = concat_batches([trace.to_batch(replication=r) for r in range(reps)])
+    cl = fps.Cluster(cluster)
+    nodes = cl.nodes()
+    task_shape, shape_req = sim_mod.request_shapes(batch, cl)
+    pol = fps.custom_policy(_hrrn, name="hrrn") if policy == "hrrn" else policy
+    keyfn = pol.cfunc if isinstance(pol, fps.CustomPolicy) else loop.no_custom_key
+    args = (batch.arrays, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, len(cl.pools),
+            fps.policies.policy_code(pol), fps.policies.placement_code(placement), backfill,
+            np.inf if horizon is None else float(horizon), 0.5, keyfn)
+    return batch, args
+
+
+def _run_loop(fn, batch, args):
+    wa = batch.arrays
+    n_t, n_p, n_r = wa.n_tasks, wa.n_pipelines, wa.n_replications
+    n_pools = args[6]
+    out = dict(ready=np.empty(n_t), start=np.empty(n_t), end=np.empty(n_t), node=np.empty(n_t, np.int64),
+               status=np.empty(n_t, np.int64), pipeline_end=np.empty(n_p), rep=np.zeros((n_r, 4)),
+               alloc=np.zeros((n_r, n_pools, 3)))
+    for k in range(n_r):
+        fn(args[0], k, *args[1:], *out.values())
+    return out
+
+
+def _assert_outputs_equal(a, b):
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=True), name
+
+
+@pytest.mark.parametrize("policy", ["fifo", "priority", "sjf", "srpt", "hrrn"])
+def test_event_loop_py_func_twin(policy):
+    waited = 0
+    for seed in range(6):
+        placement = PLACEMENTS[seed % 3]
+        backfill = seed % 2 == 0
+        horizon = 5.0 if seed % 3 == 2 else None
+        batch, args = _kernel_inputs(seed, policy, placement, backfill, horizon)
+        compiled = _run_loop(loop.run_replication_nb, batch, args)
+        python = _run_loop(loop.run_replication_nb.py_func, batch, args)
+        _assert_outputs_equal(compiled, python)
+        waited += int((compiled["start"] > compiled["ready"]).any())
+    assert waited >= 3, "the twins should be compared on contended schedules"
+
+
+def test_summary_and_critical_path_py_func_twins():
+    for seed in range(8):
+        batch, args = _kernel_inputs(seed, "srpt", "best_fit", seed % 2 == 0, 6.0 if seed % 4 == 1 else None)
+        out = _run_loop(loop.run_replication_nb, batch, args)
+        wa = batch.arrays
+        n_types = len(batch.type_names)
+        res = []
+        for fn in (summary.summarize_replication_nb, summary.summarize_replication_nb.py_func):
+            cp = np.empty(wa.n_pipelines)
+            metrics = np.empty((wa.n_replications, summary.N_REP_METRICS))
+            type_waits = np.empty((wa.n_replications, n_types, 3))
+            for k in range(wa.n_replications):
+                fn(wa, k, out["start"], out["ready"], out["pipeline_end"], out["rep"][:, 0], 0.5, args[10],
+                   n_types, cp, metrics, type_waits)
+            res.append((cp, metrics, type_waits))
+        for x, y in zip(*res):
+            assert np.array_equal(x, y, equal_nan=True)
+        cps = []
+        for fn in (summary.critical_path_nb, summary.critical_path_nb.py_func):
+            cp = np.full(wa.n_pipelines, -1.0)
+            for k in range(wa.n_replications):
+                fn(wa, k, cp)
+            cps.append(cp)
+        assert np.array_equal(cps[0], cps[1]) and (cps[0] > 0).all()
+
+
+# --------------------------------------------------------------------------- the whole engine in Python
+ENGINE_MODULES = (loop, heaps, summary)
+
+
+@pytest.fixture
+def python_engine(monkeypatch):
+    """A function that replaces every Numba function of the engine by its py_func, for the test."""
+
+    def use_python():
+        for mod in ENGINE_MODULES + (sim_mod,):
+            for name, obj in list(vars(mod).items()):
+                if isinstance(obj, CPUDispatcher):
+                    monkeypatch.setattr(mod, name, obj.py_func)
+
+    return use_python
+
+
+def _simulate_trace(seed, **kw):
+    rng = np.random.default_rng([seed, 9])
+    pipelines, tasks, cluster = random_trace(rng, n_pipelines=12, tie_heavy=seed % 2 == 0)
+    return fps.simulate(fps.Trace.from_frames(pipelines, tasks), fps.Cluster(cluster), record_tasks=True,
+                        replications=2, threads=1, progress=False, **kw)
+
+
+# Means are the one place where the twins may differ, by a few ulps: NumPy's
+# ``ndarray.mean`` sums pairwise while Numba's sums in order, so the two paths
+# agree bit for bit only up to 8 values. Everything else (every schedule,
+# percentile, count, time average) must be identical.
+MEAN_RTOL = 1e-12
+
+
+def _assert_same_frame(a, b):
+    means = [c for c in a.columns if "mean" in str(c)]
+    pd.testing.assert_frame_equal(a.drop(columns=means), b.drop(columns=means), check_exact=True)
+    pd.testing.assert_frame_equal(a[means], b[means], check_exact=False, rtol=MEAN_RTOL, atol=0)
+
+
+def _assert_same_results(a, b):
+    pd.testing.assert_frame_equal(a.tasks, b.tasks, check_exact=True)
+    _assert_same_frame(a.summary, b.summary)
+    _assert_same_frame(a.type_waits, b.type_waits)
+
+
+CONFIGS = [
+    dict(policy="fifo", placement="first_fit", backfill=True),
+    dict(policy="priority", placement="worst_fit", backfill=False, horizon=5.0),
+    dict(policy="sjf", placement="best_fit", backfill=True, warmup=1.0),
+    dict(policy="srpt", placement="best_fit", backfill=False),
+    dict(policy="hrrn", placement="first_fit", backfill=True, horizon=7.5),
+]
+
+
+def test_whole_engine_in_python(python_engine):
+    custom = fps.custom_policy(_hrrn, name="hrrn")
+    # compiled runs first, before any global is replaced
+    cases = []
+    for seed, cfg in enumerate(CONFIGS):
+        cfg = dict(cfg, policy=custom if cfg["policy"] == "hrrn" else cfg["policy"])
+        cases.append((seed, cfg, _simulate_trace(seed, **cfg)))
+    cases.append((9, {}, fps.simulate(fps.QueueWorkload(n_jobs=300, rate=1.7), fps.QueueWorkload().cluster(2),
+                                      replications=2, record_tasks=True, threads=1, progress=False)))
+    compiled_push = heaps.rh_push
+    python_engine()
+    assert loop.rh_push is compiled_push.py_func and sim_mod.run_replication_nb is loop.run_replication_nb
+    for seed, cfg, compiled in cases:
+        if seed == 9:
+            again = fps.simulate(fps.QueueWorkload(n_jobs=300, rate=1.7), fps.QueueWorkload().cluster(2),
+                                 replications=2, record_tasks=True, threads=1, progress=False)
+        else:
+            again = _simulate_trace(seed, **cfg)
+        _assert_same_results(compiled, again)
+
+
+def test_whole_engine_with_jit_disabled(tmp_path):
+    """The same runs in a fresh process with ``NUMBA_DISABLE_JIT=1`` (built-in policies:
+    a custom policy needs Numba to build its function pointer)."""
+    script = f"""
+import pickle, sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+from numba.core.config import DISABLE_JIT
+assert DISABLE_JIT
+from test_twins import CONFIGS, _simulate_trace
+out = []
+for seed, cfg in enumerate(CONFIGS):
+    if cfg["policy"] == "hrrn":
+        continue
+    r = _simulate_trace(seed, **cfg)
+    out.append((seed, r.summary, r.tasks))
+with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
+    pickle.dump(out, f)
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        out = pickle.load(f)
+    assert len(out) == len(CONFIGS) - 1
+    for seed, summ, tasks in out:
+        compiled = _simulate_trace(seed, **CONFIGS[seed])
+        pd.testing.assert_frame_equal(compiled.tasks, tasks, check_exact=True)
+        _assert_same_frame(compiled.summary, summ)
