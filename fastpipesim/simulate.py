@@ -170,26 +170,42 @@ class _Progress:
             sys.stderr.flush()
 
 
-def _batches(workload, replications, seed, batch_size):
-    """Yield Batches of at most batch_size replications of the workload."""
+# A batch holds at most this many tasks (about 0.4 KB each with records), so
+# memory stays bounded however large each replication is.
+BATCH_TASK_BUDGET = 2_000_000
+
+
+def _batches(workload, replications, seed, batch_size, task_budget=None):
+    """Yield Batches of at most ``batch_size`` replications and about ``task_budget`` tasks.
+
+    A batch closes when adding the next replication would pass the task
+    budget (a single replication larger than the budget gets a batch of its own).
+    """
     if isinstance(workload, Batch):
         yield workload
         return
+    task_budget = BATCH_TASK_BUDGET if task_budget is None else task_budget
     if hasattr(workload, "generate"):
-        for a in range(0, len(replications), batch_size):
-            reps = replications[a:a + batch_size]
-            yield concat_batches([workload.generate(seed, int(r)) for r in reps])
-        return
-    if hasattr(workload, "to_batch"):
-        # a trace is deterministic: every replication replays the same workload
-        for a in range(0, len(replications), batch_size):
-            reps = replications[a:a + batch_size]
-            yield concat_batches([workload.to_batch(replication=int(r)) for r in reps])
-        return
-    raise TypeError(
-        f"cannot simulate a {type(workload).__name__}: pass a Trace (read_trace), "
-        "a ModelOpsWorkload, or a Batch"
-    )
+        def one(r):
+            return workload.generate(seed, int(r))
+    elif hasattr(workload, "to_batch"):
+        def one(r):  # a trace is deterministic: every replication replays the same workload
+            return workload.to_batch(replication=int(r))
+    else:
+        raise TypeError(
+            f"cannot simulate a {type(workload).__name__}: pass a Trace (read_trace), "
+            "a ModelOpsWorkload, a QueueWorkload, or a Batch"
+        )
+    parts, n_tasks = [], 0
+    for r in replications:
+        b = one(r)
+        if parts and (len(parts) >= batch_size or n_tasks + b.arrays.n_tasks > task_budget):
+            yield concat_batches(parts)
+            parts, n_tasks = [], 0
+        parts.append(b)
+        n_tasks += b.arrays.n_tasks
+    if parts:
+        yield concat_batches(parts)
 
 
 def simulate(

@@ -12,8 +12,7 @@ Three levels:
   compiled run;
 * ``simulate`` in a subprocess under ``NUMBA_DISABLE_JIT=1``.
 
-Outputs must be identical, bit for bit, except means over more than 8 values
-(see ``MEAN_RTOL``).
+Outputs must be identical, bit for bit.
 """
 from __future__ import annotations
 
@@ -256,17 +255,9 @@ def _simulate_trace(seed, **kw):
                         replications=2, threads=1, progress=False, **kw)
 
 
-# Means are the one place where the twins may differ, by a few ulps: NumPy's
-# ``ndarray.mean`` sums pairwise while Numba's sums in order, so the two paths
-# agree bit for bit only up to 8 values. Everything else (every schedule,
-# percentile, count, time average) must be identical.
-MEAN_RTOL = 1e-12
-
-
 def _assert_same_frame(a, b):
-    means = [c for c in a.columns if "mean" in str(c)]
-    pd.testing.assert_frame_equal(a.drop(columns=means), b.drop(columns=means), check_exact=True)
-    pd.testing.assert_frame_equal(a[means], b[means], check_exact=False, rtol=MEAN_RTOL, atol=0)
+    # every number, means included (summary.mean_nb sums in order on both paths)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
 def _assert_same_results(a, b):
