@@ -1,0 +1,106 @@
+"""pytest-benchmark cases: the engine on seeded workloads, and the SimPy model beside it.
+
+Not part of the test suite: ``setup.cfg`` collects ``tests/`` only. Run them with
+
+    python -m pytest benchmarks/test_bench.py --benchmark-only
+
+Cases of the same group are timed side by side, so pytest-benchmark's table shows the
+engine / SimPy ratio of one run. Each case records its events per second in
+``extra_info`` (``--benchmark-json`` writes it out). ``benchmarks/bench.py`` is the full
+report (compile time, warm start, memory, thread scaling).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import fastpipesim as fps  # noqa: E402
+from fastpipesim.modelops import ModelOpsWorkload  # noqa: E402
+
+from benchmarks.bench import HORIZON, SEED, overloaded, single_queue, single_task_tables  # noqa: E402
+from benchmarks.simpy_model import simulate_simpy  # noqa: E402
+
+KW = dict(policy="fifo", placement="first_fit", backfill=True)
+
+
+def _events_per_s(benchmark, events):
+    benchmark.extra_info["events"] = int(events)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["events_per_s"] = events / stats.stats.median
+
+
+def _engine(batch, cluster, horizon=None):
+    """One simulate() of a pre-generated batch on one thread; compiled (or loaded) first."""
+    def run():
+        return fps.simulate(batch, cluster, threads=1, progress=False, horizon=horizon, **KW)
+
+    run()
+    return run
+
+
+@pytest.fixture(scope="module")
+def default_case():
+    wl = ModelOpsWorkload()
+    return wl, fps.default_cluster()
+
+
+@pytest.mark.benchmark(group="default workload, 1 replication")
+def test_engine_default_one_replication(benchmark, default_case):
+    wl, cl = default_case
+    run = _engine(wl.generate(SEED, 0), cl, HORIZON)
+    res = benchmark(run)
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="default workload, 1 replication")
+def test_simpy_default_one_replication(benchmark, default_case):
+    wl, cl = default_case
+    tb = wl.tables(SEED, 0)  # the same replication as the engine's case
+    res = benchmark.pedantic(simulate_simpy, args=(tb["pipelines"], tb["tasks"], cl.pools),
+                             kwargs=dict(horizon=HORIZON, **KW), rounds=3, iterations=1)
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="default workload, batch")
+def test_engine_default_batch(benchmark, default_case):
+    wl, cl = default_case
+    run = _engine(wl.batch(SEED, range(16)), cl, HORIZON)
+    res = benchmark(run)
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="single queue")
+def test_engine_single_queue_100k(benchmark):
+    _, batch, cl = single_queue(100_000)
+    res = benchmark(_engine(batch, cl))
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="overloaded, small")
+def test_engine_overloaded_small(benchmark):
+    batch, cl = overloaded(1000, 10, load=2.0)
+    res = benchmark(_engine(batch, cl))
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="overloaded, small")
+def test_simpy_overloaded_small(benchmark):
+    batch, cl = overloaded(1000, 10, load=2.0)
+    tb = single_task_tables(batch)
+    res = benchmark.pedantic(simulate_simpy, args=(tb["pipelines"], tb["tasks"], cl.pools), kwargs=KW,
+                             rounds=3, iterations=1)
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="overloaded, large")
+def test_engine_overloaded_20k_tasks_100_nodes(benchmark):
+    batch, cl = overloaded(20_000, 100, load=2.0)
+    res = benchmark(_engine(batch, cl))
+    _events_per_s(benchmark, res.n_events)
