@@ -20,7 +20,9 @@ from pathlib import Path
 SECONDS_PER_DAY = 86400.0
 DEFAULT_REPLICATIONS = 100  # enough for intervals a few percent wide; ~2 s on 2 cores once compiled
 DEFAULT_SEED = 1
-DEFAULT_WARMUP_DAYS = 1.0  # the cluster starts empty; the first day's queues are not the steady state
+# The cluster starts empty, so the first day's queues are not the steady state:
+# leave one day out, or a seventh of a shorter run.
+DEFAULT_WARMUP_DAYS = 1.0
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -228,10 +230,13 @@ def cmd_run(args) -> int:
 
     workload = ModelOpsWorkload() if args.days is None else ModelOpsWorkload(days=args.days)
     horizon = workload.days * SECONDS_PER_DAY
-    warmup = args.warmup_days * SECONDS_PER_DAY
+    warmup_days = args.warmup_days
+    if warmup_days is None:
+        warmup_days = min(DEFAULT_WARMUP_DAYS, workload.days / 7.0)
+    warmup = warmup_days * SECONDS_PER_DAY
     if not (0.0 <= warmup < horizon):
         raise ValueError(f"--warmup-days must be >= 0 and less than --days ({workload.days:g}), "
-                         f"got {args.warmup_days:g}")
+                         f"got {warmup_days:g}")
     cluster = default_cluster()
     out = None if args.out is None else Path(args.out)
     if out is not None:
@@ -346,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"random seed (default {DEFAULT_SEED})")
     run.add_argument("--days", type=float, default=None, metavar="D",
                      help=f"days of arrivals; also the horizon (default {ModelOpsWorkload.days:g})")
-    run.add_argument("--warmup-days", type=float, default=DEFAULT_WARMUP_DAYS, metavar="W",
-                     help=f"days left out of the statistics at the start (default {DEFAULT_WARMUP_DAYS:g})")
+    run.add_argument("--warmup-days", type=float, default=None, metavar="W",
+                     help=f"days left out of the statistics at the start (default {DEFAULT_WARMUP_DAYS:g}, "
+                          "or a seventh of --days when that is shorter than 7 days)")
     run.add_argument("--threads", type=_positive_int, default=None, metavar="T",
                      help="threads (default: all cores)")
     run.add_argument("--out", default=None, metavar="DIR",

@@ -224,3 +224,10 @@ def test_console_script_runs(tmp_path):
     done = subprocess.run([sys.executable, "-m", "fastpipesim", "--version"], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == f"fastpipesim {__version__}"
+
+
+def test_run_shorter_than_the_default_warmup(capsys):
+    """`--days 1` works: the default warmup shrinks to a seventh of a short run."""
+    assert main(["run", "--days", "1", "--replications", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "warmup 0.142857 days" in out or "warmup 3.4" in out

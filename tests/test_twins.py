@@ -153,6 +153,10 @@ def test_percentile_twin():
                 assert np.isnan(a) and np.isnan(b)
                 continue
             assert a == b == np.percentile(v, q), (n, q)
+            x = r.permutation(v)  # the selection-based percentile takes unsorted values
+            c = summary.percentile_nb(x.copy(), q)
+            d = summary.percentile_nb.py_func(x.copy(), q)
+            assert c == d == np.percentile(v, q), (n, q)
 
 
 # --------------------------------------------------------------------------- kernels on whole replications
