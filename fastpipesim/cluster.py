@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,12 +28,18 @@ class NodeArrays(NamedTuple):
         Speed of each node's pool.
     pool_capacity : float64[Q, 3]
         Total capacity of each pool.
+    pool_node_capacity : float64[Q, 3]
+        Capacity of one node of each pool.
+    pool_count : int64[Q]
+        Nodes in each pool.
     """
 
     capacity: np.ndarray
     node_pool: np.ndarray
     speed: np.ndarray
     pool_capacity: np.ndarray
+    pool_node_capacity: np.ndarray
+    pool_count: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,11 @@ class Cluster:
         return [str(p) for p in self.pools["pool"]]
 
     def nodes(self) -> NodeArrays:
+        """The node arrays the kernels read (built once per Cluster)."""
+        return self._nodes
+
+    @cached_property
+    def _nodes(self) -> NodeArrays:
         counts = self.pools["count"].to_numpy(np.int64)
         cap = self.pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64)
         return NodeArrays(
@@ -66,6 +78,8 @@ class Cluster:
             node_pool=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
             speed=np.repeat(self.pools["speed"].to_numpy(np.float64), counts),
             pool_capacity=cap * counts[:, None],
+            pool_node_capacity=cap,
+            pool_count=counts,
         )
 
     def scaled(self, **counts: int) -> "Cluster":

@@ -48,7 +48,8 @@ import numpy as np
 import pandas as pd
 
 from .engine.constants import STANDARD_TYPES
-from .workload import Batch, build_arrays, concat_batches
+from .engine.generate import assemble_tasks_nb
+from .workload import Batch, RequestShapes, build_arrays, concat_batches
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
@@ -373,11 +374,18 @@ class ModelOpsWorkload:
             cand_fairness=d.cand_fairness,
             compress_loss=d.compress_loss,
         )
+        # a task's request is its step's for its pipeline's framework: (step, framework)
+        # names its request shape, so the simulator need not group requests itself
+        shapes = RequestShapes(
+            task_shape=d.task_shape,
+            shape_req=plan.request.reshape(-1, 3),
+        )
         return Batch(
             arrays=arrays,
             type_names=plan.type_names,
             task_names=plan.step_name[d.task_step],
             replications=np.array([int(replication)], dtype=np.int64),
+            shapes=shapes,
         )
 
     def batch(self, seed: int, replications: Sequence[int]) -> Batch:
@@ -680,6 +688,7 @@ class _Draw(NamedTuple):
     compress_loss: np.ndarray
     task_count: np.ndarray  # int64[n]
     task_step: np.ndarray  # int64[T]: template step of each task
+    task_shape: np.ndarray  # int64[T]: request shape, step * n_frameworks + framework
     task_pattern: np.ndarray  # int64[T]: inclusion pattern of the task's pipeline
     cpu: np.ndarray
     gpu: np.ndarray
@@ -749,25 +758,21 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
     lo, hi = w.compress_loss_range
     closs = lo + (hi - lo) * rng.random(n)
 
-    # tasks: the included cells of the (pipeline, step) grid, row by row
-    duration_grid = (
-        (plan.a + plan.b * size[:, None] ** plan.e) * plan.factor[:, fw].T * _lognormal_mean_one(dur_z, plan.sigma)
-    )
-    pi, sj = np.nonzero(inc)
-    task_count = inc.sum(axis=1).astype(np.int64)
-    req = plan.request[sj, fw[pi]]  # [T, 3]
+    # tasks: the included cells of the (pipeline, step) grid, row by row,
+    # assembled by a compiled kernel that releases the GIL (so that replications
+    # can be generated on several threads)
     pattern = np.zeros(n, dtype=np.int64)
     for bit, j in enumerate(plan.optional):
         pattern |= inc[:, j].astype(np.int64) << bit
-    task_start = np.cumsum(task_count) - task_count  # index of each pipeline's first task
-    eps, ess = [], []
-    for q in np.unique(pattern):  # a handful of patterns, not one loop turn per pipeline
-        pat = _pattern(plan, int(q))
-        rows = task_start[pattern == q]
-        eps.append((rows[:, None] + pat.pred[None, :]).ravel())
-        ess.append((rows[:, None] + pat.succ[None, :]).ravel())
-    edge_pred = np.concatenate(eps) if eps else np.zeros(0, dtype=np.int64)
-    edge_succ = np.concatenate(ess) if ess else np.zeros(0, dtype=np.int64)
+    patterns, pattern_index = np.unique(pattern, return_inverse=True)
+    pat_ptr, pat_pred, pat_succ = _pattern_tables(plan, patterns)
+    task_count, task_step, task_shape, duration, edge_pred, edge_succ = assemble_tasks_nb(
+        inc, dur_z, size, fw.astype(np.int64), pattern_index.reshape(-1).astype(np.int64),
+        pat_ptr, pat_pred, pat_succ, plan.a, plan.b, plan.e, plan.sigma,
+        np.ascontiguousarray(plan.factor), plan.request.shape[1],
+    )
+    request = plan.request.reshape(-1, 3)
+    task_pipeline = np.repeat(np.arange(n, dtype=np.int64), task_count)
 
     return _Draw(
         n=n,
@@ -782,12 +787,28 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
         cand_fairness=cand_fair,
         compress_loss=closs,
         task_count=task_count,
-        task_step=sj.astype(np.int64),
-        task_pattern=pattern[pi],
-        cpu=np.ascontiguousarray(req[:, 0]),
-        gpu=np.ascontiguousarray(req[:, 1]),
-        mem=np.ascontiguousarray(req[:, 2]),
-        duration=duration_grid[pi, sj],
+        task_step=task_step,
+        task_shape=task_shape,
+        task_pattern=pattern[task_pipeline],
+        cpu=request[:, 0].take(task_shape),
+        gpu=request[:, 1].take(task_shape),
+        mem=request[:, 2].take(task_shape),
+        duration=duration,
         edge_pred=edge_pred,
         edge_succ=edge_succ,
     )
+
+
+def _pattern_tables(plan: _Plan, patterns: np.ndarray):
+    """The edges of each inclusion pattern in ``patterns``, concatenated (CSR), each sorted by (pred, succ)."""
+    preds, succs, ptr = [], [], [0]
+    for q in patterns:
+        pat = _pattern(plan, int(q))
+        order = np.lexsort((pat.succ, pat.pred))
+        preds.append(pat.pred[order])
+        succs.append(pat.succ[order])
+        ptr.append(ptr[-1] + len(order))
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.array(ptr, dtype=np.int64),
+            np.concatenate(preds).astype(np.int64) if preds else empty,
+            np.concatenate(succs).astype(np.int64) if succs else empty)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 import sys
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from .cluster import Cluster, default_cluster
 from .engine.constants import FIT_TOL, PLACEMENTS
@@ -18,7 +18,7 @@ from .engine.summary import N_REP_METRICS, summarize_replication_nb
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
-from .workload import Batch, concat_batches
+from .workload import Batch, RequestShapes
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,28 @@ def request_shapes(batch: Batch, cluster: Cluster):
     pool (MODEL.md 2: such a task would never run).
     """
     wa = batch.arrays
-    req = np.stack([wa.cpu, wa.gpu, wa.mem], axis=1)
-    if len(req) == 0:
-        return np.zeros(0, np.int64), np.zeros((0, 3))
-    # group identical requests (a hash group-by; np.unique(axis=0) is 50x slower).
-    # Shape numbering cannot change a schedule: the pass merges shapes by
-    # their head tasks' total order, not by shape number.
-    frame = pd.DataFrame({"cpu": wa.cpu, "gpu": wa.gpu, "mem": wa.mem})
-    task_shape = frame.groupby(["cpu", "gpu", "mem"], sort=True).ngroup().to_numpy(np.int64)
-    shape_req = np.empty((int(task_shape.max()) + 1, 3))
-    shape_req[task_shape] = req
-    pool_cap = cluster.pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64)[cluster.pools["count"].to_numpy() > 0]
+    if batch.shapes is not None:
+        task_shape, shape_req = batch.shapes
+    elif wa.n_tasks == 0:
+        return np.zeros(0, np.int64), np.zeros((1, 3))
+    else:
+        # Group identical requests: code each dimension by its distinct values,
+        # then the triples. Shape numbering cannot change a schedule: the pass
+        # merges shapes by their head tasks' total order, not by shape number.
+        key = np.zeros(wa.n_tasks, dtype=np.int64)
+        for col in (wa.cpu, wa.gpu, wa.mem):
+            values, code = np.unique(col, return_inverse=True)
+            key = key * len(values) + code.reshape(-1)
+        _, task_shape = np.unique(key, return_inverse=True)
+        task_shape = task_shape.reshape(-1).astype(np.int64)
+        shape_req = np.empty((int(task_shape.max()) + 1, 3))
+        shape_req[task_shape, 0] = wa.cpu
+        shape_req[task_shape, 1] = wa.gpu
+        shape_req[task_shape, 2] = wa.mem
+    nodes = cluster.nodes()
+    pool_cap = nodes.pool_node_capacity[nodes.pool_count > 0]
     fits = (pool_cap[None, :, :] >= shape_req[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
-    if not fits.all():
+    if not fits[task_shape].all():  # (a shape no task uses may be any size)
         check_fits(batch, cluster)  # raises, naming the tasks
     return task_shape, np.ascontiguousarray(shape_req)
 
@@ -145,6 +154,7 @@ class _Progress:
         self.total = total
         self.enabled = enabled
         self.t0 = time.perf_counter()
+        self.last = -1.0
         self.shown = False
 
     def update(self, done: int):
@@ -156,6 +166,9 @@ class _Progress:
         if callable(self.enabled):
             self.enabled(done, self.total)
             return
+        if done < self.total and elapsed - self.last < 0.25:
+            return  # a few lines a second are enough
+        self.last = elapsed
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / rate if rate > 0 else float("nan")
         sys.stderr.write(
@@ -170,42 +183,20 @@ class _Progress:
             sys.stderr.flush()
 
 
-# A batch holds at most this many tasks (about 0.4 KB each with records), so
-# memory stays bounded however large each replication is.
-BATCH_TASK_BUDGET = 2_000_000
-
-
-def _batches(workload, replications, seed, batch_size, task_budget=None):
-    """Yield Batches of at most ``batch_size`` replications and about ``task_budget`` tasks.
-
-    A batch closes when adding the next replication would pass the task
-    budget (a single replication larger than the budget gets a batch of its own).
-    """
-    if isinstance(workload, Batch):
-        yield workload
-        return
-    task_budget = BATCH_TASK_BUDGET if task_budget is None else task_budget
+def _replication_source(workload, seed: int, cluster: Cluster):
+    """A function ``r -> Batch`` of replication r of the workload."""
     if hasattr(workload, "generate"):
-        def one(r):
-            return workload.generate(seed, int(r))
-    elif hasattr(workload, "to_batch"):
-        def one(r):  # a trace is deterministic: every replication replays the same workload
-            return workload.to_batch(replication=int(r))
-    else:
-        raise TypeError(
-            f"cannot simulate a {type(workload).__name__}: pass a Trace (read_trace), "
-            "a ModelOpsWorkload, a QueueWorkload, or a Batch"
-        )
-    parts, n_tasks = [], 0
-    for r in replications:
-        b = one(r)
-        if parts and (len(parts) >= batch_size or n_tasks + b.arrays.n_tasks > task_budget):
-            yield concat_batches(parts)
-            parts, n_tasks = [], 0
-        parts.append(b)
-        n_tasks += b.arrays.n_tasks
-    if parts:
-        yield concat_batches(parts)
+        return lambda r: workload.generate(seed, int(r))
+    if hasattr(workload, "to_batch"):
+        # a trace is deterministic: every replication replays the same arrays,
+        # built and grouped once
+        base = workload.to_batch(replication=0)
+        base = dataclasses.replace(base, shapes=RequestShapes(*request_shapes(base, cluster)))
+        return lambda r: dataclasses.replace(base, replications=np.array([int(r)], dtype=np.int64))
+    raise TypeError(
+        f"cannot simulate a {type(workload).__name__}: pass a Trace (read_trace), "
+        "a ModelOpsWorkload, a QueueWorkload, or a Batch"
+    )
 
 
 def simulate(
@@ -221,17 +212,19 @@ def simulate(
     seed: int = 0,
     record_tasks: bool = False,
     threads: int | None = None,
-    batch_size: int | None = None,
     progress=None,
 ) -> Results:
     """Simulate a workload on a cluster.
 
     Parameters
     ----------
-    workload : Trace, ModelOpsWorkload or Batch
+    workload : Trace, ModelOpsWorkload, QueueWorkload or Batch
         A trace replays the same pipelines in every replication (one replication
         by default); a generator draws replication r of ``seed`` from its own
-        random stream (MODEL.md 8), whatever batch or thread runs it.
+        random stream (MODEL.md 8), whatever thread runs it. Each replication
+        is generated, simulated and reduced to its summary by one worker
+        thread, so memory holds only the replications in progress (and the
+        task records, if asked for).
     cluster : Cluster, optional
         Defaults to :func:`default_cluster`.
     policy : str or CustomPolicy
@@ -255,9 +248,6 @@ def simulate(
         default so that long campaigns hold only summaries.
     threads : int, optional
         Threads for the replications (default: all cores).
-    batch_size : int, optional
-        Replications per kernel call (default: enough to keep every thread
-        busy while bounding memory).
     progress : bool or callable, optional
         Progress on stderr (None: only if the run takes more than 2 s), or a
         callable ``f(done, total)``.
@@ -291,33 +281,31 @@ def simulate(
     n_threads = default_threads() if threads is None else int(threads)
     if n_threads < 1:
         raise ValueError("threads must be >= 1")
-    if batch_size is None:
-        batch_size = max(8 * n_threads, 32)
     bar = _Progress(len(reps), progress)
     parts = []
-    done = 0
     t_start = time.perf_counter()
     executor = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
     if progress is not False and not engine_is_compiled():
         sys.stderr.write("fastpipesim: compiling the simulation engine (first run only, about half a minute)\n")
         sys.stderr.flush()
-    pending = None
     try:
-        # the next batch is generated (in this thread) while the previous one runs on the pool
-        for batch in _batches(workload, reps, int(seed), int(batch_size)):
-            started = submit_batch(batch, cluster, cfg, record_tasks=record_tasks, executor=executor)
-            if pending is not None:
-                parts.append(pending())
-                done += parts[-1].metrics.shape[0]
-                bar.update(done)
-            pending = started
-        if pending is not None:
-            parts.append(pending())
-            done += parts[-1].metrics.shape[0]
-            bar.update(done)
+        if isinstance(workload, Batch):
+            parts.append(submit_batch(workload, cluster, cfg, record_tasks=record_tasks, executor=executor)())
+            bar.update(len(reps))
+        else:
+            source = _replication_source(workload, int(seed), cluster)
+
+            def one(r):
+                # generation, simulation and summary of one replication, in one worker
+                return submit_batch(source(r), cluster, cfg, record_tasks=record_tasks)()
+
+            outputs = map(one, reps) if executor is None else executor.map(one, reps)
+            for out in outputs:  # in replication order
+                parts.append(out)
+                bar.update(len(parts))
     finally:
         if executor is not None:
-            executor.shutdown()
+            executor.shutdown(cancel_futures=True)
         bar.close()
     return Results(parts, cluster, cfg, elapsed=time.perf_counter() - t_start)
 

@@ -89,18 +89,37 @@ class WorkloadArrays(NamedTuple):
         return len(self.submit)
 
 
+class RequestShapes(NamedTuple):
+    """Tasks grouped by request: every task of a shape asks for the same (cpu, gpu, mem_gb).
+
+    The engine keeps one ready heap per shape. Two shapes may hold the same
+    request (a finer grouping is still exact); they only must not mix requests.
+
+    Attributes
+    ----------
+    task_shape : int64[T]
+    shape_req : float64[S, 3]
+    """
+
+    task_shape: np.ndarray
+    shape_req: np.ndarray
+
+
 @dataclass(frozen=True)
 class Batch:
     """A batch of workloads with the names the kernels do not need.
 
     ``task_names[i]`` is the name of global task i; ``type_names[c]`` the name of
     type code c; ``replications[k]`` the replication number of the k-th slice.
+    ``shapes`` may be given by a generator that knows its requests; otherwise
+    the simulator groups the requests itself.
     """
 
     arrays: WorkloadArrays
     type_names: tuple
     task_names: np.ndarray
     replications: np.ndarray
+    shapes: RequestShapes | None = None
 
     @property
     def n_replications(self) -> int:
@@ -227,9 +246,17 @@ def concat_batches(parts: Sequence[Batch]) -> Batch:
     for b in parts[1:]:
         if b.type_names != type_names:
             raise ValueError("cannot concatenate batches with different task type tables")
+    shapes = None
+    if all(b.shapes is not None for b in parts):
+        offsets = np.cumsum([0] + [len(b.shapes.shape_req) for b in parts[:-1]])
+        shapes = RequestShapes(
+            task_shape=np.concatenate([b.shapes.task_shape + o for b, o in zip(parts, offsets)]),
+            shape_req=np.concatenate([b.shapes.shape_req for b in parts]),
+        )
     return Batch(
         arrays=concat([b.arrays for b in parts]),
         type_names=type_names,
         task_names=np.concatenate([b.task_names for b in parts]),
         replications=np.concatenate([b.replications for b in parts]),
+        shapes=shapes,
     )

@@ -311,9 +311,7 @@ SLOW_CASES = {
 @pytest.mark.parametrize("case", list(SLOW_CASES))
 def test_queues_precisely(case):
     w, c, reps, warmup, _ = SLOW_CASES[case]
-    # a few replications per batch: each holds up to a million jobs
-    res = fps.simulate(w, w.cluster(c), replications=reps, warmup=warmup, seed=SEED + 1, progress=False,
-                       batch_size=4)
+    res = fps.simulate(w, w.cluster(c), replications=reps, warmup=warmup, seed=SEED + 1, progress=False)
     check_metrics(res, w.theory(c), case, 0.015)
     s = res.summary
     diff = s["queue_length_mean"].to_numpy() - w.rate * s["wait_mean"].to_numpy()

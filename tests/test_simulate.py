@@ -4,35 +4,33 @@ import pandas as pd
 import pytest
 
 import fastpipesim as fps
-from fastpipesim.simulate import _batches
 
 
-def test_batches_respect_the_task_budget_and_keep_every_replication():
-    wl = fps.QueueWorkload(rate=1.0, service_mean=0.5, n_jobs=1000)
-    batches = list(_batches(wl, np.arange(10), 3, batch_size=100, task_budget=2500))
-    assert [b.n_replications for b in batches] == [2, 2, 2, 2, 2]
-    assert np.concatenate([b.replications for b in batches]).tolist() == list(range(10))
-    # a replication larger than the budget still runs, alone
-    assert [b.n_replications for b in _batches(wl, np.arange(3), 3, 100, task_budget=10)] == [1, 1, 1]
-    assert [b.n_replications for b in _batches(wl, np.arange(7), 3, 3)] == [3, 3, 1]
+def test_generator_shapes_match_the_requests():
+    """A generator's own request shapes must group exactly the tasks' requests."""
+    b = fps.ModelOpsWorkload(days=1).batch(3, [0, 1])
+    task_shape, shape_req = b.shapes
+    req = np.stack([b.arrays.cpu, b.arrays.gpu, b.arrays.mem], axis=1)
+    assert np.array_equal(shape_req[task_shape], req)
 
 
-def test_task_budget_does_not_change_results(monkeypatch):
-    wl = fps.QueueWorkload(rate=1.0, service_mean=0.8, n_jobs=2000)
-    a = fps.simulate(wl, wl.cluster(1), replications=6, seed=4, progress=False).summary
-    import importlib
+def test_grouping_requests_when_the_batch_has_no_shapes():
+    from fastpipesim.simulate import request_shapes
 
-    monkeypatch.setattr(importlib.import_module("fastpipesim.simulate"), "BATCH_TASK_BUDGET", 3000)
-    b = fps.simulate(wl, wl.cluster(1), replications=6, seed=4, progress=False).summary
-    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    b = fps.ModelOpsWorkload(days=1).generate(3, 0)
+    plain = fps.Batch(b.arrays, b.type_names, b.task_names, b.replications)
+    task_shape, shape_req = request_shapes(plain, fps.default_cluster())
+    req = np.stack([b.arrays.cpu, b.arrays.gpu, b.arrays.mem], axis=1)
+    assert np.array_equal(shape_req[task_shape], req)
+    assert len(shape_req) == len(np.unique(req, axis=0))
 
 
 def test_progress_callback_sees_every_replication():
     calls = []
     wl = fps.ModelOpsWorkload(days=0.5)
-    fps.simulate(wl, replications=5, seed=1, batch_size=2, threads=1,
+    fps.simulate(wl, replications=5, seed=1, threads=2,
                  progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(2, 5), (4, 5), (5, 5)]
+    assert calls == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
 
 
 def test_summaries_only_run_keeps_no_records():

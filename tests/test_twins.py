@@ -328,3 +328,29 @@ with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
         compiled = _simulate_trace(seed, **CONFIGS[seed])
         pd.testing.assert_frame_equal(compiled.tasks, tasks, check_exact=True)
         _assert_same_frame(compiled.summary, summ)
+
+
+def test_task_assembly_twin():
+    """The generator's compiled task assembly and its Python twin build the same tasks and edges."""
+    from fastpipesim.engine.generate import assemble_tasks_nb
+    from fastpipesim import modelops
+
+    wl = fps.ModelOpsWorkload(days=0.5)
+    plan = wl._plan
+    r = np.random.default_rng(5)
+    n, n_steps = 40, len(plan.step_name)
+    inc = r.random((n, n_steps)) < plan.p
+    pattern = np.zeros(n, dtype=np.int64)
+    for bit, j in enumerate(plan.optional):
+        pattern |= inc[:, j].astype(np.int64) << bit
+    patterns, index = np.unique(pattern, return_inverse=True)
+    tables = modelops._pattern_tables(plan, patterns)
+    args = (inc, r.standard_normal((n, n_steps)), r.lognormal(size=n), r.integers(0, 4, n),
+            index.reshape(-1).astype(np.int64), *tables, plan.a, plan.b, plan.e, plan.sigma,
+            np.ascontiguousarray(plan.factor), plan.request.shape[1])
+    compiled = assemble_tasks_nb(*args)
+    python = assemble_tasks_nb.py_func(*args)
+    for x, y in zip(compiled, python):
+        assert np.array_equal(x, y)
+    task_count, task_step = compiled[0], compiled[1]
+    assert task_count.sum() == inc.sum() and np.array_equal(task_step, np.nonzero(inc)[1])
