@@ -376,10 +376,7 @@ class ModelOpsWorkload:
         )
         # a task's request is its step's for its pipeline's framework: (step, framework)
         # names its request shape, so the simulator need not group requests itself
-        shapes = RequestShapes(
-            task_shape=d.task_shape,
-            shape_req=plan.request.reshape(-1, 3),
-        )
+        shapes = RequestShapes(task_shape=plan.shape_of[d.task_cell], shape_req=plan.shape_req)
         return Batch(
             arrays=arrays,
             type_names=plan.type_names,
@@ -542,6 +539,8 @@ class _Plan(NamedTuple):
     sigma: np.ndarray  # float64[S]
     factor: np.ndarray  # float64[S, F]
     request: np.ndarray  # float64[S, F, 3]
+    shape_of: np.ndarray  # int64[S * F]: request shape of (step, framework) cell s * F + f
+    shape_req: np.ndarray  # float64[n_shapes, 3]: the distinct requests
     optional: np.ndarray  # int64[K]: steps with p < 1; bit k of a pipeline's inclusion pattern is step optional[k]
     preds: tuple  # template predecessors of each step (indices)
     patterns: dict  # inclusion pattern -> _Pattern, filled as patterns occur (at most 2**K, usually a few)
@@ -592,6 +591,8 @@ def _make_plan(w: ModelOpsWorkload) -> _Plan:
             request[j, fidx[f]] = r
         for f, x in st.factor_by_framework:
             factor[j, fidx[f]] = x
+    # cells with the same request share a request shape (fewer shapes, cheaper passes)
+    shape_req, shape_of = np.unique(request.reshape(-1, 3), axis=0, return_inverse=True)
     name_idx = {st.name: j for j, st in enumerate(steps)}
     preds = [[name_idx[x] for x in st.after] for st in steps]
     optional = np.array([j for j, st in enumerate(steps) if st.p < 1.0], dtype=np.int64)
@@ -614,6 +615,8 @@ def _make_plan(w: ModelOpsWorkload) -> _Plan:
         sigma=np.array([st.sigma for st in steps]),
         factor=factor,
         request=request,
+        shape_of=shape_of.reshape(-1).astype(np.int64),
+        shape_req=shape_req,
         optional=optional,
         preds=tuple(tuple(p) for p in preds),
         patterns={},
@@ -688,7 +691,7 @@ class _Draw(NamedTuple):
     compress_loss: np.ndarray
     task_count: np.ndarray  # int64[n]
     task_step: np.ndarray  # int64[T]: template step of each task
-    task_shape: np.ndarray  # int64[T]: request shape, step * n_frameworks + framework
+    task_cell: np.ndarray  # int64[T]: (step, framework) cell, step * n_frameworks + framework
     task_pattern: np.ndarray  # int64[T]: inclusion pattern of the task's pipeline
     cpu: np.ndarray
     gpu: np.ndarray
@@ -766,7 +769,7 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
         pattern |= inc[:, j].astype(np.int64) << bit
     patterns, pattern_index = np.unique(pattern, return_inverse=True)
     pat_ptr, pat_pred, pat_succ = _pattern_tables(plan, patterns)
-    task_count, task_step, task_shape, duration, edge_pred, edge_succ = assemble_tasks_nb(
+    task_count, task_step, task_cell, duration, edge_pred, edge_succ = assemble_tasks_nb(
         inc, dur_z, size, fw.astype(np.int64), pattern_index.reshape(-1).astype(np.int64),
         pat_ptr, pat_pred, pat_succ, plan.a, plan.b, plan.e, plan.sigma,
         np.ascontiguousarray(plan.factor), plan.request.shape[1],
@@ -788,11 +791,11 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
         compress_loss=closs,
         task_count=task_count,
         task_step=task_step,
-        task_shape=task_shape,
+        task_cell=task_cell,
         task_pattern=pattern[task_pipeline],
-        cpu=request[:, 0].take(task_shape),
-        gpu=request[:, 1].take(task_shape),
-        mem=request[:, 2].take(task_shape),
+        cpu=request[:, 0].take(task_cell),
+        gpu=request[:, 1].take(task_cell),
+        mem=request[:, 2].take(task_cell),
         duration=duration,
         edge_pred=edge_pred,
         edge_succ=edge_succ,

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def assemble_tasks_nb(inc, dur_z, size, framework, pattern, pat_ptr, pat_pred, pat_succ,
                       a, b, e, sigma, factor, n_fw):
     """Tasks of the included (pipeline, step) cells, row by row, and their edges.
@@ -34,12 +34,12 @@ def assemble_tasks_nb(inc, dur_z, size, framework, pattern, pat_ptr, pat_pred, p
     factor : float64[S, F]
         Framework factor of each step.
     n_fw : int
-        Number of frameworks F; a task's request shape is ``step * F + framework``.
+        Number of frameworks F; a task's (step, framework) cell is ``step * F + framework``.
 
     Returns
     -------
     task_count : int64[n]
-    task_step, task_shape : int64[T]
+    task_step, task_cell : int64[T]
     duration : float64[T]
     edge_pred, edge_succ : int64[E]
         Task indices within the replication, sorted by (pred, succ).
@@ -57,7 +57,7 @@ def assemble_tasks_nb(inc, dur_z, size, framework, pattern, pat_ptr, pat_pred, p
         n_edges += pat_ptr[q + 1] - pat_ptr[q]
     n_tasks = task_count.sum()
     task_step = np.empty(n_tasks, dtype=np.int64)
-    task_shape = np.empty(n_tasks, dtype=np.int64)
+    task_cell = np.empty(n_tasks, dtype=np.int64)
     duration = np.empty(n_tasks)
     edge_pred = np.empty(n_edges, dtype=np.int64)
     edge_succ = np.empty(n_edges, dtype=np.int64)
@@ -72,11 +72,11 @@ def assemble_tasks_nb(inc, dur_z, size, framework, pattern, pat_ptr, pat_pred, p
                 duration[t] = ((a[j] + b[j] * size[p] ** e[j]) * factor[j, f]
                                * np.exp(s * dur_z[p, j] - 0.5 * s * s))
                 task_step[t] = j
-                task_shape[t] = j * n_fw + f
+                task_cell[t] = j * n_fw + f
                 t += 1
         q = pattern[p]
         for x in range(pat_ptr[q], pat_ptr[q + 1]):
             edge_pred[k] = first + pat_pred[x]
             edge_succ[k] = first + pat_succ[x]
             k += 1
-    return task_count, task_step, task_shape, duration, edge_pred, edge_succ
+    return task_count, task_step, task_cell, duration, edge_pred, edge_succ

@@ -81,7 +81,7 @@ def no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, mod
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fits(free, n, req):
     return (
         free[n, 0] >= req[0] - FIT_TOL
@@ -90,7 +90,7 @@ def _fits(free, n, req):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _score(free, capacity, n, req):
     s = 0.0
     for d in range(3):
@@ -100,7 +100,7 @@ def _score(free, capacity, n, req):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _better(placement, score, best_score, node, best_node):
     """Is (score, node) preferred to (best_score, best_node) under best/worst fit?"""
     if placement == PLACEMENT_BEST_FIT:
@@ -108,7 +108,7 @@ def _better(placement, score, best_score, node, best_node):
     return score > best_score or (score == best_score and node < best_node)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def find_node_nb(free, capacity, req, placement, cand, n_cand):
     """The node a request goes to, or -1.
 
@@ -148,12 +148,45 @@ def find_node_nb(free, capacity, req, placement, cand, n_cand):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def find_node_in_pools_nb(free, capacity, pool_start, req, placement):
+    """The node a request goes to, looking at every node, or -1.
+
+    Same choice as :func:`find_node_nb` over all nodes, but a pool whose nodes
+    are too small for the request even when empty is skipped whole.
+
+    Parameters
+    ----------
+    free, capacity : float64[N, 3]
+    pool_start : int64[Q + 1]
+        Nodes of pool q are ``pool_start[q]:pool_start[q+1]``.
+    req : float64[3]
+    placement : int
+    """
+    best = -1
+    best_score = 0.0
+    for q in range(pool_start.shape[0] - 1):
+        a = pool_start[q]
+        b = pool_start[q + 1]
+        if a == b or not _fits(capacity, a, req):
+            continue
+        for n in range(a, b):
+            if _fits(free, n, req):
+                if placement == PLACEMENT_FIRST_FIT:
+                    return n
+                sc = _score(free, capacity, n, req)
+                if best < 0 or _better(placement, sc, best_score, n, best):
+                    best = n
+                    best_score = sc
+    return best
+
+
+@njit(cache=True, error_model="numpy")
 def _shape_head_before(store, base, key, ready, s1, s2):
     return task_before(key, ready, store[base[s1]], store[base[s2]])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _merge_sift_down(mh, m, j, store, base, key, ready):
     item = mh[j]
     while True:
@@ -171,7 +204,7 @@ def _merge_sift_down(mh, m, j, store, base, key, ready):
     mh[j] = item
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _builtin_key(policy, duration, priority, remaining, now):
     if policy == POLICY_FIFO:
         return now
@@ -182,7 +215,7 @@ def _builtin_key(policy, duration, priority, remaining, now):
     return remaining  # POLICY_SRPT
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
     """Add the state held constant over [last_t, t], clipped to t >= warmup; returns the queue area."""
     lo = max(last_t, warmup)
@@ -195,7 +228,7 @@ def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
     return n_ready * dt
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _make_ready(j, g, gp, p, now, policy, custom, wa, remaining, key, ready, out_ready, task_shape,
                 store, pos, base, hsize):
     """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
@@ -206,7 +239,7 @@ def _make_ready(j, g, gp, p, now, policy, custom, wa, remaining, key, ready, out
     hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def run_replication_nb(
     wa,
     k,
@@ -322,6 +355,11 @@ def run_replication_nb(
 
     # --- nodes ---
     free = capacity.copy()
+    pool_start = np.zeros(n_pools + 1, dtype=np.int64)  # nodes are numbered pool by pool
+    for n in range(n_nodes):
+        pool_start[node_pool[n] + 1] += 1
+    for q in range(n_pools):
+        pool_start[q + 1] += pool_start[q]
     free_log = np.empty(n_t + 1, dtype=np.int64)
     log_len = 0
     pool_alloc = np.zeros((n_pools, 3))
@@ -444,7 +482,7 @@ def run_replication_nb(
             req = shape_req[s]
             if blocked_at[s] < 0 or log_len - blocked_at[s] >= n_nodes:
                 # unknown, or more nodes were freed since than a full scan reads
-                node = find_node_nb(free, capacity, req, placement, free_log, -1)
+                node = find_node_in_pools_nb(free, capacity, pool_start, req, placement)
             else:
                 b0 = blocked_at[s]
                 node = find_node_nb(free, capacity, req, placement, free_log[b0:], log_len - b0)

@@ -28,7 +28,7 @@ REP_METRICS = (
 N_REP_METRICS = len(REP_METRICS)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def critical_path_nb(wa, k, out_cp):
     """Critical-path length (reference seconds) of each pipeline of replication k.
 
@@ -75,7 +75,7 @@ def critical_path_nb(wa, k, out_cp):
         out_cp[p] = longest
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def percentile_sorted_nb(v, q):
     """Percentile ``q`` (0-100) of sorted float64[n] ``v`` by numpy's default (linear) method.
 
@@ -99,7 +99,7 @@ def percentile_sorted_nb(v, q):
     return a + diff * t
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mean_nb(v):
     """Mean of float64[n] ``v`` summed left to right.
 
@@ -112,7 +112,7 @@ def mean_nb(v):
     return s / v.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def percentile_nb(x, q):
     """Percentile ``q`` of unsorted float64[n] ``x`` (numpy's linear method), in O(n).
 
@@ -136,14 +136,14 @@ def percentile_nb(x, q):
     return a + diff * t
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _mean_p(x, q):
     if x.shape[0] == 0:
         return np.nan, np.nan
     return mean_nb(x), percentile_nb(x, q)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def summarize_replication_nb(wa, k, start, ready, pipeline_end, end_time, warmup, horizon, n_types,
                              cp, out_metrics, out_type_waits):
     """Metrics of replication k over the pipelines submitted in [warmup, horizon).
