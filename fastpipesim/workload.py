@@ -248,10 +248,15 @@ def concat_batches(parts: Sequence[Batch]) -> Batch:
             raise ValueError("cannot concatenate batches with different task type tables")
     shapes = None
     if all(b.shapes is not None for b in parts):
+        # one table of distinct requests for the whole batch: a replication's
+        # pass looks at every shape of the batch, so duplicates would cost time
         offsets = np.cumsum([0] + [len(b.shapes.shape_req) for b in parts[:-1]])
+        stacked = np.concatenate([b.shapes.shape_req for b in parts])
+        shape_req, merged = np.unique(stacked, axis=0, return_inverse=True)
+        merged = merged.reshape(-1).astype(np.int64)
         shapes = RequestShapes(
-            task_shape=np.concatenate([b.shapes.task_shape + o for b, o in zip(parts, offsets)]),
-            shape_req=np.concatenate([b.shapes.shape_req for b in parts]),
+            task_shape=np.concatenate([merged[b.shapes.task_shape + o] for b, o in zip(parts, offsets)]),
+            shape_req=shape_req,
         )
     return Batch(
         arrays=concat([b.arrays for b in parts]),

@@ -230,13 +230,36 @@ def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
 
 @njit(cache=True, error_model="numpy")
 def _make_ready(j, g, gp, p, now, policy, custom, wa, remaining, key, ready, out_ready, task_shape,
-                store, pos, base, hsize):
+                store, pos, base, hsize, active):
     """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
     ready[j] = now
     out_ready[g] = now
     key[j] = 0.0 if custom else _builtin_key(policy, wa.duration[g], wa.priority[gp], remaining[p], now)
     s = task_shape[g]
     hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
+    if hsize[s] == 1:
+        _activate(active, s)
+
+
+@njit(cache=True, error_model="numpy")
+def _activate(active, s):
+    """Add shape s to the shapes with ready tasks.
+
+    ``active : int64[S + 1]``: ``active[0]`` is the count, ``active[1:1+count]``
+    the shapes, so that a pass looks only at shapes that have ready tasks.
+    """
+    active[0] += 1
+    active[active[0]] = s
+
+
+@njit(cache=True, error_model="numpy")
+def _deactivate(active, s):
+    n = active[0]
+    for x in range(1, n + 1):
+        if active[x] == s:
+            active[x] = active[n]
+            break
+    active[0] = n - 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -349,6 +372,7 @@ def run_replication_nb(
         acc += shape_count[s]
     store = np.empty(max(n_t, 1), dtype=np.int64)
     hsize = np.zeros(n_shapes, dtype=np.int64)
+    active = np.zeros(n_shapes + 1, dtype=np.int64)  # shapes with ready tasks (see _activate)
     blocked_at = np.full(n_shapes, -1, dtype=np.int64)  # free-log position, -1: unknown
     merge = np.empty(max(n_shapes, 1), dtype=np.int64)
     n_ready = 0
@@ -419,7 +443,7 @@ def run_replication_nb(
                 pred_left[j] -= 1
                 if pred_left[j] == 0:
                     _make_ready(j, t0 + j, p0 + p, p, now, policy, custom, wa, remaining, key, ready,
-                                out_ready, task_shape, store, pos, base, hsize)
+                                out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
 
         # 2. (lifecycle triggers belong here, MODEL.md 3)
@@ -433,7 +457,7 @@ def run_replication_nb(
             for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
                 if wa.n_pred[g] == 0:
                     _make_ready(g - t0, g, gp, p, now, policy, custom, wa, remaining, key, ready,
-                                out_ready, task_shape, store, pos, base, hsize)
+                                out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
 
         # 4. one scheduling pass
@@ -441,7 +465,8 @@ def run_replication_nb(
             continue
         n_passes += 1
         if custom:
-            for s in range(n_shapes):
+            for x in range(1, active[0] + 1):
+                s = active[x]
                 b = base[s]
                 for jj in range(hsize[s]):
                     j = store[b + jj]
@@ -458,9 +483,8 @@ def run_replication_nb(
                 rh_heapify(store, pos, b, hsize[s], key, ready)
 
         m = 0
-        for s in range(n_shapes):
-            if hsize[s] == 0:
-                continue
+        for x in range(1, active[0] + 1):
+            s = active[x]
             b0 = blocked_at[s]
             if backfill and b0 >= 0 and log_len - b0 < n_nodes:
                 # Known to fit nowhere but on the nodes freed since b0. If none of
@@ -510,6 +534,7 @@ def run_replication_nb(
                 touched_list[n_touched] = p
                 n_touched += 1
             if hsize[s] == 0:
+                _deactivate(active, s)
                 m -= 1
                 merge[0] = merge[m]
             _merge_sift_down(merge, m, 0, store, base, key, ready)
