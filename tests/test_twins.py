@@ -133,13 +133,34 @@ def test_find_node_twin():
         n = int(r.integers(1, 8))
         capacity = r.choice([0.0, 1.0, 2.0, 4.0, 8.0], size=(n, 3))
         free = capacity * r.choice([0.0, 0.25, 0.5, 1.0], size=(n, 3))
-        req = r.choice([0.0, 0.5, 1.0, 2.0], size=3)
+        shape_req = r.choice([0.0, 0.5, 1.0, 2.0], size=(3, 3))
+        s = int(r.integers(0, 3))
+        # nodes in pools of identical nodes, as a cluster numbers them
+        pools = np.sort(r.integers(0, 3, n))
+        capacity = capacity[np.searchsorted(pools, pools)]
+        free = np.minimum(free, capacity)
+        pool_start = np.searchsorted(pools, np.arange(4)).astype(np.int64)
         cand = r.permutation(n).astype(np.int64)
-        n_cand = int(r.integers(-1, n + 1))
+        c0 = int(r.integers(-1, n))
+        c1 = int(r.integers(max(c0, 0), n + 1))
         for placement in range(len(PLACEMENTS)):
-            a = loop.find_node_nb(free, capacity, req, placement, cand, n_cand)
-            b = loop.find_node_nb.py_func(free, capacity, req, placement, cand, n_cand)
-            assert a == b, (trial, placement)
+            args = (free, capacity, pool_start, shape_req, s, placement, cand, c0, c1)
+            a = loop.find_node_nb(*args)
+            b = loop.find_node_nb.py_func(*args)
+            # against a plain reading of MODEL.md 6 over the candidate nodes
+            nodes = range(n) if c0 < 0 else cand[c0:c1]
+            fit = [x for x in nodes if (free[x] >= shape_req[s] - 1e-9).all()]
+            score = {x: sum((free[x, d] - shape_req[s, d]) / capacity[x, d] for d in range(3) if capacity[x, d] > 0)
+                     for x in fit}
+            if not fit:
+                want = -1
+            elif placement == 0:
+                want = min(fit)
+            elif placement == 1:
+                want = min(fit, key=lambda x: (score[x], x))
+            else:
+                want = min(fit, key=lambda x: (-score[x], x))
+            assert a == b == want, (trial, placement)
 
 
 def test_percentile_twin():

@@ -82,22 +82,22 @@ def no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, mod
 
 
 @njit(cache=True, error_model="numpy")
-def _fits(free, n, req):
+def _fits(free, n, shape_req, s):
     return (
-        free[n, 0] >= req[0] - FIT_TOL
-        and free[n, 1] >= req[1] - FIT_TOL
-        and free[n, 2] >= req[2] - FIT_TOL
+        free[n, 0] >= shape_req[s, 0] - FIT_TOL
+        and free[n, 1] >= shape_req[s, 1] - FIT_TOL
+        and free[n, 2] >= shape_req[s, 2] - FIT_TOL
     )
 
 
 @njit(cache=True, error_model="numpy")
-def _score(free, capacity, n, req):
-    s = 0.0
+def _score(free, capacity, n, shape_req, s):
+    sc = 0.0
     for d in range(3):
         c = capacity[n, d]
         if c > 0.0:
-            s += (free[n, d] - req[d]) / c
-    return s
+            sc += (free[n, d] - shape_req[s, d]) / c
+    return sc
 
 
 @njit(cache=True, error_model="numpy")
@@ -109,75 +109,54 @@ def _better(placement, score, best_score, node, best_node):
 
 
 @njit(cache=True, error_model="numpy")
-def find_node_nb(free, capacity, req, placement, cand, n_cand):
-    """The node a request goes to, or -1.
+def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, c1):
+    """The node a task of request shape ``s`` goes to under ``placement``, or -1.
 
-    Parameters
-    ----------
-    free, capacity : float64[N, 3]
-    req : float64[3]
-    placement : int
-    cand : int64[:]
-        Candidate nodes; when ``n_cand < 0`` every node is a candidate.
-    n_cand : int
-    """
-    best = -1
-    best_score = 0.0
-    if n_cand < 0:
-        n_nodes = free.shape[0]
-        for n in range(n_nodes):
-            if _fits(free, n, req):
-                if placement == PLACEMENT_FIRST_FIT:
-                    return n
-                sc = _score(free, capacity, n, req)
-                if best < 0 or _better(placement, sc, best_score, n, best):
-                    best = n
-                    best_score = sc
-        return best
-    for k in range(n_cand):
-        n = cand[k]
-        if _fits(free, n, req):
-            if placement == PLACEMENT_FIRST_FIT:
-                if best < 0 or n < best:
-                    best = n
-                continue
-            sc = _score(free, capacity, n, req)
-            if best < 0 or _better(placement, sc, best_score, n, best):
-                best = n
-                best_score = sc
-    return best
-
-
-@njit(cache=True, error_model="numpy")
-def find_node_in_pools_nb(free, capacity, pool_start, req, placement):
-    """The node a request goes to, looking at every node, or -1.
-
-    Same choice as :func:`find_node_nb` over all nodes, but a pool whose nodes
-    are too small for the request even when empty is skipped whole.
+    Scalars and whole arrays only (no slices), so the hot path creates no array
+    views.
 
     Parameters
     ----------
     free, capacity : float64[N, 3]
     pool_start : int64[Q + 1]
         Nodes of pool q are ``pool_start[q]:pool_start[q+1]``.
-    req : float64[3]
+    shape_req : float64[S, 3]
+    s : int
     placement : int
+    cand : int64[:]
+        Candidate nodes are ``cand[c0:c1]``; with ``c0 < 0`` every node is a
+        candidate, and a pool whose nodes are too small for the request even
+        when empty is skipped whole.
+    c0, c1 : int
     """
     best = -1
     best_score = 0.0
-    for q in range(pool_start.shape[0] - 1):
-        a = pool_start[q]
-        b = pool_start[q + 1]
-        if a == b or not _fits(capacity, a, req):
-            continue
-        for n in range(a, b):
-            if _fits(free, n, req):
-                if placement == PLACEMENT_FIRST_FIT:
-                    return n
-                sc = _score(free, capacity, n, req)
-                if best < 0 or _better(placement, sc, best_score, n, best):
+    if c0 < 0:
+        for q in range(pool_start.shape[0] - 1):
+            a = pool_start[q]
+            b = pool_start[q + 1]
+            if a == b or not _fits(capacity, a, shape_req, s):
+                continue
+            for n in range(a, b):
+                if _fits(free, n, shape_req, s):
+                    if placement == PLACEMENT_FIRST_FIT:
+                        return n
+                    sc = _score(free, capacity, n, shape_req, s)
+                    if best < 0 or _better(placement, sc, best_score, n, best):
+                        best = n
+                        best_score = sc
+        return best
+    for k in range(c0, c1):
+        n = cand[k]
+        if _fits(free, n, shape_req, s):
+            if placement == PLACEMENT_FIRST_FIT:
+                if best < 0 or n < best:
                     best = n
-                    best_score = sc
+                continue
+            sc = _score(free, capacity, n, shape_req, s)
+            if best < 0 or _better(placement, sc, best_score, n, best):
+                best = n
+                best_score = sc
     return best
 
 
@@ -426,10 +405,10 @@ def run_replication_nb(
             n_events += 1
             g = t0 + i
             node = out_node[g]
-            req = shape_req[task_shape[g]]
+            sg = task_shape[g]
             for d in range(3):
-                free[node, d] += req[d]
-                pool_alloc[node_pool[node], d] -= req[d]
+                free[node, d] += shape_req[sg, d]
+                pool_alloc[node_pool[node], d] -= shape_req[sg, d]
             free_log[log_len] = node
             log_len += 1
             out_end[g] = now
@@ -472,9 +451,10 @@ def run_replication_nb(
                     j = store[b + jj]
                     g = t0 + j
                     gp = wa.task_pipeline[g]
-                    req = shape_req[task_shape[g]]
+                    sg = task_shape[g]
                     kv = keyfn(
-                        now, ready[j], wa.duration[g], req[0], req[1], req[2], wa.task_type[g],
+                        now, ready[j], wa.duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
+                        wa.task_type[g],
                         wa.pipeline_id[gp], wa.priority[gp], wa.model[gp], wa.submit[gp], remaining[gp - p0],
                     )
                     if kv != kv:  # NaN sorts last
@@ -490,8 +470,8 @@ def run_replication_nb(
                 # Known to fit nowhere but on the nodes freed since b0. If none of
                 # those fits now, none will later in this pass (free capacity
                 # only falls within a pass): skip the shape without merging it.
-                if b0 == log_len or find_node_nb(free, capacity, shape_req[s], placement,
-                                                 free_log[b0:], log_len - b0) < 0:
+                if b0 == log_len or find_node_nb(free, capacity, pool_start, shape_req, s, placement,
+                                                 free_log, b0, log_len) < 0:
                     blocked_at[s] = log_len
                     continue
             merge[m] = s
@@ -503,13 +483,12 @@ def run_replication_nb(
             s = merge[0]
             i = store[base[s]]
             g = t0 + i
-            req = shape_req[s]
-            if blocked_at[s] < 0 or log_len - blocked_at[s] >= n_nodes:
+            b0 = blocked_at[s]
+            if b0 < 0 or log_len - b0 >= n_nodes:
                 # unknown, or more nodes were freed since than a full scan reads
-                node = find_node_in_pools_nb(free, capacity, pool_start, req, placement)
+                node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, -1, -1)
             else:
-                b0 = blocked_at[s]
-                node = find_node_nb(free, capacity, req, placement, free_log[b0:], log_len - b0)
+                node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, b0, log_len)
             if node < 0:
                 blocked_at[s] = log_len
                 if not backfill:
@@ -522,8 +501,8 @@ def run_replication_nb(
             hsize[s] = rh_pop(store, pos, base[s], hsize[s], key, ready)
             n_ready -= 1
             for d in range(3):
-                free[node, d] -= req[d]
-                pool_alloc[node_pool[node], d] += req[d]
+                free[node, d] -= shape_req[s, d]
+                pool_alloc[node_pool[node], d] += shape_req[s, d]
             out_start[g] = now
             out_node[g] = node
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
