@@ -61,9 +61,14 @@ class Cluster:
     def n_nodes(self) -> int:
         return int(self.pools["count"].sum())
 
-    @property
+    @cached_property
     def pool_names(self) -> list[str]:
         return [str(p) for p in self.pools["pool"]]
+
+    @cached_property
+    def price_per_hour(self) -> float:
+        """Price of the whole cluster per hour (every node)."""
+        return float((self.pools["count"] * self.pools["price_per_hour"]).sum())
 
     def nodes(self) -> NodeArrays:
         """The node arrays the kernels read (built once per Cluster)."""

@@ -90,9 +90,12 @@ def percentile_sorted_nb(v, q):
     lo = int(np.floor(h))
     if lo >= n - 1:
         return v[n - 1]
-    t = h - lo
-    a = v[lo]
-    b = v[lo + 1]
+    return _lerp(v[lo], v[lo + 1], h - lo)
+
+
+@njit(cache=True, error_model="numpy")
+def _lerp(a, b, t):
+    """numpy's ``_lerp``: a + (b - a) t, computed from b when t >= 0.5 (monotone, exact at 1)."""
     diff = b - a
     if t >= 0.5:
         return b - diff * (1.0 - t)
@@ -127,13 +130,7 @@ def percentile_nb(x, q):
     if lo >= n - 1:
         return x.max()
     part = np.partition(x, lo)
-    a = part[lo]
-    b = part[lo + 1:].min()
-    t = h - lo
-    diff = b - a
-    if t >= 0.5:
-        return b - diff * (1.0 - t)
-    return a + diff * t
+    return _lerp(part[lo], part[lo + 1:].min(), h - lo)
 
 
 @njit(cache=True, error_model="numpy")
