@@ -110,12 +110,13 @@ class Results:
         # float columns gathered into one block (one DataFrame construction), then
         # the counts as integers: a DataFrame built column by column costs ms
         names = list(REP_METRICS)
+        metrics = metrics.copy()
         blocks = [metrics]
         span = rep[:, 0] - cfg.warmup
         nodes = self.cluster.nodes()
         with np.errstate(invalid="ignore", divide="ignore"):
-            names.append("queue_length_mean")
-            blocks.append(np.where(span > 0, rep[:, 2] / span, np.nan)[:, None])
+            # the loop integrated the ready-queue length; the summary kernel left this column to us
+            metrics[:, REP_METRICS.index("queue_length_mean")] = np.where(span > 0, rep[:, 2] / span, np.nan)
             for q, name in enumerate(self.cluster.pool_names):
                 for d, dim in enumerate(DIMENSIONS):
                     if nodes.pool_capacity[q, d] > 0:
