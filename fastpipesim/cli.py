@@ -1,4 +1,4 @@
-"""The ``fastpipesim`` command: run the default experiment, or replay a trace.
+"""The ``fastpipesim`` command: run the default experiment, replay, generate, import and fit traces.
 
 A thin layer over the Python API: it parses options, calls :func:`simulate`
 and formats :class:`Results` for a terminal. It holds no simulation logic.
@@ -6,6 +6,9 @@ and formats :class:`Results` for a terminal. It holds no simulation logic.
     fastpipesim run                       # the default ModelOps experiment
     fastpipesim run --replications 30 --policy sjf --out results/
     fastpipesim replay TRACE_DIR --cluster cluster.csv --tasks-out tasks.parquet
+    fastpipesim generate --seed 3 --days 2 --out traces/x     # a synthetic trace
+    fastpipesim import alibaba-gpu-2023 NODES.csv PODS.csv --out traces/openb
+    fastpipesim fit traces/x --out params.json
 
 Exit codes: 0 success, 1 a file could not be written, 2 bad input or options
 (the message names the file and the rule), 130 interrupted.
@@ -304,6 +307,84 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    """Write one replication of a synthetic workload as a trace folder, with its cluster table."""
+    import dataclasses
+
+    from .cluster import default_cluster
+    from .modelops import ModelOpsWorkload
+    from .trace import Trace
+
+    out = Path(args.out)
+    if args.params is not None:
+        from .fit import load_fit
+
+        workload = load_fit(args.params).workload(rate_scale=args.rate_scale, days=args.days)
+        cluster = getattr(workload, "cluster", None) or default_cluster()
+    else:
+        workload = ModelOpsWorkload()
+        changes = {}
+        if args.days is not None:
+            changes["days"] = args.days
+        if args.rate is not None:
+            changes["base_rate"] = args.rate
+        if args.rate_scale != 1.0:
+            changes["base_rate"] = changes.get("base_rate", workload.base_rate) * args.rate_scale
+        workload = dataclasses.replace(workload, **changes)
+        cluster = default_cluster()
+    tables = workload.tables(args.seed, args.replication)
+    trace = Trace.from_frames(tables["pipelines"], tables["tasks"], tables.get("models"), source=str(out))
+    trace.write(out, format=args.format)
+    cluster.to_csv(out / "cluster.csv")
+    print(f"wrote {trace.n_pipelines:,} pipelines and {trace.n_tasks:,} tasks "
+          f"({_days(workload.default_horizon)}, seed {args.seed}, replication {args.replication}) to {out}/, "
+          f"with its cluster table cluster.csv")
+    print(f"replay it with: fastpipesim replay {out} --cluster {out / 'cluster.csv'} "
+          f"--horizon {workload.default_horizon:g}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    """Import a public trace into the fastpipesim format, saying what was dropped and why."""
+    from . import importers
+
+    result = importers.read(args.format, *args.source)
+    out = Path(args.out)
+    result.trace.write(out, format=args.out_format)
+    lines = [f"# Imported with `fastpipesim import {args.format}`", ""]
+    lines += [f"- {n}" for n in result.notes]
+    if result.cluster is not None:
+        result.cluster.to_csv(out / "cluster.csv")
+    dropped = result.dropped
+    lines += ["", "## Dropped", ""]
+    if len(dropped):
+        lines += [dropped.to_markdown(index=False) if hasattr(dropped, "to_markdown") else dropped.to_string(index=False)]
+    else:
+        lines += ["nothing"]
+    (out / "IMPORT.md").write_text("\n".join(lines) + "\n")
+    print(f"imported {result.trace.n_pipelines:,} pipelines and {result.trace.n_tasks:,} tasks to {out}/"
+          + (" with cluster.csv" if result.cluster is not None else ""))
+    if len(dropped):
+        print("dropped (see IMPORT.md):")
+        print(dropped.to_string(index=False))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    """Fit the generator's parameters to a trace."""
+    from .fit import fit_trace
+    from .trace import read_trace
+
+    fitted = fit_trace(read_trace(args.trace))
+    fitted.save(args.out)
+    print(fitted.report() if hasattr(fitted, "report") else fitted)
+    print(f"\nwrote {args.out}")
+    if args.plot:
+        fitted.plot(args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 def _positive_int(text: str) -> int:
@@ -380,6 +461,54 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write the replication's summary (CSV, or Parquet if FILE ends with .parquet)")
     _policy_options(rp)
     rp.set_defaults(func=cmd_replay)
+
+    gen = sub.add_parser(
+        "generate", help="write a synthetic workload as a trace folder, with its cluster table",
+        description="Write one replication of the synthetic ModelOps workload (or of a workload fitted "
+                    "with 'fastpipesim fit') as a trace folder (MODEL.md 2) plus cluster.csv. Replaying "
+                    "it gives exactly the results of simulating the generator with the same seed.",
+    )
+    gen.add_argument("--out", required=True, metavar="DIR", help="the trace folder to write")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
+                     help=f"random seed (default {DEFAULT_SEED})")
+    gen.add_argument("--replication", type=int, default=0, metavar="R",
+                     help="which replication of the seed (default 0)")
+    gen.add_argument("--days", type=float, default=None, metavar="D",
+                     help=f"days of arrivals (default {ModelOpsWorkload.days:g})")
+    gen.add_argument("--rate", type=float, default=None, metavar="R",
+                     help=f"mean pipelines per hour (default {ModelOpsWorkload.base_rate:g})")
+    gen.add_argument("--params", default=None, metavar="PARAMS",
+                     help="a workload fitted by 'fastpipesim fit' instead of the default ModelOps one")
+    gen.add_argument("--rate-scale", type=float, default=1.0, metavar="X",
+                     help="multiply the arrival rate by X (default 1)")
+    gen.add_argument("--format", default="csv", choices=["csv", "parquet"], help="table format (default csv)")
+    gen.set_defaults(func=cmd_generate)
+
+    imp = sub.add_parser(
+        "import", help="import a public cluster trace into the fastpipesim trace format",
+        description="Import a public trace (Alibaba, Helios, Philly) into a trace folder, with a "
+                    "cluster table when the source describes the machines, and IMPORT.md saying how "
+                    "fields were mapped and what was dropped and why.",
+    )
+    from . import importers
+
+    imp.add_argument("format", choices=importers.formats(), metavar="FORMAT",
+                     help="one of: " + ", ".join(importers.formats()))
+    imp.add_argument("source", nargs="+", metavar="SOURCE", help="the trace's file(s) or folder")
+    imp.add_argument("--out", required=True, metavar="DIR", help="the trace folder to write")
+    imp.add_argument("--out-format", default="csv", choices=["csv", "parquet"],
+                     help="table format (default csv)")
+    imp.set_defaults(func=cmd_import)
+
+    fit = sub.add_parser(
+        "fit", help="fit a workload model to a trace (arrival profile, pipeline shapes, durations)",
+        description="Estimate a workload generator from a trace, report the goodness of fit, and save "
+                    "it for 'fastpipesim generate --params'.",
+    )
+    fit.add_argument("trace", metavar="TRACE_DIR")
+    fit.add_argument("--out", required=True, metavar="PARAMS", help="where to save the fitted parameters (JSON)")
+    fit.add_argument("--plot", default=None, metavar="PNG", help="draw fitted against empirical distributions")
+    fit.set_defaults(func=cmd_fit)
     return parser
 
 
