@@ -47,12 +47,15 @@ class ImportResult:
 
 
 def formats() -> list[str]:
-    return sorted(_MODULES)
+    """The formats whose importer module is present."""
+    import importlib.util
+
+    return sorted(f for f, m in _MODULES.items() if importlib.util.find_spec(f"{__name__}.{m}") is not None)
 
 
 def importer(fmt: str):
     """The module of format ``fmt``."""
-    if fmt not in _MODULES:
+    if fmt not in formats():
         raise ValueError(f"unknown trace format {fmt!r}; known formats: {', '.join(formats())}")
     return importlib.import_module(f"{__name__}.{_MODULES[fmt]}")
 
