@@ -1,0 +1,822 @@
+"""Fitting a workload generator to a trace (MODEL.md 8, "Fitting").
+
+:func:`fit_trace` estimates, from a :class:`~fastpipesim.trace.Trace`, a
+generator that makes workloads "like this trace", optionally bigger
+(``rate_scale``) or longer (``days``):
+
+- arrivals: a non-homogeneous Poisson process with rate
+  ``base_rate * hourly[hour of day] * weekday[day of week]`` (profiles of mean 1,
+  time 0 a Monday 00:00, as in MODEL.md 8), fitted by maximum likelihood
+  (a Poisson log-linear model on the hour bins of the observation window
+  ``[0, days)``, solved by iterative proportional fitting, so that partial
+  weeks are handled). An hour or weekday that the window never covers gets 1.
+- pipeline shapes: the distinct DAGs (the sequence of task types in task-index
+  order plus the edges between task positions), each with the task names of
+  its first pipeline; a generated pipeline draws its shape, ``model_id`` and
+  ``priority`` together from their empirical joint frequencies.
+- per task type, *classes* of tasks: if the type has few distinct resource
+  requests (<= ``max_request_classes``), each with at least ``min_class_size``
+  tasks, one class per request (so that, for example, GPU and CPU training keep
+  their own durations); otherwise one class holding the empirical distribution
+  of the type's requests. Each class has a duration distribution, chosen among
+  log-normal, gamma, Weibull and exponential (location 0) by AIC, fitted with
+  scipy.stats (closed-form maximum likelihood for log-normal and exponential).
+
+What is not kept: correlations between the durations of the tasks of one
+pipeline (a large dataset makes every step longer), between a task's
+duration and its pipeline's model, and the lifecycle (``models`` table,
+candidate outcomes): generated pipelines carry no candidate outcomes.
+
+Goodness of fit: per fitted distribution, the Kolmogorov-Smirnov statistic
+and its p-value against the fitted CDF (parameters estimated from the same
+data, so the p-value is optimistic, and with many thousands of tasks even a
+good fit is rejected: read the statistic, the largest CDF gap). Arrivals get
+a row too: by the time-rescaling theorem, the fitted cumulative rate at the
+arrival times, divided by its total, is uniform on [0, 1] under the model.
+
+:class:`FitResult` holds the generator (:class:`FittedWorkload`), the
+goodness-of-fit table, and can be saved to / loaded from JSON (the PARAMS file)
+and drawn (:meth:`FitResult.plot`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .workload import Batch, build_arrays, type_codes
+
+SECONDS_PER_HOUR = 3600.0
+SECONDS_PER_DAY = 86400.0
+FORMAT = "fastpipesim-fit"
+FORMAT_VERSION = 1
+
+#: candidate duration families: name -> (scipy distribution, number of free parameters)
+FAMILIES = {
+    "lognorm": (stats.lognorm, 2),
+    "gamma": (stats.gamma, 2),
+    "weibull_min": (stats.weibull_min, 2),
+    "expon": (stats.expon, 1),
+}
+GOF_COLUMNS = ("type", "request", "distribution", "params", "n", "ks_stat", "p_value", "aic", "mean", "fitted_mean")
+_QUANTILES = 201  # empirical quantiles kept per class, for plots after load()
+
+
+def _rng(seed: int, replication: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=(int(replication),))))
+
+
+# ----------------------------------------------------------------------------- distributions
+@dataclass(frozen=True)
+class DurationDist:
+    """A duration distribution: a scipy.stats family with location 0, or a constant.
+
+    ``params`` are scipy's keyword parameters (``s``/``a``/``c`` shape and
+    ``scale``), or ``{"value": x}`` for ``family == "constant"``.
+    """
+
+    family: str
+    params: dict
+
+    def _frozen(self):
+        dist, _ = FAMILIES[self.family]
+        return dist(**self.params, loc=0.0)
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if self.family == "constant":
+            return (x >= self.params["value"]).astype(np.float64)
+        return self._frozen().cdf(x)
+
+    def ppf(self, u):
+        u = np.asarray(u, dtype=np.float64)
+        if self.family == "constant":
+            return np.full(u.shape, float(self.params["value"]))
+        return self._frozen().ppf(u)
+
+    def mean(self) -> float:
+        if self.family == "constant":
+            return float(self.params["value"])
+        return float(self._frozen().mean())
+
+    def to_json(self) -> dict:
+        return {"family": self.family, "params": {k: float(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DurationDist":
+        fam = d["family"]
+        if fam != "constant" and fam not in FAMILIES:
+            raise ValueError(f"unknown duration family {fam!r}; expected one of {sorted(FAMILIES)} or 'constant'")
+        return cls(fam, {k: float(v) for k, v in d["params"].items()})
+
+
+def _fit_family(name: str, x: np.ndarray, logx: np.ndarray) -> dict:
+    """Maximum-likelihood parameters (location 0) of one family."""
+    if name == "lognorm":
+        return {"s": float(np.std(logx)), "scale": float(np.exp(np.mean(logx)))}
+    if name == "expon":
+        return {"scale": float(np.mean(x))}
+    dist, _ = FAMILIES[name]
+    # scale the data to median 1 so that the optimizer's starting point is sensible
+    ref = float(np.median(x))
+    shape, _, scale = dist.fit(x / ref, floc=0.0)
+    key = "a" if name == "gamma" else "c"
+    return {key: float(shape), "scale": float(scale * ref)}
+
+
+def fit_duration(x, families=tuple(FAMILIES), max_fit_samples: int = 50_000) -> tuple[DurationDist, dict]:
+    """Fit each family by maximum likelihood and keep the one with the lowest AIC.
+
+    Returns ``(best, {family: aic})``. Gamma and Weibull are fitted on a fixed
+    random subsample of ``max_fit_samples`` when there are more data (the
+    log-likelihood used for AIC is always that of all the data). One value,
+    or all values equal, gives a constant.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) == 0:
+        raise ValueError("no durations to fit")
+    if not np.all(np.isfinite(x)) or np.any(x <= 0):
+        raise ValueError("durations must be finite and > 0")
+    if len(x) < 2 or np.ptp(x) <= 1e-12 * np.max(x):
+        return DurationDist("constant", {"value": float(np.mean(x))}), {}
+    logx = np.log(x)
+    sub = x
+    if len(x) > max_fit_samples:
+        sub = np.random.default_rng(0).choice(x, max_fit_samples, replace=False)
+    aics, fits = {}, {}
+    for name in families:
+        dist, k = FAMILIES[name]
+        try:
+            params = _fit_family(name, sub if name in ("gamma", "weibull_min") else x, logx)
+            with np.errstate(all="ignore"):
+                ll = float(np.sum(dist.logpdf(x, **params, loc=0.0)))
+        except Exception:  # pragma: no cover - an optimizer failure drops the family
+            continue
+        if not math.isfinite(ll) or not all(math.isfinite(v) and v > 0 for v in params.values()):
+            continue
+        aics[name] = 2 * k - 2 * ll
+        fits[name] = params
+    if not fits:  # pragma: no cover - log-normal always fits data with spread
+        raise ValueError("no duration family could be fitted")
+    best = min(aics, key=aics.get)
+    return DurationDist(best, fits[best]), aics
+
+
+def _ks(x: np.ndarray, cdf) -> tuple[float, float]:
+    if len(x) < 1:
+        return float("nan"), float("nan")
+    r = stats.kstest(x, cdf)
+    return float(r.statistic), float(r.pvalue)
+
+
+# ----------------------------------------------------------------------------- arrivals
+def _bins(days: float):
+    """Hour bins of ``[0, days)``: (hour of day, day of week, length in hours) of each."""
+    hours = days * 24.0
+    n = int(math.ceil(hours - 1e-9))
+    k = np.arange(n)
+    return k % 24, (k // 24) % 7, np.minimum(hours - k, 1.0)
+
+
+def fit_arrivals(submit, days: float, iterations: int = 100):
+    """Maximum-likelihood ``(base_rate per hour, hourly[24], weekday[7])`` of the NHPP on ``[0, days)``.
+
+    The model is Poisson with mean ``base * hourly[h] * weekday[d] * length`` per
+    hour bin; profiles are normalized to mean 1 (unobserved hours / weekdays
+    get 1 first).
+    """
+    submit = np.asarray(submit, dtype=np.float64)
+    hod, dow, length = _bins(days)
+    counts = np.bincount(np.minimum((submit // SECONDS_PER_HOUR).astype(np.int64), len(length) - 1),
+                         minlength=len(length)).astype(np.float64)
+    n_h = np.bincount(hod, weights=counts, minlength=24)
+    n_d = np.bincount(dow, weights=counts, minlength=7)
+    seen_h = np.bincount(hod, weights=length, minlength=24) > 0
+    seen_d = np.bincount(dow, weights=length, minlength=7) > 0
+    h, w = np.ones(24), np.ones(7)
+    for _ in range(iterations):  # IPF: exact after one step when the window is whole weeks
+        eh = np.bincount(hod, weights=w[dow] * length, minlength=24)
+        h_new = np.where(seen_h, n_h / np.where(eh > 0, eh, 1.0), 1.0)
+        ed = np.bincount(dow, weights=h_new[hod] * length, minlength=7)
+        w_new = np.where(seen_d, n_d / np.where(ed > 0, ed, 1.0), 1.0)
+        done = np.allclose(h_new, h, rtol=1e-10, atol=1e-12) and np.allclose(w_new, w, rtol=1e-10, atol=1e-12)
+        h, w = h_new, w_new
+        if done:
+            break
+    # unobserved entries: 1 relative to the observed ones' mean, then mean 1 overall
+    for prof, seen in ((h, seen_h), (w, seen_d)):
+        if seen.any() and prof[seen].mean() > 0:
+            prof[seen] /= prof[seen].mean()
+        prof[~seen] = 1.0
+        prof /= prof.mean() if prof.mean() > 0 else 1.0
+    expo = float(np.sum(h[hod] * w[dow] * length))
+    base = len(submit) / expo if expo > 0 else 0.0
+    if base == 0.0:  # no arrivals: flat profiles
+        h, w = np.ones(24), np.ones(7)
+    return base, h, w
+
+
+def _cum_rate(t: np.ndarray, days: float, hourly, weekday) -> np.ndarray:
+    """Integrated relative rate (hourly * weekday, in hours) from 0 to t."""
+    hod, dow, length = _bins(days)
+    mass = np.asarray(hourly)[hod] * np.asarray(weekday)[dow] * length
+    cum = np.concatenate([[0.0], np.cumsum(mass)])
+    k = np.clip((np.asarray(t) // SECONDS_PER_HOUR).astype(np.int64), 0, len(mass) - 1)
+    frac = np.clip(np.asarray(t) / SECONDS_PER_HOUR - k, 0.0, length[k])
+    return cum[k] + mass[k] / length[k] * frac
+
+
+# ----------------------------------------------------------------------------- the generator
+@dataclass(frozen=True)
+class Template:
+    """A pipeline shape: task names and types in task-index order, edges between positions."""
+
+    names: tuple
+    types: tuple
+    edges: tuple  # ((pred position, succ position), ...)
+
+    def after(self) -> tuple:
+        preds = [[] for _ in self.names]
+        for a, b in self.edges:
+            preds[b].append(self.names[a])
+        return tuple(";".join(p) for p in preds)
+
+
+@dataclass(frozen=True)
+class TaskClass:
+    """Tasks of one type that share a duration distribution; their requests and the requests' probabilities."""
+
+    type: str
+    requests: tuple  # ((cpu, gpu, mem_gb), ...)
+    request_p: tuple
+    duration: DurationDist
+    share: float  # fraction of the type's tasks in this class
+
+
+@dataclass(frozen=True)
+class FittedWorkload:
+    """A workload generator fitted to a trace; same contract as :class:`ModelOpsWorkload`.
+
+    ``generate(seed, replication)`` draws replication ``replication`` of ``seed`` from
+    ``Generator(PCG64(SeedSequence(seed, spawn_key=(replication,))))`` (MODEL.md 8), in
+    this order: the number of pipelines (Poisson), their arrival times (uniforms in
+    cumulative-rate space), their (shape, model, priority) (one uniform each), then
+    per task a uniform for its class, one for its request and one for its duration
+    (inverse CDF). Change ``rate_scale`` or ``days`` with :func:`dataclasses.replace`.
+
+    Attributes
+    ----------
+    days : float
+        Arrivals are generated on ``[0, days)``; also the default horizon.
+    base_rate : float
+        Pipelines per hour on average over a week (before ``rate_scale``).
+    hourly, weekday : tuple of float
+        Relative rate per hour of day (24) and day of week (7, Monday first), mean 1.
+    rate_scale : float
+        Multiplies the arrival rate.
+    templates : tuple of Template
+    pipeline_kinds : tuple of (template index, model_id, priority)
+    pipeline_p : tuple of float
+        Probability of each pipeline kind.
+    classes : tuple of TaskClass
+    """
+
+    days: float
+    base_rate: float
+    hourly: tuple
+    weekday: tuple
+    templates: tuple
+    pipeline_kinds: tuple
+    pipeline_p: tuple
+    classes: tuple
+    rate_scale: float = 1.0
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        for nm in ("days", "base_rate", "rate_scale"):
+            v = getattr(self, nm)
+            if not (isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
+        if not self.days > 0:
+            raise ValueError(f"days must be > 0, got {self.days!r}")
+        for nm, n in (("hourly", 24), ("weekday", 7)):
+            prof = np.asarray(getattr(self, nm), dtype=np.float64)
+            if prof.shape != (n,) or not np.all(np.isfinite(prof)) or np.any(prof < 0) or prof.sum() <= 0:
+                raise ValueError(f"{nm} must hold {n} finite numbers >= 0, not all 0")
+            if abs(prof.mean() - 1.0) > 1e-12:  # accepted as a shape, stored with mean 1
+                prof = prof / prof.mean()
+            object.__setattr__(self, nm, tuple(float(x) for x in prof))
+        if not self.templates or not self.pipeline_kinds or len(self.pipeline_kinds) != len(self.pipeline_p):
+            raise ValueError("a fitted workload needs templates and pipeline kinds with one probability each")
+        types = {t for tpl in self.templates for t in tpl.types}
+        missing = types - {c.type for c in self.classes}
+        if missing:
+            raise ValueError(f"task types {sorted(missing)} have no fitted class")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def default_horizon(self) -> float:
+        """Seconds: ``simulate`` observes the generated period (``days``) unless told otherwise."""
+        return self.days * SECONDS_PER_DAY
+
+    def expected_pipelines(self) -> float:
+        """Expected number of pipelines per replication."""
+        return float(self._plan["mass"].sum())
+
+    @property
+    def type_names(self) -> tuple:
+        return self._plan["type_names"]
+
+    @property
+    def _plan(self) -> dict:
+        plan = self._cache.get("plan")
+        if plan is not None:
+            return plan
+        types_in_order = [t for tpl in self.templates for t in tpl.types] + [c.type for c in self.classes]
+        _, type_names = type_codes(types_in_order) if types_in_order else (None, ())
+        code = {n: i for i, n in enumerate(type_names)}
+        hod, dow, length = _bins(self.days)
+        mass = self.rate_scale * self.base_rate * np.asarray(self.hourly)[hod] * np.asarray(self.weekday)[dow] * length
+        # classes of each type: cdf over classes
+        class_of_type, class_cdf = {}, {}
+        for i, c in enumerate(self.classes):
+            class_of_type.setdefault(c.type, []).append(i)
+        for t, idx in class_of_type.items():
+            share = np.array([self.classes[i].share for i in idx], dtype=np.float64)
+            class_cdf[t] = (np.array(idx, dtype=np.int64), _cdf(share))
+        tpl_types = [np.array([code[t] for t in tpl.types], dtype=np.int64) for tpl in self.templates]
+        plan = {
+            "type_names": type_names,
+            "code": code,
+            "mass": mass,
+            "cum": np.cumsum(mass),
+            "start": np.arange(len(mass)) * SECONDS_PER_HOUR,
+            "length": length * SECONDS_PER_HOUR,
+            "last": int(np.flatnonzero(mass > 0)[-1]) if np.any(mass > 0) else 0,
+            "kind_cdf": _cdf(self.pipeline_p),
+            "kinds": np.array(self.pipeline_kinds, dtype=np.int64).reshape(-1, 3),
+            "tpl_types": tpl_types,
+            "tpl_names": [np.array(tpl.names, dtype=object) for tpl in self.templates],
+            "tpl_after": [np.array(tpl.after(), dtype=object) for tpl in self.templates],
+            "tpl_edges": [np.array(tpl.edges, dtype=np.int64).reshape(-1, 2) for tpl in self.templates],
+            "class_of_type": {code[t]: v for t, v in class_cdf.items()},
+            "req": [np.array(c.requests, dtype=np.float64).reshape(-1, 3) for c in self.classes],
+            "req_cdf": [_cdf(c.request_p) for c in self.classes],
+        }
+        self._cache["plan"] = plan
+        return plan
+
+    # ------------------------------------------------------------------ drawing
+    def _draw(self, seed: int, replication: int) -> dict:
+        plan = self._plan
+        rng = _rng(seed, replication)
+        total = float(plan["mass"].sum())
+        n = int(rng.poisson(total)) if total > 0 else 0
+        u = np.sort(rng.random(n)) * total
+        k = np.minimum(np.searchsorted(plan["cum"], u, side="right"), plan["last"])
+        frac = (u - (plan["cum"][k] - plan["mass"][k])) / plan["mass"][k] if n else u
+        frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
+        submit = plan["start"][k] + frac * plan["length"][k] if n else np.zeros(0)
+        if n:
+            submit = np.maximum.accumulate(submit)
+        kind = plan["kinds"][_pick(plan["kind_cdf"], rng.random(n))]
+        tpl = kind[:, 0]
+        count = np.array([len(t) for t in plan["tpl_types"]], dtype=np.int64)[tpl]
+        T = int(count.sum())
+        task_ptr = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
+        task_type = np.empty(T, dtype=np.int64)
+        task_name = np.empty(T, dtype=object)
+        task_after = np.empty(T, dtype=object)
+        preds, succs = [], []
+        for j in np.unique(tpl):
+            pipes = np.flatnonzero(tpl == j)
+            m = len(plan["tpl_types"][j])
+            pos = (task_ptr[pipes][:, None] + np.arange(m)[None, :]).reshape(-1)
+            task_type[pos] = np.tile(plan["tpl_types"][j], len(pipes))
+            task_name[pos] = np.tile(plan["tpl_names"][j], len(pipes))
+            task_after[pos] = np.tile(plan["tpl_after"][j], len(pipes))
+            e = plan["tpl_edges"][j]
+            if len(e):
+                preds.append((task_ptr[pipes][:, None] + e[None, :, 0]).reshape(-1))
+                succs.append((task_ptr[pipes][:, None] + e[None, :, 1]).reshape(-1))
+        u_class, u_req, u_dur = rng.random(T), rng.random(T), rng.random(T)
+        u_dur = np.clip(u_dur, 1e-12, 1.0 - 1e-12)
+        cls = np.empty(T, dtype=np.int64)
+        for code, (idx, cdf) in plan["class_of_type"].items():
+            hit = task_type == code
+            cls[hit] = idx[_pick(cdf, u_class[hit])]
+        req = np.empty((T, 3))
+        dur = np.empty(T)
+        for c in np.unique(cls):
+            hit = cls == c
+            req[hit] = plan["req"][c][_pick(plan["req_cdf"][c], u_req[hit])]
+            dur[hit] = self.classes[c].duration.ppf(u_dur[hit])
+        dur = np.maximum(dur, 1e-6)  # durations must be > 0 (MODEL.md 2)
+        empty = np.zeros(0, dtype=np.int64)
+        return {
+            "n": n, "submit": submit, "model": kind[:, 1], "priority": kind[:, 2], "count": count,
+            "type": task_type, "name": task_name, "after": task_after, "cpu": req[:, 0], "gpu": req[:, 1],
+            "mem": req[:, 2], "duration": dur,
+            "edge_pred": np.concatenate(preds) if preds else empty,
+            "edge_succ": np.concatenate(succs) if succs else empty,
+        }
+
+    def generate(self, seed: int, replication: int = 0) -> Batch:
+        """The workload of one replication as a :class:`Batch` (pipeline ids 0..n-1 in submit order)."""
+        d = self._draw(seed, replication)
+        arrays = build_arrays(
+            pipeline_id=np.arange(d["n"], dtype=np.int64), submit=d["submit"], model=d["model"],
+            priority=d["priority"], task_count=d["count"], task_type=d["type"], cpu=d["cpu"], gpu=d["gpu"],
+            mem=d["mem"], duration=d["duration"], edge_pred=d["edge_pred"], edge_succ=d["edge_succ"],
+        )
+        return Batch(arrays=arrays, type_names=self.type_names, task_names=d["name"],
+                     replications=np.array([int(replication)], dtype=np.int64))
+
+    def batch(self, seed: int, replications) -> Batch:
+        """The workloads of several replications, concatenated in the order given."""
+        from .workload import concat_batches
+
+        reps = [int(r) for r in np.atleast_1d(replications)]
+        if not reps:
+            raise ValueError("replications must name at least one replication")
+        return concat_batches([self.generate(seed, r) for r in reps])
+
+    def tables(self, seed: int, replication: int = 0) -> dict:
+        """The same replication as :meth:`generate`, as trace tables ``{'pipelines', 'tasks'}`` (MODEL.md 2)."""
+        d = self._draw(seed, replication)
+        pipelines = pd.DataFrame({
+            "pipeline_id": np.arange(d["n"], dtype=np.int64),
+            "submit_time": d["submit"],
+            "model_id": d["model"],
+            "priority": d["priority"],
+        })
+        tasks = pd.DataFrame({
+            "pipeline_id": np.repeat(np.arange(d["n"], dtype=np.int64), d["count"]),
+            "task": d["name"],
+            "type": np.asarray(self.type_names, dtype=object)[d["type"]],
+            "cpu": d["cpu"], "gpu": d["gpu"], "mem_gb": d["mem"], "duration": d["duration"],
+            "after": d["after"],
+        })
+        return {"pipelines": pipelines, "tasks": tasks}
+
+    def template_frequencies(self) -> pd.DataFrame:
+        """Probability of each pipeline shape, most frequent first."""
+        p = np.zeros(len(self.templates))
+        for (t, _, _), q in zip(self.pipeline_kinds, self.pipeline_p):
+            p[t] += q
+        rows = [{"template": j, "tasks": ";".join(tpl.names), "types": ";".join(tpl.types),
+                 "after": "|".join(tpl.after()), "p": p[j]} for j, tpl in enumerate(self.templates)]
+        return pd.DataFrame(rows).sort_values("p", ascending=False, kind="stable").reset_index(drop=True)
+
+    # ------------------------------------------------------------------ JSON
+    def to_json(self) -> dict:
+        return {
+            "days": self.days, "base_rate": self.base_rate, "rate_scale": self.rate_scale,
+            "hourly": list(self.hourly), "weekday": list(self.weekday),
+            "templates": [{"names": list(t.names), "types": list(t.types), "edges": [list(e) for e in t.edges]}
+                          for t in self.templates],
+            "pipeline_kinds": [[int(x) for x in k] for k in self.pipeline_kinds],
+            "pipeline_p": [float(p) for p in self.pipeline_p],
+            "classes": [{"type": c.type, "share": c.share, "requests": [list(r) for r in c.requests],
+                         "request_p": list(c.request_p), "duration": c.duration.to_json()} for c in self.classes],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FittedWorkload":
+        return cls(
+            days=float(d["days"]), base_rate=float(d["base_rate"]), rate_scale=float(d.get("rate_scale", 1.0)),
+            hourly=tuple(d["hourly"]), weekday=tuple(d["weekday"]),
+            templates=tuple(Template(tuple(t["names"]), tuple(t["types"]), tuple(tuple(int(x) for x in e)
+                                                                                for e in t["edges"]))
+                            for t in d["templates"]),
+            pipeline_kinds=tuple(tuple(int(x) for x in k) for k in d["pipeline_kinds"]),
+            pipeline_p=tuple(float(p) for p in d["pipeline_p"]),
+            classes=tuple(TaskClass(c["type"], tuple(tuple(float(x) for x in r) for r in c["requests"]),
+                                    tuple(float(p) for p in c["request_p"]), DurationDist.from_json(c["duration"]),
+                                    float(c["share"])) for c in d["classes"]),
+        )
+
+
+def _cdf(p) -> np.ndarray:
+    c = np.cumsum(np.asarray(p, dtype=np.float64))
+    return c / c[-1]
+
+
+def _pick(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- the result
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """A fitted generator, its goodness of fit, and what the plots need.
+
+    Attributes
+    ----------
+    workload : FittedWorkload
+    gof : DataFrame
+        One row per fitted distribution (``GOF_COLUMNS``): task type, request
+        (``cpu/gpu/mem_gb`` or ``*`` for a class holding several), distribution,
+        parameters (JSON text), n, KS statistic, p-value, AIC, mean of the data and
+        of the fit. The arrival process has a row with type ``(arrivals)``.
+    quantiles : dict
+        Per class index: the data's quantiles at ``linspace(0, 1, 201)`` (for plots).
+    hourly_counts, weekday_counts : arrays
+        Arrivals per hour of day and day of week in the trace.
+    source : str
+    """
+
+    workload: FittedWorkload
+    gof: pd.DataFrame
+    quantiles: dict
+    hourly_counts: np.ndarray
+    weekday_counts: np.ndarray
+    source: str = "<trace>"
+    aic: dict = field(default_factory=dict)  # class index -> {family: AIC}
+
+    # -------------------------------------------------------------- convenience
+    @property
+    def base_rate(self) -> float:
+        return self.workload.base_rate
+
+    @property
+    def hourly(self) -> np.ndarray:
+        return np.asarray(self.workload.hourly)
+
+    @property
+    def weekday(self) -> np.ndarray:
+        return np.asarray(self.workload.weekday)
+
+    def generator(self, rate_scale: float = 1.0, days: float | None = None) -> FittedWorkload:
+        """The fitted workload, ``rate_scale`` times as busy, over ``days`` (default: the trace's)."""
+        kw = {"rate_scale": float(rate_scale)}
+        if days is not None:
+            kw["days"] = float(days)
+        return dataclasses.replace(self.workload, **kw)
+
+    def summary(self) -> str:
+        w = self.workload
+        lines = [
+            f"fit of {self.source}: {int(self.hourly_counts.sum())} pipelines over {w.days:g} days, "
+            f"base rate {w.base_rate:.4g} pipelines/hour, {len(w.templates)} pipeline shapes, "
+            f"{len(w.classes)} task classes",
+        ]
+        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+            lines.append(self.gof.to_string(index=False))
+        return "\n".join(lines)
+
+    # -------------------------------------------------------------- JSON
+    def to_json(self) -> dict:
+        gof = self.gof.astype(object).where(self.gof.notna(), None)
+        return {
+            "format": FORMAT, "version": FORMAT_VERSION, "source": self.source,
+            "workload": self.workload.to_json(),
+            "goodness_of_fit": gof.to_dict(orient="records"),
+            "quantiles": {str(k): [float(x) for x in v] for k, v in self.quantiles.items()},
+            "hourly_counts": [float(x) for x in self.hourly_counts],
+            "weekday_counts": [float(x) for x in self.weekday_counts],
+            "aic": {str(k): v for k, v in self.aic.items()},
+        }
+
+    def save(self, path) -> Path:
+        """Write the PARAMS file (JSON); returns its path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def from_json(cls, d: dict, source: str = "<json>") -> "FitResult":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError(f"{source}: not a fastpipesim fit (PARAMS) file: 'format' is not {FORMAT!r}")
+        if int(d.get("version", 0)) > FORMAT_VERSION:
+            raise ValueError(f"{source}: PARAMS version {d.get('version')} is newer than this fastpipesim "
+                             f"reads ({FORMAT_VERSION})")
+        gof = pd.DataFrame(d.get("goodness_of_fit", []), columns=list(GOF_COLUMNS))
+        for c in ("n",):
+            gof[c] = gof[c].astype(np.int64)
+        for c in ("ks_stat", "p_value", "aic", "mean", "fitted_mean"):
+            gof[c] = gof[c].astype(np.float64)
+        return cls(
+            workload=FittedWorkload.from_json(d["workload"]),
+            gof=gof,
+            quantiles={int(k): np.asarray(v, dtype=np.float64) for k, v in d.get("quantiles", {}).items()},
+            hourly_counts=np.asarray(d.get("hourly_counts", np.zeros(24)), dtype=np.float64),
+            weekday_counts=np.asarray(d.get("weekday_counts", np.zeros(7)), dtype=np.float64),
+            source=str(d.get("source", source)),
+            aic={int(k): v for k, v in d.get("aic", {}).items()},
+        )
+
+    @classmethod
+    def load(cls, path) -> "FitResult":
+        """Read a PARAMS file written by :meth:`save`."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        try:
+            return cls.from_json(d, str(path))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: malformed PARAMS file ({type(e).__name__}: {e})") from None
+
+    # -------------------------------------------------------------- plots
+    def plot(self, path, max_panels: int = 24) -> Path:
+        """Draw fitted (line) against empirical (steps) duration CDFs per task class, and the
+        arrival profiles, to a PNG (needs matplotlib; uses the Agg backend)."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError(
+                "plotting a fit needs matplotlib: pip install matplotlib (or install fastpipesim[plot])"
+            ) from None
+        w = self.workload
+        idx = [i for i in range(len(w.classes)) if i in self.quantiles][:max_panels]
+        n_panels = len(idx) + 2
+        ncol = min(4, n_panels)
+        nrow = int(math.ceil(n_panels / ncol))
+        fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.2 * nrow), squeeze=False)
+        axes = axes.ravel()
+        for ax, i in zip(axes, idx):
+            c = w.classes[i]
+            q = self.quantiles[i]
+            levels = np.linspace(0.0, 1.0, len(q))
+            ax.step(q, levels, where="post", color="0.3", label="trace")
+            lo, hi = max(q[0], 1e-9), max(q[-1], q[0] * 1.01 + 1e-9)
+            x = np.geomspace(lo * 0.8, hi * 1.25, 300)
+            ax.plot(x, c.duration.cdf(x), color="C1", label=c.duration.family)
+            ax.set_xscale("log")
+            row = self.gof.iloc[i] if i < len(self.gof) else None
+            req = "" if row is None or row["request"] == "*" else f" [{row['request']}]"
+            ks = "" if row is None else f"\nn={int(row['n'])}, KS={row['ks_stat']:.3f}"
+            ax.set_title(f"{c.type}{req}{ks}", fontsize=9)
+            ax.set_xlabel("duration (s)", fontsize=8)
+            ax.set_ylim(0, 1)
+            ax.legend(fontsize=7, loc="lower right")
+        ax = axes[len(idx)]
+        hours = np.arange(24)
+        emp = self.hourly_counts / self.hourly_counts.mean() if self.hourly_counts.sum() > 0 else self.hourly_counts
+        ax.bar(hours, emp, color="0.75", label="trace (counts / mean)")
+        ax.plot(hours, w.hourly, "o-", color="C1", ms=3, label="fitted hourly")
+        ax.set_title(f"arrivals by hour of day\nbase rate {w.base_rate:.3g}/h", fontsize=9)
+        ax.legend(fontsize=7)
+        ax = axes[len(idx) + 1]
+        days = np.arange(7)
+        emp = self.weekday_counts / self.weekday_counts.mean() if self.weekday_counts.sum() > 0 else self.weekday_counts
+        ax.bar(days, emp, color="0.75", label="trace (counts / mean)")
+        ax.plot(days, w.weekday, "o-", color="C1", ms=3, label="fitted weekday")
+        ax.set_xticks(days, ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"])
+        ax.set_title("arrivals by day of week", fontsize=9)
+        ax.legend(fontsize=7)
+        for ax in axes[n_panels:]:
+            ax.axis("off")
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+# ----------------------------------------------------------------------------- fitting
+def fit_trace(
+    trace,
+    *,
+    days: float | None = None,
+    by_request: bool = True,
+    max_request_classes: int = 8,
+    min_class_size: int = 50,
+    families=tuple(FAMILIES),
+    max_fit_samples: int = 50_000,
+) -> FitResult:
+    """Fit a :class:`FittedWorkload` to a trace (see the module docstring).
+
+    Parameters
+    ----------
+    trace : Trace
+    days : float, optional
+        Length of the observation window ``[0, days)`` in days; default: up to
+        the last submit time, rounded up to a whole hour.
+    by_request : bool
+        Split a task type into one class per distinct request when it has at most
+        ``max_request_classes`` of them, each with at least ``min_class_size`` tasks.
+    families : sequence of str
+        Candidate duration families (keys of :data:`FAMILIES`).
+    max_fit_samples : int
+        Gamma and Weibull are fitted on a subsample of this size at most.
+    """
+    for f in families:
+        if f not in FAMILIES:
+            raise ValueError(f"unknown duration family {f!r}; choose among {sorted(FAMILIES)}")
+    if trace.n_pipelines == 0:
+        raise ValueError(f"{trace.source}: a trace without pipelines cannot be fitted")
+    b = trace.to_batch()
+    a = b.arrays
+    submit = a.submit
+    if days is None:
+        days = max(1.0, math.ceil(float(submit.max()) / SECONDS_PER_HOUR + 1e-9)) / 24.0
+    days = float(days)
+    if not (math.isfinite(days) and days > 0):
+        raise ValueError(f"days must be > 0, got {days}")
+    inside = submit < days * SECONDS_PER_DAY
+    base, hourly, weekday = fit_arrivals(submit[inside], days)
+    hod = ((submit[inside] // SECONDS_PER_HOUR) % 24).astype(np.int64)
+    dow = ((submit[inside] // SECONDS_PER_DAY) % 7).astype(np.int64)
+
+    # ---- pipeline shapes
+    type_names = b.type_names
+    P, T = a.n_pipelines, a.n_tasks
+    edge_pred = np.repeat(np.arange(T, dtype=np.int64), np.diff(a.succ_ptr))
+    local = np.arange(T, dtype=np.int64) - a.task_ptr[a.task_pipeline]
+    lp, ls = local[edge_pred], local[a.succ]
+    types32 = a.task_type.astype(np.int32)
+    tp, sp = a.task_ptr, a.succ_ptr
+    key_of, templates, tpl = {}, [], np.empty(P, dtype=np.int64)
+    for p in range(P):
+        s, e = tp[p], tp[p + 1]
+        es, ee = sp[s], sp[e]
+        key = types32[s:e].tobytes() + b"|" + lp[es:ee].astype(np.int32).tobytes() + ls[es:ee].astype(np.int32).tobytes()
+        j = key_of.get(key)
+        if j is None:
+            j = key_of[key] = len(templates)
+            templates.append(Template(
+                tuple(str(x) for x in b.task_names[s:e]),
+                tuple(type_names[c] for c in a.task_type[s:e]),
+                tuple((int(x), int(y)) for x, y in zip(lp[es:ee], ls[es:ee])),
+            ))
+        tpl[p] = j
+    kinds, kind_count = np.unique(np.stack([tpl, a.model, a.priority], axis=1), axis=0, return_counts=True)
+
+    # ---- task classes
+    classes, quantiles, aic_of, rows = [], {}, {}, []
+    req_all = np.stack([a.cpu, a.gpu, a.mem], axis=1)
+    levels = np.linspace(0.0, 1.0, _QUANTILES)
+    for code in np.unique(a.task_type):
+        tname = type_names[code]
+        hit = np.flatnonzero(a.task_type == code)
+        reqs, inv, cnt = np.unique(req_all[hit], axis=0, return_inverse=True, return_counts=True)
+        inv = inv.reshape(-1)
+        split = by_request and 1 < len(reqs) <= max_request_classes and cnt.min() >= min_class_size
+        groups = [(hit[inv == r], reqs[r:r + 1], np.ones(1)) for r in range(len(reqs))] if split \
+            else [(hit, reqs, cnt / cnt.sum())]
+        for members, rq, rp in groups:
+            x = a.duration[members]
+            dist, aics = fit_duration(x, families, max_fit_samples)
+            ks, pv = _ks(x, dist.cdf)
+            i = len(classes)
+            classes.append(TaskClass(tname, tuple(tuple(float(v) for v in r) for r in rq), tuple(float(v) for v in rp),
+                                     dist, len(members) / len(hit)))
+            quantiles[i] = np.quantile(x, levels)
+            aic_of[i] = {k: float(v) for k, v in aics.items()}
+            rows.append({
+                "type": tname,
+                "request": "/".join(f"{v:g}" for v in rq[0]) if len(rq) == 1 else "*",
+                "distribution": dist.family,
+                "params": json.dumps({k: float(f"{v:.6g}") for k, v in dist.params.items()}),
+                "n": int(len(x)),
+                "ks_stat": ks,
+                "p_value": pv,
+                "aic": float(aics[dist.family]) if dist.family in aics else float("nan"),
+                "mean": float(np.mean(x)),
+                "fitted_mean": dist.mean(),
+            })
+    # arrivals, by time rescaling
+    if inside.sum() > 0 and base > 0:
+        lam = _cum_rate(submit[inside], days, hourly, weekday)
+        total = float(_cum_rate(np.array([days * SECONDS_PER_DAY]), days, hourly, weekday)[0])
+        ks, pv = _ks(np.clip(lam / total, 0.0, 1.0), stats.uniform.cdf)
+    else:
+        ks = pv = float("nan")
+    rows.append({"type": "(arrivals)", "request": "", "distribution": "nhpp hourly x weekday",
+                 "params": json.dumps({"base_rate_per_hour": float(f"{base:.6g}")}), "n": int(inside.sum()),
+                 "ks_stat": ks, "p_value": pv, "aic": float("nan"),
+                 "mean": float("nan"), "fitted_mean": float("nan")})
+
+    workload = FittedWorkload(
+        days=days, base_rate=float(base), hourly=tuple(hourly), weekday=tuple(weekday),
+        templates=tuple(templates),
+        pipeline_kinds=tuple(tuple(int(v) for v in k) for k in kinds),
+        pipeline_p=tuple(float(c) / P for c in kind_count),
+        classes=tuple(classes),
+    )
+    return FitResult(
+        workload=workload,
+        gof=pd.DataFrame(rows, columns=list(GOF_COLUMNS)),
+        quantiles=quantiles,
+        hourly_counts=np.bincount(hod, minlength=24).astype(np.float64),
+        weekday_counts=np.bincount(dow, minlength=7).astype(np.float64),
+        source=str(trace.source),
+        aic=aic_of,
+    )
+
+
+def load_params(path) -> FitResult:
+    """Read a PARAMS file (see :meth:`FitResult.load`)."""
+    return FitResult.load(path)
