@@ -634,6 +634,7 @@ class FitResult:
 
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
+            import matplotlib.ticker
         except ImportError:
             raise ImportError(
                 "plotting a fit needs matplotlib: pip install matplotlib (or install fastpipesim[plot])"
@@ -654,6 +655,7 @@ class FitResult:
             x = np.geomspace(lo * 0.8, hi * 1.25, 300)
             ax.plot(x, c.duration.cdf(x), color="C1", label=c.duration.family)
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow ranges: no crowded labels
             row = self.gof.iloc[i] if i < len(self.gof) else None
             req = "" if row is None or row["request"] == "*" else f" [{row['request']}]"
             ks = "" if row is None else f"\nn={int(row['n'])}, KS={row['ks_stat']:.3f}"
