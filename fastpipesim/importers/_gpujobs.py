@@ -65,12 +65,20 @@ def seconds(values: pd.Series) -> pd.Series:
         text = s.notna() & num.isna()
         if not text.any():
             return num.astype(np.float64)
-        t = pd.to_datetime(s.where(text), errors="coerce", format="mixed")
+        t = pd.to_datetime(s.where(text), errors="coerce", format="ISO8601")
+        if t[text].isna().any():  # some other layout: let pandas guess row by row
+            t = t.fillna(pd.to_datetime(s.where(text & t.isna()), errors="coerce", format="mixed"))
         sec = (t - pd.Timestamp("1970-01-01")).dt.total_seconds()
         return num.where(~text, sec).astype(np.float64)
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return (s - pd.Timestamp("1970-01-01")).dt.total_seconds()
     return pd.to_numeric(s, errors="coerce").astype(np.float64)
+
+
+def member(values, pool) -> np.ndarray:
+    """bool mask: which of ``values`` are in ``pool`` (text; fast for Arrow strings too)."""
+    pool = pd.unique(np.asarray(pool, dtype=object))
+    return pd.Index(pool).get_indexer(np.asarray(values, dtype=object)) >= 0
 
 
 def numbers(values: pd.Series) -> pd.Series:

@@ -68,7 +68,7 @@ import pandas as pd
 
 from ..cluster import Cluster
 from . import ImportResult
-from ._gpujobs import Drops, build_trace, files_of, numbers, seconds
+from ._gpujobs import Drops, member, build_trace, files_of, numbers, seconds
 
 FORMAT = "alibaba-gpu-2020"
 DESCRIPTION = "Alibaba cluster-trace-gpu-v2020 (PAI): pai_job_table, pai_task_table, pai_machine_spec"
@@ -171,9 +171,9 @@ def read(*sources, order: str = "parallel", status=None, instances: str = "expan
         ok &= drops.add(f"pai_task_table: {reason}", mask, t, "job_name")
 
     if jobs is not None:
-        drop("job_name not in pai_job_table", ~t["job_name"].isin(jobs["job_name"]).to_numpy())
+        drop("job_name not in pai_job_table", ~member(t["job_name"], jobs["job_name"]))
     if keep_status is not None:
-        drop(f"status not in {sorted(keep_status)}", ~t["status"].isin(keep_status).to_numpy())
+        drop(f"status not in {sorted(keep_status)}", ~member(t["status"], list(keep_status)))
     drop("no start_time or end_time (a Running or Waiting task)", (t_start.isna() | t_end.isna()).to_numpy())
     drop("end_time <= start_time (no time span to replay)", (t_end <= t_start).to_numpy())
     drop("inst_num missing or < 1", ~((inst >= 1) & (inst == np.floor(inst))).to_numpy())
@@ -190,7 +190,8 @@ def read(*sources, order: str = "parallel", status=None, instances: str = "expan
         fits = np.zeros(len(t), dtype=bool)
         for q in range(len(cap)):
             fits |= (cap[q] >= req - _FIT_TOL).all(axis=1)
-        drop("request (per instance) fits on no machine of pai_machine_spec", ~fits)
+        per = "per instance" if instances == "expand" else "inst_num x plan, instances='one'"
+        drop(f"request ({per}) fits on no machine of pai_machine_spec", ~fits)
 
     # ---- job rows
     if jobs is not None:
@@ -205,11 +206,11 @@ def read(*sources, order: str = "parallel", status=None, instances: str = "expan
 
         jdrop("job_name repeated; the first row is kept", j["job_name"].duplicated(keep="first").to_numpy())
         if keep_status is not None:
-            jdrop(f"status not in {sorted(keep_status)}", ~j["status"].isin(keep_status).to_numpy())
+            jdrop(f"status not in {sorted(keep_status)}", ~member(j["status"], list(keep_status)))
         jdrop("no start_time (submission)", j_start.isna().to_numpy())
-        jdrop("no usable task row", ~j["job_name"].isin(t.loc[ok, "job_name"]).to_numpy())
+        jdrop("no usable task row", ~member(j["job_name"], t.loc[ok, "job_name"]))
         kept_names = j.loc[jok, "job_name"]
-        drop("task of a dropped job", ~t["job_name"].isin(kept_names).to_numpy())
+        drop("task of a dropped job", ~member(t["job_name"], kept_names))
         pj = pd.DataFrame({"job_name": j.loc[jok, "job_name"].to_numpy(),
                            "submit": j_start[jok].to_numpy(),
                            "inst_id": j.loc[jok, "inst_id"].to_numpy(),
@@ -260,7 +261,7 @@ def read(*sources, order: str = "parallel", status=None, instances: str = "expan
         "task_status": t["status"].astype(str).to_numpy()[rep_row],
     })
     if order == "recorded" and len(rows):
-        task_frame["after"] = _recorded_after(rows, rp, role, n_inst, single, t_start.to_numpy(),
+        task_frame["after"] = _recorded_after(rows, rp, names, rep_row, n_inst, t_start.to_numpy(),
                                               t_end.to_numpy())
     notes.extend(_notes(order, instances, cluster, keep_status))
     trace = build_trace(pipelines, task_frame, source=f"{FORMAT}:{label}")
@@ -269,23 +270,20 @@ def read(*sources, order: str = "parallel", status=None, instances: str = "expan
     return ImportResult(trace=trace, cluster=cluster, dropped=drops.frame(), notes=notes)
 
 
-def _recorded_after(rows, rp, role, n_inst, single, start, end) -> np.ndarray:
+def _recorded_after(rows, rp, names, rep_row, n_inst, start, end) -> np.ndarray:
     """``after`` of each simulated task: the instances of every task row of the same
-    job that ended at or before its own row started."""
+    job that ended at or before its own row started (rows grouped by pipeline)."""
     rowframe = pd.DataFrame({"pid": rp, "row": rows, "start": start[rows], "end": end[rows]})
     pairs = rowframe.merge(rowframe, on="pid", suffixes=("", "_pred"))
     pairs = pairs[(pairs["row"] != pairs["row_pred"]) & (pairs["start"] >= pairs["end_pred"])]
-    # the instance names of each predecessor row, joined once per row
-    pos = pd.Series(np.arange(len(rows)), index=rows)
-    inst_names = []
-    for i, (r, n, s) in enumerate(zip(rows, n_inst, single[np.cumsum(n_inst) - n_inst])):
-        inst_names.append(role[r] if s else ";".join(f"{role[r]}.{k}" for k in range(n)))
-    inst_names = np.asarray(inst_names, dtype=object)
     after_row = pd.Series("", index=rows, dtype=object)
     if len(pairs):
-        joined = (pd.DataFrame({"row": pairs["row"].to_numpy(),
-                                "names": inst_names[pos[pairs["row_pred"].to_numpy()].to_numpy()]})
-                  .groupby("row", sort=False)["names"].agg(";".join))
+        preds = pd.unique(pairs["row_pred"].to_numpy())
+        inst = pd.DataFrame({"row": rep_row, "name": names})
+        joined_inst = inst[inst["row"].isin(preds)].groupby("row", sort=False)["name"].agg(";".join)
+        lists = pd.DataFrame({"row": pairs["row"].to_numpy(),
+                              "names": joined_inst.reindex(pairs["row_pred"].to_numpy()).to_numpy()})
+        joined = lists.groupby("row", sort=False)["names"].agg(";".join)
         after_row.loc[joined.index] = joined.to_numpy()
     return np.repeat(after_row.to_numpy(dtype=object), n_inst)
 

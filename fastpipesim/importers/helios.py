@@ -58,7 +58,7 @@ import pandas as pd
 
 from ..cluster import Cluster
 from . import ImportResult
-from ._gpujobs import Drops, build_trace, files_of, numbers, peak_concurrency, seconds, task_names
+from ._gpujobs import Drops, member, build_trace, files_of, numbers, peak_concurrency, seconds, task_names
 
 FORMAT = "helios"
 DESCRIPTION = "SenseTime Helios cluster_log.csv (optionally cluster_gpu_number.csv to size the cluster)"
@@ -114,7 +114,7 @@ def read(*sources, multi_node: str = "split", state=None, node_gpus: int = DEFAU
     drop("job_id repeated; the first row is kept", log["job_id"].duplicated(keep="first").to_numpy())
     if keep_state is not None:
         st = log["state"] if "state" in log.columns else pd.Series("", index=log.index)
-        drop(f"state not in {sorted(keep_state)}", ~st.isin(keep_state).to_numpy())
+        drop(f"state not in {sorted(keep_state)}", ~member(st, list(keep_state)))
     drop("no submit_time", submit.isna().to_numpy())
     drop("no start_time or end_time (never started)", (start.isna() | end.isna()).to_numpy())
     drop("end_time <= start_time (ran for 0 s; nothing to replay)", (end <= start).to_numpy())

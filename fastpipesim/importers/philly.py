@@ -55,7 +55,7 @@ import pandas as pd
 
 from ..cluster import Cluster
 from . import ImportResult
-from ._gpujobs import Drops, build_trace, files_of, numbers, seconds, task_names
+from ._gpujobs import Drops, member, build_trace, files_of, numbers, seconds, task_names
 
 FORMAT = "philly"
 DESCRIPTION = "Microsoft Philly cluster_job_log (JSON), optionally machine_list.csv for the cluster"
@@ -137,7 +137,7 @@ def read(*sources, status=None, cpu_per_gpu: float = 0.0, mem_gb_per_gpu: float 
     keep_status = None if status is None else {str(s) for s in ([status] if isinstance(status, str) else status)}
     drop("jobid repeated; the first job is kept", log["jobid"].astype(str).duplicated(keep="first").to_numpy())
     if keep_status is not None:
-        drop(f"status not in {sorted(keep_status)}", ~log["status"].isin(keep_status).to_numpy())
+        drop(f"status not in {sorted(keep_status)}", ~member(log["status"], list(keep_status)))
     drop("no submitted_time", submit.isna().to_numpy())
     drop("no attempt (never started)", (n_att == 0).to_numpy())
     drop("last attempt has no start_time or end_time", (start.isna() | end.isna()).to_numpy())
