@@ -374,10 +374,15 @@ class FittedWorkload:
             "last": int(np.flatnonzero(mass > 0)[-1]) if np.any(mass > 0) else 0,
             "kind_cdf": _cdf(self.pipeline_p),
             "kinds": np.array(self.pipeline_kinds, dtype=np.int64).reshape(-1, 3),
-            "tpl_types": tpl_types,
-            "tpl_names": [np.array(tpl.names, dtype=object) for tpl in self.templates],
-            "tpl_after": [np.array(tpl.after(), dtype=object) for tpl in self.templates],
-            "tpl_edges": [np.array(tpl.edges, dtype=np.int64).reshape(-1, 2) for tpl in self.templates],
+            # the templates flattened (CSR), so that a replication is assembled without a loop over them
+            "tpl_count": np.array([len(t.names) for t in self.templates], dtype=np.int64),
+            "tpl_ptr": _ptr([len(t.names) for t in self.templates]),
+            "tpl_types": np.concatenate(tpl_types),
+            "tpl_names": np.array([x for t in self.templates for x in t.names], dtype=object),
+            "tpl_after": np.array([x for t in self.templates for x in t.after()], dtype=object),
+            "tpl_n_edges": np.array([len(t.edges) for t in self.templates], dtype=np.int64),
+            "tpl_edge_ptr": _ptr([len(t.edges) for t in self.templates]),
+            "tpl_edges": np.array([e for t in self.templates for e in t.edges], dtype=np.int64).reshape(-1, 2),
             "class_of_type": {code[t]: v for t, v in class_cdf.items()},
             "req": [np.array(c.requests, dtype=np.float64).reshape(-1, 3) for c in self.classes],
             "req_cdf": [_cdf(c.request_p) for c in self.classes],
@@ -400,24 +405,20 @@ class FittedWorkload:
             submit = np.maximum.accumulate(submit)
         kind = plan["kinds"][_pick(plan["kind_cdf"], rng.random(n))]
         tpl = kind[:, 0]
-        count = np.array([len(t) for t in plan["tpl_types"]], dtype=np.int64)[tpl]
+        count = plan["tpl_count"][tpl]
         T = int(count.sum())
-        task_ptr = np.concatenate([[0], np.cumsum(count)]).astype(np.int64)
-        task_type = np.empty(T, dtype=np.int64)
-        task_name = np.empty(T, dtype=object)
-        task_after = np.empty(T, dtype=object)
-        preds, succs = [], []
-        for j in np.unique(tpl):
-            pipes = np.flatnonzero(tpl == j)
-            m = len(plan["tpl_types"][j])
-            pos = (task_ptr[pipes][:, None] + np.arange(m)[None, :]).reshape(-1)
-            task_type[pos] = np.tile(plan["tpl_types"][j], len(pipes))
-            task_name[pos] = np.tile(plan["tpl_names"][j], len(pipes))
-            task_after[pos] = np.tile(plan["tpl_after"][j], len(pipes))
-            e = plan["tpl_edges"][j]
-            if len(e):
-                preds.append((task_ptr[pipes][:, None] + e[None, :, 0]).reshape(-1))
-                succs.append((task_ptr[pipes][:, None] + e[None, :, 1]).reshape(-1))
+        task_ptr = _ptr(count)
+        pipe_of_task = np.repeat(np.arange(n, dtype=np.int64), count)
+        src = plan["tpl_ptr"][tpl][pipe_of_task] + np.arange(T, dtype=np.int64) - task_ptr[pipe_of_task]
+        task_type = plan["tpl_types"][src]
+        task_name = plan["tpl_names"][src]
+        task_after = plan["tpl_after"][src]
+        n_edges = plan["tpl_n_edges"][tpl]
+        E = int(n_edges.sum())
+        pipe_of_edge = np.repeat(np.arange(n, dtype=np.int64), n_edges)
+        esrc = plan["tpl_edge_ptr"][tpl][pipe_of_edge] + np.arange(E, dtype=np.int64) - _ptr(n_edges)[pipe_of_edge]
+        edge_pred = task_ptr[pipe_of_edge] + plan["tpl_edges"][esrc, 0] if E else np.zeros(0, dtype=np.int64)
+        edge_succ = task_ptr[pipe_of_edge] + plan["tpl_edges"][esrc, 1] if E else np.zeros(0, dtype=np.int64)
         u_class, u_req, u_dur = rng.random(T), rng.random(T), rng.random(T)
         u_dur = np.clip(u_dur, 1e-12, 1.0 - 1e-12)
         cls = np.empty(T, dtype=np.int64)
@@ -431,13 +432,11 @@ class FittedWorkload:
             req[hit] = plan["req"][c][_pick(plan["req_cdf"][c], u_req[hit])]
             dur[hit] = self.classes[c].duration.ppf(u_dur[hit])
         dur = np.maximum(dur, 1e-6)  # durations must be > 0 (MODEL.md 2)
-        empty = np.zeros(0, dtype=np.int64)
         return {
             "n": n, "submit": submit, "model": kind[:, 1], "priority": kind[:, 2], "count": count,
             "type": task_type, "name": task_name, "after": task_after, "cpu": req[:, 0], "gpu": req[:, 1],
             "mem": req[:, 2], "duration": dur,
-            "edge_pred": np.concatenate(preds) if preds else empty,
-            "edge_succ": np.concatenate(succs) if succs else empty,
+            "edge_pred": edge_pred, "edge_succ": edge_succ,
         }
 
     def generate(self, seed: int, replication: int = 0) -> Batch:
@@ -519,6 +518,10 @@ class FittedWorkload:
 def _cdf(p) -> np.ndarray:
     c = np.cumsum(np.asarray(p, dtype=np.float64))
     return c / c[-1]
+
+
+def _ptr(counts) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))]).astype(np.int64)
 
 
 def _unique_rows(x: np.ndarray):
