@@ -444,3 +444,30 @@ def test_philly_random_replay(tmp_path):
     assert r.trace.n_pipelines == 300 and r.dropped.empty
     assert r.trace.n_tasks == sum(len(j["attempts"][-1]["detail"]) for j in jobs)
     check_replay(r)
+
+
+# ---------------------------------------------------------------------------- written and read back
+
+
+def test_written_trace_and_cluster_replay_alike(tmp_path):
+    """What the command line writes (trace folder + cluster.csv) reads back and replays the same."""
+    from fastpipesim.cluster import read_cluster
+    from fastpipesim.trace import read_trace
+
+    (tmp_path / "hel").mkdir()
+    (tmp_path / "hel" / "cluster_log.csv").write_text(HELIOS_LOG)
+    _write(tmp_path / "ph" / "cluster_job_log", json.dumps(PHILLY_JOBS))
+    runs = [("helios", [tmp_path / "hel"]), ("philly", [tmp_path / "ph"])]
+    if PAI_SPEC.exists():
+        runs.append(("alibaba-gpu-2020", [write_pai(tmp_path / "pai"), PAI_SPEC]))
+    for fmt, sources in runs:
+        r = importers.read(fmt, *sources)
+        out = tmp_path / f"out-{fmt}"
+        r.trace.write(out)
+        r.cluster.to_csv(out / "cluster.csv")
+        trace, cluster = read_trace(out), read_cluster(out / "cluster.csv")
+        assert (trace.n_pipelines, trace.n_tasks, cluster.n_nodes) == (r.trace.n_pipelines, r.trace.n_tasks,
+                                                                       r.cluster.n_nodes)
+        a = fps.simulate(r.trace, r.cluster, record_tasks=True, threads=1, progress=False).pipelines
+        b = fps.simulate(trace, cluster, record_tasks=True, threads=1, progress=False).pipelines
+        np.testing.assert_allclose(a["response"], b["response"])
