@@ -293,3 +293,36 @@ def test_summary_mentions_every_class(modelops):
     text = fit.summary()
     for t in ("preprocess", "train", "deploy", "(arrivals)", "ks_stat"):
         assert t in text
+
+
+# ------------------------------------------------------------------------- arbitrary traces
+def test_arbitrary_dags_and_requests():
+    from randtrace import random_trace
+
+    pipelines, tasks, _ = random_trace(np.random.default_rng(3), n_pipelines=400, max_tasks=5, tie_heavy=False)
+    trace = Trace.from_frames(pipelines, tasks)
+    fit = fit_trace(trace, min_class_size=1000)  # too few tasks per request: one class per type
+    w = fit.workload
+    # one template per distinct (types in task order, edges) signature of the trace
+    b = trace.to_batch().arrays
+    sigs = set()
+    for p in range(b.n_pipelines):
+        s, e = b.task_ptr[p], b.task_ptr[p + 1]
+        edges = tuple((int(i - s), int(j - s)) for i in range(s, e) for j in b.succ[b.succ_ptr[i]:b.succ_ptr[i + 1]])
+        sigs.add((tuple(b.task_type[s:e]), tuple(sorted(edges))))
+    assert len(w.templates) == len(sigs)
+    assert set(fit.gof["request"]) == {"*", ""}
+    assert sum(fit.workload.pipeline_p) == pytest.approx(1.0)
+    # generated pipelines are valid traces whose shapes and (type, request) pairs come from the trace
+    tab = fit.generator(rate_scale=2).tables(0, 0)
+    gen = Trace.from_frames(tab["pipelines"], tab["tasks"])
+    refit = fit_trace(gen, min_class_size=1000)
+    key = lambda t: (t.types, tuple(sorted(t.edges)))  # noqa: E731
+    assert {key(t) for t in refit.workload.templates} <= {key(t) for t in w.templates}
+    cols = ["type", "cpu", "gpu", "mem_gb"]
+    have = set(map(tuple, trace.tasks[cols].to_numpy().tolist()))
+    assert set(map(tuple, gen.tasks[cols].to_numpy().tolist())) <= have
+    # request frequencies per type follow the trace's (two-sample chi-square would do; a loose check)
+    f1 = trace.tasks.groupby("type")["gpu"].mean()
+    f2 = gen.tasks.groupby("type")["gpu"].mean()
+    np.testing.assert_allclose(f2[f1.index], f1, atol=0.12)
