@@ -358,7 +358,8 @@ def cmd_import(args) -> int:
     dropped = result.dropped
     lines += ["", "## Dropped", ""]
     if len(dropped):
-        lines += [dropped.to_markdown(index=False) if hasattr(dropped, "to_markdown") else dropped.to_string(index=False)]
+        lines += ["| reason | rows | example |", "|---|---:|---|"]
+        lines += [f"| {r.reason} | {r.rows} | {r.example} |" for r in dropped.itertuples()]
     else:
         lines += ["nothing"]
     (out / "IMPORT.md").write_text("\n".join(lines) + "\n")
