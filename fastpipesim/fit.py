@@ -846,3 +846,145 @@ def fit_trace(
 def load_params(path) -> FitResult:
     """Read a PARAMS file (see :meth:`FitResult.load`)."""
     return FitResult.load(path)
+
+
+# ----------------------------------------------------------------------------- ModelOps parameters
+def fit_modelops(trace, base=None, *, days: float | None = None):
+    """Estimate :class:`~fastpipesim.modelops.ModelOpsWorkload` parameters from a ModelOps-like trace.
+
+    For traces written by ``ModelOpsWorkload.tables`` (or shaped like them): the
+    pipelines carry ``framework`` and ``dataset_size_gb``, task names are the
+    steps of ``base.template`` (default: ``ModelOpsWorkload()``). Unlike
+    :func:`fit_trace`, this keeps the generator's structure (durations that grow
+    with the dataset, so that the steps of one pipeline are correlated).
+
+    Estimated: ``days``, ``base_rate``, ``hourly``, ``weekday`` (as in
+    :func:`fit_arrivals`); per step, the inclusion probability ``p`` and
+    ``a``, ``b``, ``e``, ``sigma`` (maximum likelihood under the log-normal
+    model: least squares on log durations, with the base template's framework
+    factors held fixed, since they and ``a``, ``b`` are only identified up to a
+    common factor); ``n_models`` and ``zipf_s`` (model ids taken as popularity
+    ranks, as the generator numbers them); ``framework_mix``, ``priority_mix``,
+    ``size_median_gb`` and ``size_sigma`` from the ``models`` table when it has
+    ``framework``, ``priority`` and ``base_dataset_size_gb`` columns (else from
+    the pipelines, popularity-weighted); ``size_factor_sigma`` from the
+    pipelines' sizes around their model's base size. Everything else (lifecycle,
+    candidate outcomes, requests) is kept from ``base``.
+
+    Returns ``(workload, steps)``: the fitted ModelOpsWorkload and a DataFrame
+    with one row per step (name, n, p, a, b, e, sigma, rmse of log duration).
+    """
+    from .modelops import ModelOpsWorkload
+
+    base = ModelOpsWorkload() if base is None else base
+    p_tab, t_tab = trace.pipelines, trace.tasks
+    missing = [c for c in ("framework", "dataset_size_gb") if c not in p_tab.columns]
+    if missing:
+        raise ValueError(f"{trace.source}: fit_modelops needs the pipeline columns {missing} "
+                         "(use fit_trace for other traces)")
+    steps = {st.name: st for st in base.template}
+    unknown = sorted(set(t_tab["task"]) - set(steps))
+    if unknown:
+        raise ValueError(f"{trace.source}: task names {unknown[:5]} are not steps of the base template "
+                         f"{list(steps)} (use fit_trace for other traces)")
+    unknown_fw = sorted(set(p_tab["framework"].astype(str)) - set(base.frameworks))
+    if unknown_fw:
+        raise ValueError(f"{trace.source}: frameworks {unknown_fw} are not among {base.frameworks}")
+    submit = p_tab["submit_time"].to_numpy(np.float64)
+    if days is None:
+        days = max(1.0, math.ceil(float(submit.max()) / SECONDS_PER_HOUR + 1e-9)) / 24.0
+    rate, hourly, weekday = fit_arrivals(submit[submit < days * SECONDS_PER_DAY], days)
+    n_p = len(p_tab)
+
+    # per step: inclusion and the duration model
+    size = p_tab.set_index("pipeline_id")["dataset_size_gb"].astype(np.float64)
+    fw = p_tab.set_index("pipeline_id")["framework"].astype(str)
+    new_steps, rows = [], []
+    for st in base.template:
+        hit = t_tab[t_tab["task"] == st.name]
+        n = len(hit)
+        p = n / n_p if st.p < 1.0 else st.p  # a step the base always includes stays included
+        if n < 3:
+            new_steps.append(dataclasses.replace(st, p=p))
+            rows.append({"step": st.name, "n": n, "p": p, "a": st.a, "b": st.b, "e": st.e, "sigma": st.sigma,
+                         "rmse_log": float("nan")})
+            continue
+        pid = hit["pipeline_id"].to_numpy()
+        s = size.reindex(pid).to_numpy(np.float64)
+        factor = np.array([dict(st.factor_by_framework).get(f, 1.0) for f in fw.reindex(pid)])
+        y = np.log(hit["duration"].to_numpy(np.float64) / factor)
+        a, b, e, sigma, rmse = _fit_step(y, s)
+        new_steps.append(dataclasses.replace(st, p=p, a=a, b=b, e=e, sigma=sigma))
+        rows.append({"step": st.name, "n": n, "p": p, "a": a, "b": b, "e": e, "sigma": sigma, "rmse_log": rmse})
+
+    # models
+    models = trace.models
+    mid = p_tab["model_id"].to_numpy(np.int64)
+    n_models = max(int(mid.max()) + 1, 0 if models is None else len(models))
+    counts = np.bincount(mid, minlength=n_models).astype(np.float64)
+    zipf_s = _fit_zipf(counts)
+    kw = {}
+    have = models is not None and {"framework", "priority", "base_dataset_size_gb"} <= set(models.columns)
+    src = models if have else p_tab.drop_duplicates("model_id")
+    fw_counts = src["framework"].astype(str).value_counts()
+    kw["framework_mix"] = tuple(float(fw_counts.get(f, 0)) / len(src) for f in base.frameworks)
+    pr_counts = src["priority"].value_counts()
+    mix = np.array([float(pr_counts.get(c, 0)) for c in base.priority_classes])
+    if mix.sum() == len(src) and mix.sum() > 0:
+        kw["priority_mix"] = tuple(mix / mix.sum())
+    if have:
+        log_base = np.log(models["base_dataset_size_gb"].to_numpy(np.float64))
+        kw["size_median_gb"] = float(np.exp(np.mean(log_base)))
+        kw["size_sigma"] = float(np.std(log_base))
+        base_of = models.set_index("model_id")["base_dataset_size_gb"].astype(np.float64)
+        ratio = np.log(p_tab["dataset_size_gb"].to_numpy(np.float64) / base_of.reindex(mid).to_numpy())
+        if np.isfinite(ratio).all() and len(ratio) > 1:
+            kw["size_factor_sigma"] = float(np.std(ratio))
+    workload = dataclasses.replace(
+        base, template=tuple(new_steps), days=float(days), base_rate=float(rate), hourly=tuple(hourly),
+        weekday=tuple(weekday), n_models=int(n_models), zipf_s=float(zipf_s), **kw,
+    )
+    return workload, pd.DataFrame(rows)
+
+
+def _fit_step(y: np.ndarray, s: np.ndarray):
+    """(a, b, e, sigma, rmse) of ``exp(y) = (a + b * s**e) * LogNormal(mean 1, sigma)``.
+
+    Maximum likelihood: least squares of ``y - log(a' + b' s**e)``, sigma the residuals'
+    standard deviation, then ``a = a' exp(sigma^2 / 2)`` (same for b), since the
+    log-normal factor has mean 1.
+    """
+    scale = float(np.exp(np.median(y)))
+    yy = y - math.log(scale)
+    ms = float(np.median(s))
+
+    def resid(x):
+        a_, b_, e_ = x
+        return yy - np.log(a_ + b_ * (s / ms) ** e_ + 1e-300)
+
+    best = None
+    for x0 in ((0.5, 0.5, 1.0), (0.9, 0.1, 1.0), (0.1, 0.9, 0.7)):
+        r = optimize.least_squares(resid, x0, bounds=([0.0, 0.0, 0.0], [np.inf, np.inf, 4.0]), method="trf")
+        if best is None or r.cost < best.cost:
+            best = r
+    a_, b_, e_ = best.x
+    res = resid(best.x)
+    sigma = float(np.sqrt(np.mean(res ** 2)))
+    inflate = math.exp(0.5 * sigma * sigma)
+    a = float(a_ * scale * inflate)
+    b = float(b_ * scale * inflate / ms ** e_)
+    return a, b, float(e_), sigma, sigma
+
+
+def _fit_zipf(counts: np.ndarray) -> float:
+    """Maximum-likelihood exponent s of P(rank i) proportional to 1/(i+1)**s, i = 0..len-1."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.sum() == 0 or len(counts) < 2:
+        return 0.0
+    logr = np.log(np.arange(1, len(counts) + 1, dtype=np.float64))
+
+    def nll(s):
+        return s * float(counts @ logr) + counts.sum() * float(special.logsumexp(-s * logr))
+
+    r = optimize.minimize_scalar(nll, bounds=(0.0, 10.0), method="bounded", options={"xatol": 1e-8})
+    return float(r.x)

@@ -326,3 +326,56 @@ def test_arbitrary_dags_and_requests():
     f1 = trace.tasks.groupby("type")["gpu"].mean()
     f2 = gen.tasks.groupby("type")["gpu"].mean()
     np.testing.assert_allclose(f2[f1.index], f1, atol=0.12)
+
+
+# ------------------------------------------------------------------------- ModelOps parameters
+@pytest.fixture(scope="module")
+def modelops_fit():
+    from fastpipesim.fit import fit_modelops
+
+    w = ModelOpsWorkload(base_rate=BASE_RATE, hourly=HOURLY, weekday=WEEKDAY)
+    tab = w.tables(11, 0)
+    trace = Trace.from_frames(tab["pipelines"], tab["tasks"], tab["models"])
+    fitted, steps = fit_modelops(trace)
+    return w, trace, fitted, steps.set_index("step")
+
+
+def test_modelops_step_parameters_recovered(modelops_fit):
+    w, trace, fitted, steps = modelops_fit
+    for st, ft in zip(w.template, fitted.template):
+        assert ft.name == st.name
+        n = steps.loc[st.name, "n"]
+        # sigma: MLE sd ~ sigma / sqrt(2n)
+        assert z_ok(ft.sigma, st.sigma, st.sigma / math.sqrt(2 * n) + 0.005), st.name
+        # the median duration (a + b size^e) at 1, 4 and 16 GB within a few percent
+        for gb in (1.0, 4.0, 16.0):
+            true = st.a + st.b * gb ** st.e
+            got = ft.a + ft.b * gb ** ft.e
+            assert got == pytest.approx(true, rel=0.06), (st.name, gb)
+        assert ft.factor_by_framework == st.factor_by_framework and ft.request == st.request
+    compress = steps.loc["compress"]
+    assert z_ok(compress["p"], 0.3, math.sqrt(0.3 * 0.7 / trace.n_pipelines))
+    train = next(s for s in fitted.template if s.name == "train")
+    assert train.e == pytest.approx(0.7, abs=0.1)
+
+
+def test_modelops_other_parameters_recovered(modelops_fit):
+    w, trace, fitted, _ = modelops_fit
+    assert z_ok(fitted.expected_pipelines(), w.expected_pipelines(), math.sqrt(w.expected_pipelines()))
+    assert np.corrcoef(fitted.hourly, w.hourly)[0, 1] > 0.95
+    assert fitted.n_models == w.n_models
+    assert fitted.zipf_s == pytest.approx(w.zipf_s, abs=0.1)
+    assert fitted.size_factor_sigma == pytest.approx(w.size_factor_sigma, abs=0.02)
+    # per-model draws (100 models): only as good as 100 samples
+    assert fitted.size_sigma == pytest.approx(w.size_sigma, abs=0.15)
+    assert math.log(fitted.size_median_gb) == pytest.approx(math.log(w.size_median_gb), abs=0.2)
+    np.testing.assert_allclose(fitted.framework_mix, w.framework_mix, atol=0.15)
+    # the fitted generator runs, and is about as busy
+    assert fitted.generate(0, 0).arrays.n_pipelines > 0
+
+
+def test_modelops_fit_needs_modelops_columns():
+    from fastpipesim.fit import fit_modelops
+
+    with pytest.raises(ValueError, match="framework"):
+        fit_modelops(synthetic_trace(np.ones(5) + np.arange(5)))
