@@ -471,3 +471,22 @@ def test_written_trace_and_cluster_replay_alike(tmp_path):
         a = fps.simulate(r.trace, r.cluster, record_tasks=True, threads=1, progress=False).pipelines
         b = fps.simulate(trace, cluster, record_tasks=True, threads=1, progress=False).pipelines
         np.testing.assert_allclose(a["response"], b["response"])
+
+
+@needs_spec
+def test_import_command_writes_a_replayable_trace(tmp_path, capsys):
+    """`fastpipesim import` writes the trace, cluster.csv and IMPORT.md (mapping notes, drops)."""
+    from fastpipesim.cli import main
+
+    src = write_pai(tmp_path / "src")
+    out = tmp_path / "out"
+    assert main(["import", "alibaba-gpu-2020", str(src), str(PAI_SPEC), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "imported" in printed
+    report = (out / "IMPORT.md").read_text()
+    assert "## Dropped" in report and "| reason | rows | example |" in report
+    trace = fps.read_trace(out)
+    cluster = fps.read_cluster(out / "cluster.csv")
+    res = fps.simulate(trace, cluster, record_tasks=True)
+    assert (res.tasks["status"] == "completed").all()
+    assert main(["import", "no-such-format", str(src), "--out", str(out)]) == 2
