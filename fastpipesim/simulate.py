@@ -155,6 +155,7 @@ class _Progress:
         self.enabled = enabled
         self.t0 = time.perf_counter()
         self.last = -1.0
+        self.first = None
         self.shown = False
 
     def update(self, done: int):
@@ -169,10 +170,13 @@ class _Progress:
         if done < self.total and elapsed - self.last < 0.25:
             return  # a few lines a second are enough
         self.last = elapsed
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        if self.first is None:
+            self.first = (done, elapsed)  # rates count from the first report: it may include a compile
+        d0, e0 = self.first
+        rate = (done - d0) / (elapsed - e0) if elapsed > e0 and done > d0 else 0.0
+        eta = f"eta {(self.total - done) / rate:5.1f}s" if rate > 0 else "eta    ?"
         sys.stderr.write(
-            f"\rreplications {done}/{self.total}  {rate:6.1f}/s  elapsed {elapsed:5.1f}s  eta {eta:5.1f}s"
+            f"\rreplications {done}/{self.total}  {rate:6.1f}/s  elapsed {elapsed:5.1f}s  {eta}"
         )
         sys.stderr.flush()
         self.shown = True
