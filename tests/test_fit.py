@@ -155,7 +155,7 @@ def test_duration_family_and_parameters_recovered(family, dist, true_params):
         assert c.duration.family in ("expon", "gamma", "weibull_min")
         shape = {k: v for k, v in c.duration.params.items() if k != "scale"}
         for v in shape.values():
-            assert v == pytest.approx(1.0, abs=0.06)
+            assert v == pytest.approx(1.0, abs=0.08)  # sd ~0.02; worst of 30 seeds 0.045
     else:
         assert c.duration.family == family
         for k, v in true_params.items():
