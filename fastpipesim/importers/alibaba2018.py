@@ -239,59 +239,77 @@ def read(*sources, cluster: Cluster | None = None, machines: int = DEFAULT_MACHI
     n_rows = len(df)
     cluster = default_cluster(machines, mem_per_machine) if cluster is None else cluster
     reason = np.full(n_rows, "", dtype=object)
+    free = np.ones(n_rows, dtype=bool)  # no reason yet
 
     def mark(mask, why):
-        mask = np.asarray(mask, dtype=bool) & (reason == "")
+        mask = np.asarray(mask, dtype=bool) & free
         reason[mask] = why
+        free[mask] = False
+
+    # job and task names as integer codes (names repeat: M1, R2_1, ... are parsed once each)
+    job = df["job_name"].to_numpy(object)
+    jcode, uniq_jobs = pd.factorize(df["job_name"])
+    uniq_jobs = np.asarray(uniq_jobs, dtype=object)
+    ncode, uniq_names = pd.factorize(df["task_name"])
+    names = np.asarray(uniq_names, dtype=object)[ncode]
 
     # --- row rules
     mark(df["job_name"].to_numpy(object) == "", R_NO_JOB)
     status = df["status"].to_numpy(object)
-    bad_status = ~np.isin(status, list(statuses))
-    for s in pd.unique(status[bad_status & (reason == "")]):
+    bad_status = ~df["status"].isin(list(statuses)).to_numpy()
+    for s in pd.unique(status[bad_status & free]):
         mark(bad_status & (status == s), R_STATUS.format(s if s else "(empty)"))
     st, en = df["start_time"].to_numpy(), df["end_time"].to_numpy()
     mark(np.isnan(st) | np.isnan(en) | (en < st) | (st < 0), R_TIMES)
     pc, pm = df["plan_cpu"].to_numpy(), df["plan_mem"].to_numpy()
     mark(np.isnan(pc) | np.isnan(pm) | (pc < 0) | (pm < 0), R_PLAN)
 
-    names = df["task_name"]
-    parts = names.str.extract(_DAG_NAME)
-    is_dag = parts[1].notna().to_numpy()
-    is_plain = names.str.startswith("task_").to_numpy() & ~is_dag
-    length = names.str.len().to_numpy()
-    cut = is_dag & (truncated_at > 0) & (length == truncated_at)
-    trailing = parts[3].fillna("").to_numpy(object) == "_"
+    u = pd.Series(np.asarray(uniq_names, dtype=object), dtype=object)
+    parts = u.str.extract(_DAG_NAME)  # on distinct names only
+    u_dag = parts[1].notna().to_numpy()
+    u_plain = u.str.startswith("task_").to_numpy() & ~u_dag
+    u_cut = u_dag & (truncated_at > 0) & (u.str.len().to_numpy() == truncated_at)
+    u_trailing = parts[3].fillna("").to_numpy(object) == "_"
+    u_num = np.where(u_dag, pd.to_numeric(parts[1], errors="coerce").fillna(-1).to_numpy(), -1).astype(np.int64)
+    u_prefix = parts[0].fillna("").to_numpy(object)
+    is_dag, is_plain, cut, trailing = u_dag[ncode], u_plain[ncode], u_cut[ncode], u_trailing[ncode]
     mark(~is_dag & ~is_plain, R_NAME)
     mark(is_dag & trailing & ~cut, R_NAME)  # a trailing "_" only where the name was cut
-    mark(df.duplicated(["job_name", "task_name"], keep=False).to_numpy(), R_DUP_NAME)
+    mark(pd.DataFrame({"j": jcode, "n": ncode}).duplicated(keep=False).to_numpy(), R_DUP_NAME)
 
-    job = df["job_name"].to_numpy(object)
-    num = np.where(is_dag, pd.to_numeric(parts[1], errors="coerce").fillna(-1).to_numpy(), -1).astype(np.int64)
+    num = u_num[ncode]
     dag_row = np.flatnonzero(is_dag)
-    dup_num = pd.DataFrame({"job": job[dag_row], "num": num[dag_row]}).duplicated(keep=False).to_numpy()
+    dup_num = pd.DataFrame({"j": jcode[dag_row], "num": num[dag_row]}).duplicated(keep=False).to_numpy()
     bad = np.zeros(n_rows, dtype=bool)
     bad[dag_row[dup_num]] = True
     mark(bad, R_DUP_NUM)
 
-    # --- dependencies: (successor row, predecessor number)
+    # --- dependencies of each distinct name: (name, predecessor number)
     dep_text = parts[2].fillna("").str[1:]
-    dep_text = dep_text[is_dag & (dep_text != "")]
+    dep_text = dep_text[u_dag & (dep_text != "")]
     deps = dep_text.str.split("_").explode()
-    e_succ = deps.index.to_numpy(np.int64)
-    e_num = pd.to_numeric(deps, errors="coerce").to_numpy(np.int64)
+    d_name = deps.index.to_numpy(np.int64)
+    d_num = pd.to_numeric(deps, errors="coerce").to_numpy(np.int64)
     # drop the last (possibly cut) number of a cut name without a trailing "_"
-    last = np.r_[e_succ[1:] != e_succ[:-1], True] if len(e_succ) else np.zeros(0, bool)
-    lost = last & cut[e_succ] & ~trailing[e_succ]
-    n_cut_names, n_lost = int(cut.sum()), int(lost.sum())
-    e_succ, e_num = e_succ[~lost], e_num[~lost]
+    last = np.r_[d_name[1:] != d_name[:-1], True] if len(d_name) else np.zeros(0, bool)
+    u_lost = np.bincount(d_name[last & u_cut[d_name] & ~u_trailing[d_name]], minlength=len(u))
+    keep_d = ~(last & u_cut[d_name] & ~u_trailing[d_name])
     # duplicates within one name ("M3_1_1") count once
-    e = pd.DataFrame({"succ": e_succ, "num": e_num}).drop_duplicates()
-    e_succ, e_num = e["succ"].to_numpy(np.int64), e["num"].to_numpy(np.int64)
+    e = pd.DataFrame({"name": d_name[keep_d], "num": d_num[keep_d]}).drop_duplicates()
+    d_name, d_num = e["name"].to_numpy(np.int64), e["num"].to_numpy(np.int64)
+    order = np.argsort(d_name, kind="stable")
+    d_name, d_num = d_name[order], d_num[order]
+    d_ptr = np.searchsorted(d_name, np.arange(len(u) + 1))
+    n_cut_names, n_lost = int(cut.sum()), int(u_lost[ncode].sum())
+    # ... expanded to rows: (successor row, predecessor number)
+    cnt = (d_ptr[ncode + 1] - d_ptr[ncode]) * is_dag
+    e_succ = np.repeat(np.arange(n_rows, dtype=np.int64), cnt)
+    offs = np.arange(len(e_succ)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    e_num = d_num[np.repeat(d_ptr[ncode], cnt) + offs]
     # predecessor rows: look up (job, number) among the job's DAG tasks (unique numbers only)
-    key = pd.DataFrame({"job": job[dag_row], "num": num[dag_row], "row": dag_row})
+    key = pd.DataFrame({"job": jcode[dag_row], "num": num[dag_row], "row": dag_row})
     key = key.drop_duplicates(["job", "num"])  # jobs with a number twice are dropped anyway
-    look = pd.DataFrame({"job": job[e_succ], "num": e_num, "succ": e_succ}).merge(key, on=["job", "num"], how="left")
+    look = pd.DataFrame({"job": jcode[e_succ], "num": e_num, "succ": e_succ}).merge(key, on=["job", "num"], how="left")
     e_succ = look["succ"].to_numpy(np.int64)
     e_pred_f = look["row"].to_numpy(np.float64)
     dangling = np.isnan(e_pred_f)
@@ -314,26 +332,30 @@ def read(*sources, cluster: Cluster | None = None, machines: int = DEFAULT_MACHI
     mark(~fits & ~np.isnan(cpu) & ~np.isnan(mem), R_FIT)
 
     # --- whole jobs go
-    bad_job = pd.unique(job[(reason != "") & (job != "")])
-    mark(np.isin(job, bad_job), R_OTHER)
-    keep = reason == ""
+    bad_job = np.zeros(int(jcode.max()) + 1 if n_rows else 0, dtype=bool)
+    bad_job[jcode[~free & (job != "")]] = True
+    mark(bad_job[jcode] & (job != ""), R_OTHER)
+    keep = free
+    n_bad_jobs = int(bad_job.sum())
 
-    dropped = _dropped_table(df, reason, job)
-    kept = df[keep]
-    if kept.empty:
+    dropped = _dropped_table(df, reason, jcode)
+    if not keep.any():
         raise InputError(", ".join(map(str, files)), "no job left to import: " + "; ".join(
             f"{r.reason}: {r.rows} rows" for r in dropped.itertuples()))
     ek = keep[e_succ] & keep[e_pred]  # both ends are in one job, so both or neither
     e_succ, e_pred = e_succ[ek], e_pred[ek]
 
     # --- pipelines
-    jobs = kept.groupby("job_name", sort=False).agg(
-        submit_time=("start_time", "min"), recorded_end=("end_time", "max"), n=("task_name", "size"))
-    jobs = jobs.reset_index().sort_values(["submit_time", "job_name"], kind="stable").reset_index(drop=True)
+    jobs = pd.DataFrame({"j": jcode[keep], "submit_time": st[keep], "recorded_end": en[keep]}).groupby("j").agg(
+        submit_time=("submit_time", "min"), recorded_end=("recorded_end", "max")).reset_index()
+    jobs["job_name"] = uniq_jobs[jobs["j"].to_numpy()]
+    jobs = jobs.sort_values(["submit_time", "job_name"], kind="stable").reset_index(drop=True)
     jobs["pipeline_id"] = np.arange(len(jobs), dtype=np.int64)
+    pid_of_job = np.full(len(uniq_jobs), -1, dtype=np.int64)
+    pid_of_job[jobs["j"].to_numpy()] = jobs["pipeline_id"].to_numpy()
     broken = en[e_pred] > st[e_succ]
-    n_broken = pd.Series(broken.astype(np.int64)).groupby(job[e_succ]).sum()
-    jobs["broken_edges"] = jobs["job_name"].map(n_broken).fillna(0).astype(np.int64)
+    n_broken = np.bincount(jcode[e_succ], weights=broken, minlength=len(uniq_jobs))
+    jobs["broken_edges"] = n_broken[jobs["j"].to_numpy()].astype(np.int64)
     pipelines = pd.DataFrame({
         "pipeline_id": jobs["pipeline_id"],
         "submit_time": jobs["submit_time"].astype(np.float64),
@@ -347,16 +369,15 @@ def read(*sources, cluster: Cluster | None = None, machines: int = DEFAULT_MACHI
 
     # --- tasks
     rows = np.flatnonzero(keep)
-    pid = jobs.set_index("job_name")["pipeline_id"]
-    after = _join_names(n_rows, e_succ, names.to_numpy(object)[e_pred])
+    after = _join_names(n_rows, e_succ, names[e_pred])
     dur = (en - st).astype(np.float64)
     zero = keep & (dur == 0)
     dur = np.where(dur == 0, float(zero_duration), dur)
-    prefix = parts[0].fillna("").to_numpy(object)
+    prefix = u_prefix[ncode]
     ttype = np.where(is_plain, "task", np.where(prefix == "", "task", prefix))
     tasks = pd.DataFrame({
-        "pipeline_id": pid.reindex(job[rows]).to_numpy(np.int64),
-        "task": names.to_numpy(object)[rows],
+        "pipeline_id": pid_of_job[jcode[rows]],
+        "task": names[rows],
         "type": ttype[rows],
         "cpu": cpu[rows],
         "gpu": 0.0,
@@ -382,7 +403,7 @@ def read(*sources, cluster: Cluster | None = None, machines: int = DEFAULT_MACHI
     notes = [
         f"Read {n_rows} rows from {len(files)} file(s): {', '.join(map(str, files))}.",
         f"Imported {len(pipelines)} jobs as pipelines and {len(tasks)} tasks with {n_edges} DAG edges; "
-        f"dropped {int((~keep).sum())} rows of {len(bad_job)} jobs (see the dropped table).",
+        f"dropped {int((~keep).sum())} rows of {n_bad_jobs} jobs (see the dropped table).",
         "Job -> pipeline: pipeline_id 0.. in order of submit_time (then job name); job name in column "
         "job_name; submit_time = the job's earliest task start_time (trace seconds, not shifted); "
         "recorded_end, recorded_makespan and broken_edges are kept as pipeline columns.",
@@ -414,7 +435,7 @@ def read(*sources, cluster: Cluster | None = None, machines: int = DEFAULT_MACHI
     return ImportResult(trace=trace, cluster=cluster, dropped=dropped, notes=notes)
 
 
-def _dropped_table(df: pd.DataFrame, reason: np.ndarray, job: np.ndarray) -> pd.DataFrame:
+def _dropped_table(df: pd.DataFrame, reason: np.ndarray, jcode: np.ndarray) -> pd.DataFrame:
     out = []
     drop = np.flatnonzero(reason != "")
     if drop.size:
@@ -425,6 +446,6 @@ def _dropped_table(df: pd.DataFrame, reason: np.ndarray, job: np.ndarray) -> pd.
             example = (f"{first['source_file']} row {first['source_row']}: "
                        + ",".join("" if pd.isna(first[c]) else str(first[c]) for c in COLUMNS))
             out.append({"reason": why, "rows": int(len(rows)),
-                        "jobs": int(len(pd.unique(job[rows]))), "example": example})
+                        "jobs": int(len(np.unique(jcode[rows][df["job_name"].to_numpy(object)[rows] != ""]))), "example": example})
     out.sort(key=lambda d: d["reason"] == R_OTHER)  # the job-level remainder last
     return pd.DataFrame(out, columns=["reason", "rows", "jobs", "example"])
