@@ -216,7 +216,7 @@ def test_v2018_rules_on_tiny_file(tmp_path):
     }
     assert sum(d.values()) + tr.n_tasks == len(rows)
     assert res.dropped.set_index("reason").loc[R.R_NAME, "jobs"] == 2
-    assert "batch_task.csv row 8: X1_a," in res.dropped.set_index("reason").loc[R.R_NAME, "example"]
+    assert "batch_task.csv row 8: X1_a,1,j_broken,1,Terminated,10,20,100,0.5" == res.dropped.set_index("reason").loc[R.R_NAME, "example"]
     t = tr.tasks.set_index("task")
     ok = tr.tasks[tr.tasks["pipeline_id"] == int(tr.pipelines.set_index("job_name").loc["j_ok", "pipeline_id"])]
     ok = ok.set_index("task")

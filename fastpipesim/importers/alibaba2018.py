@@ -435,6 +435,12 @@ def read(*sources, cluster: Cluster | None = None, machines: int = DEFAULT_MACHI
     return ImportResult(trace=trace, cluster=cluster, dropped=dropped, notes=notes)
 
 
+def _text(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.15g}"
+    return str(v)
+
+
 def _dropped_table(df: pd.DataFrame, reason: np.ndarray, jcode: np.ndarray) -> pd.DataFrame:
     out = []
     drop = np.flatnonzero(reason != "")
@@ -444,7 +450,7 @@ def _dropped_table(df: pd.DataFrame, reason: np.ndarray, jcode: np.ndarray) -> p
             rows = drop[np.asarray(idx)]
             first = df.iloc[rows[0]]
             example = (f"{first['source_file']} row {first['source_row']}: "
-                       + ",".join("" if pd.isna(first[c]) else str(first[c]) for c in COLUMNS))
+                       + ",".join(_text(first[c]) for c in COLUMNS))
             out.append({"reason": why, "rows": int(len(rows)),
                         "jobs": int(len(np.unique(jcode[rows][df["job_name"].to_numpy(object)[rows] != ""]))), "example": example})
     out.sort(key=lambda d: d["reason"] == R_OTHER)  # the job-level remainder last
