@@ -189,24 +189,35 @@ def _ks(x: np.ndarray, cdf) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- arrivals
-def _bins(days: float):
-    """Hour bins of ``[0, days)``: (hour of day, day of week, length in hours) of each."""
+def _bins(days: float, start_hour: int = 0):
+    """Hour bins of ``[start, start + days)``: (hour of day, day of week, length in hours) of each."""
     hours = days * 24.0
     n = int(math.ceil(hours - 1e-9))
     k = np.arange(n)
-    return k % 24, (k // 24) % 7, np.minimum(hours - k, 1.0)
+    g = k + int(start_hour)  # hours since time 0 (a Monday 00:00)
+    return g % 24, (g // 24) % 7, np.minimum(hours - k, 1.0)
 
 
-def fit_arrivals(submit, days: float, iterations: int = 100):
-    """Maximum-likelihood ``(base_rate per hour, hourly[24], weekday[7])`` of the NHPP on ``[0, days)``.
+def _start_hour(start: float) -> int:
+    h = float(start) / SECONDS_PER_HOUR
+    if not (math.isfinite(h) and h >= 0 and abs(h - round(h)) < 1e-9):
+        raise ValueError(f"start must be a whole number of hours (in seconds, >= 0), got {start!r}")
+    return int(round(h))
+
+
+def fit_arrivals(submit, days: float, iterations: int = 100, start: float = 0.0):
+    """Maximum-likelihood ``(base_rate per hour, hourly[24], weekday[7])`` of the NHPP on
+    ``[start, start + days)`` (``start`` in seconds, a whole hour; arrivals outside are ignored).
 
     The model is Poisson with mean ``base * hourly[h] * weekday[d] * length`` per
     hour bin; profiles are normalized to mean 1 (unobserved hours / weekdays
     get 1 first).
     """
+    h0 = _start_hour(start)
     submit = np.asarray(submit, dtype=np.float64)
-    hod, dow, length = _bins(days)
-    counts = np.bincount(np.minimum((submit // SECONDS_PER_HOUR).astype(np.int64), len(length) - 1),
+    submit = submit[(submit >= start) & (submit < start + days * SECONDS_PER_DAY)]
+    hod, dow, length = _bins(days, h0)
+    counts = np.bincount(np.minimum(((submit - start) // SECONDS_PER_HOUR).astype(np.int64), len(length) - 1),
                          minlength=len(length)).astype(np.float64)
     n_h = np.bincount(hod, weights=counts, minlength=24)
     n_d = np.bincount(dow, weights=counts, minlength=7)
@@ -235,13 +246,14 @@ def fit_arrivals(submit, days: float, iterations: int = 100):
     return base, h, w
 
 
-def _cum_rate(t: np.ndarray, days: float, hourly, weekday) -> np.ndarray:
-    """Integrated relative rate (hourly * weekday, in hours) from 0 to t."""
-    hod, dow, length = _bins(days)
+def _cum_rate(t: np.ndarray, days: float, hourly, weekday, start: float = 0.0) -> np.ndarray:
+    """Integrated relative rate (hourly * weekday, in hours) from ``start`` to t."""
+    hod, dow, length = _bins(days, _start_hour(start))
     mass = np.asarray(hourly)[hod] * np.asarray(weekday)[dow] * length
     cum = np.concatenate([[0.0], np.cumsum(mass)])
-    k = np.clip((np.asarray(t) // SECONDS_PER_HOUR).astype(np.int64), 0, len(mass) - 1)
-    frac = np.clip(np.asarray(t) / SECONDS_PER_HOUR - k, 0.0, length[k])
+    rel = (np.asarray(t, dtype=np.float64) - start) / SECONDS_PER_HOUR
+    k = np.clip(np.floor(rel).astype(np.int64), 0, len(mass) - 1)
+    frac = np.clip(rel - k, 0.0, length[k])
     return cum[k] + mass[k] / length[k] * frac
 
 
@@ -286,7 +298,7 @@ class FittedWorkload:
     Attributes
     ----------
     days : float
-        Arrivals are generated on ``[0, days)``; also the default horizon.
+        Arrivals are generated on ``[start, start + days)``; the default horizon is its end.
     base_rate : float
         Pipelines per hour on average over a week (before ``rate_scale``).
     hourly, weekday : tuple of float
@@ -298,6 +310,9 @@ class FittedWorkload:
     pipeline_p : tuple of float
         Probability of each pipeline kind.
     classes : tuple of TaskClass
+    start : float
+        Seconds, a whole hour: start of the arrival window (0 unless the trace was fitted
+        from a later start).
     """
 
     days: float
@@ -309,6 +324,7 @@ class FittedWorkload:
     pipeline_p: tuple
     classes: tuple
     rate_scale: float = 1.0
+    start: float = 0.0
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -316,6 +332,7 @@ class FittedWorkload:
             v = getattr(self, nm)
             if not (isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
+        _start_hour(self.start)
         if not self.days > 0:
             raise ValueError(f"days must be > 0, got {self.days!r}")
         for nm, n in (("hourly", 24), ("weekday", 7)):
@@ -336,7 +353,7 @@ class FittedWorkload:
     @property
     def default_horizon(self) -> float:
         """Seconds: ``simulate`` observes the generated period (``days``) unless told otherwise."""
-        return self.days * SECONDS_PER_DAY
+        return self.start + self.days * SECONDS_PER_DAY
 
     def expected_pipelines(self) -> float:
         """Expected number of pipelines per replication."""
@@ -354,7 +371,7 @@ class FittedWorkload:
         types_in_order = [t for tpl in self.templates for t in tpl.types] + [c.type for c in self.classes]
         _, type_names = type_codes(types_in_order) if types_in_order else (None, ())
         code = {n: i for i, n in enumerate(type_names)}
-        hod, dow, length = _bins(self.days)
+        hod, dow, length = _bins(self.days, _start_hour(self.start))
         mass = self.rate_scale * self.base_rate * np.asarray(self.hourly)[hod] * np.asarray(self.weekday)[dow] * length
         # classes of each type: cdf over classes
         class_of_type, class_cdf = {}, {}
@@ -369,7 +386,7 @@ class FittedWorkload:
             "code": code,
             "mass": mass,
             "cum": np.cumsum(mass),
-            "start": np.arange(len(mass)) * SECONDS_PER_HOUR,
+            "bin_start": self.start + np.arange(len(mass)) * SECONDS_PER_HOUR,
             "length": length * SECONDS_PER_HOUR,
             "last": int(np.flatnonzero(mass > 0)[-1]) if np.any(mass > 0) else 0,
             "kind_cdf": _cdf(self.pipeline_p),
@@ -400,7 +417,7 @@ class FittedWorkload:
         k = np.minimum(np.searchsorted(plan["cum"], u, side="right"), plan["last"])
         frac = (u - (plan["cum"][k] - plan["mass"][k])) / plan["mass"][k] if n else u
         frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
-        submit = plan["start"][k] + frac * plan["length"][k] if n else np.zeros(0)
+        submit = plan["bin_start"][k] + frac * plan["length"][k] if n else np.zeros(0)
         if n:
             submit = np.maximum.accumulate(submit)
         kind = plan["kinds"][_pick(plan["kind_cdf"], rng.random(n))]
@@ -489,7 +506,7 @@ class FittedWorkload:
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict:
         return {
-            "days": self.days, "base_rate": self.base_rate, "rate_scale": self.rate_scale,
+            "days": self.days, "start": self.start, "base_rate": self.base_rate, "rate_scale": self.rate_scale,
             "hourly": list(self.hourly), "weekday": list(self.weekday),
             "templates": [{"names": list(t.names), "types": list(t.types), "edges": [list(e) for e in t.edges]}
                           for t in self.templates],
@@ -502,7 +519,7 @@ class FittedWorkload:
     @classmethod
     def from_json(cls, d: dict) -> "FittedWorkload":
         return cls(
-            days=float(d["days"]), base_rate=float(d["base_rate"]), rate_scale=float(d.get("rate_scale", 1.0)),
+            days=float(d["days"]), start=float(d.get("start", 0.0)), base_rate=float(d["base_rate"]), rate_scale=float(d.get("rate_scale", 1.0)),
             hourly=tuple(d["hourly"]), weekday=tuple(d["weekday"]),
             templates=tuple(Template(tuple(t["names"]), tuple(t["types"]), tuple(tuple(int(x) for x in e)
                                                                                 for e in t["edges"]))
@@ -720,6 +737,7 @@ def fit_trace(
     trace,
     *,
     days: float | None = None,
+    start: float | str = 0.0,
     by_request: bool = True,
     max_request_classes: int = 8,
     min_class_size: int = 50,
@@ -731,8 +749,14 @@ def fit_trace(
     ----------
     trace : Trace
     days : float, optional
-        Length of the observation window ``[0, days)`` in days; default: up to
-        the last submit time, rounded up to a whole hour.
+        Length of the observation window ``[start, start + days)`` in days; default:
+        up to the last submit time, rounded up to a whole hour.
+    start : float or "first"
+        Start of the observation window in seconds (a whole hour; default 0, the
+        trace's time 0). ``"first"``: the hour of the first arrival, for traces whose
+        clock starts long before their first pipeline (the empty lead-in would
+        otherwise lower the rate and bend the profiles). Generation then covers the
+        same window.
     by_request : bool
         Split a task type into one class per distinct request when it has at most
         ``max_request_classes`` of them, each with at least ``min_class_size`` tasks.
@@ -747,13 +771,19 @@ def fit_trace(
     b = trace.to_batch()
     a = b.arrays
     submit = a.submit
+    if isinstance(start, str):
+        if start != "first":
+            raise ValueError(f"start must be seconds or 'first', got {start!r}")
+        start = math.floor(float(submit.min()) / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
+    start = float(start)
+    _start_hour(start)
     if days is None:
-        days = max(1.0, math.ceil(float(submit.max()) / SECONDS_PER_HOUR + 1e-9)) / 24.0
+        days = max(1.0, math.ceil((float(submit.max()) - start) / SECONDS_PER_HOUR + 1e-9)) / 24.0
     days = float(days)
     if not (math.isfinite(days) and days > 0):
         raise ValueError(f"days must be > 0, got {days}")
-    inside = submit < days * SECONDS_PER_DAY
-    base, hourly, weekday = fit_arrivals(submit[inside], days)
+    inside = (submit >= start) & (submit < start + days * SECONDS_PER_DAY)
+    base, hourly, weekday = fit_arrivals(submit[inside], days, start=start)
     hod = ((submit[inside] // SECONDS_PER_HOUR) % 24).astype(np.int64)
     dow = ((submit[inside] // SECONDS_PER_DAY) % 7).astype(np.int64)
 
@@ -815,8 +845,8 @@ def fit_trace(
             })
     # arrivals, by time rescaling
     if inside.sum() > 0 and base > 0:
-        lam = _cum_rate(submit[inside], days, hourly, weekday)
-        total = float(_cum_rate(np.array([days * SECONDS_PER_DAY]), days, hourly, weekday)[0])
+        lam = _cum_rate(submit[inside], days, hourly, weekday, start)
+        total = float(_cum_rate(np.array([start + days * SECONDS_PER_DAY]), days, hourly, weekday, start)[0])
         ks, pv = _ks(np.clip(lam / total, 0.0, 1.0), stats.uniform.cdf)
     else:
         ks = pv = float("nan")
@@ -826,7 +856,7 @@ def fit_trace(
                  "mean": float("nan"), "fitted_mean": float("nan")})
 
     workload = FittedWorkload(
-        days=days, base_rate=float(base), hourly=tuple(hourly), weekday=tuple(weekday),
+        days=days, start=start, base_rate=float(base), hourly=tuple(hourly), weekday=tuple(weekday),
         templates=tuple(templates),
         pipeline_kinds=tuple(tuple(int(v) for v in k) for k in kinds),
         pipeline_p=tuple(float(c) / P for c in kind_count),

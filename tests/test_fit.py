@@ -382,3 +382,23 @@ def test_modelops_fit_needs_modelops_columns():
 
     with pytest.raises(ValueError, match="framework"):
         fit_modelops(synthetic_trace(np.ones(5) + np.arange(5)))
+
+
+def test_window_starting_at_the_first_arrival(modelops):
+    w, trace, fit = modelops
+    two_weeks = 14 * 86400.0
+    pipelines = trace.pipelines.assign(submit_time=trace.pipelines["submit_time"] + two_weeks)
+    shifted = Trace.from_frames(pipelines, trace.tasks)
+    late = fit_trace(shifted, start="first")
+    assert late.workload.start == two_weeks and late.workload.days == pytest.approx(7.0)
+    assert late.base_rate == pytest.approx(fit.base_rate, rel=1e-9)
+    np.testing.assert_allclose(late.hourly, fit.hourly, rtol=1e-9)
+    np.testing.assert_allclose(late.weekday, fit.weekday, rtol=1e-9)
+    g = late.generator(rate_scale=2)
+    sub = g.generate(0, 0).arrays.submit
+    assert sub.min() >= two_weeks and sub.max() < g.default_horizon == two_weeks + 7 * 86400.0
+    assert FitResult.from_json(json.loads(json.dumps(late.to_json()))).workload.start == two_weeks
+    # from time 0, the empty lead-in dilutes the rate to a third
+    assert fit_trace(shifted).base_rate == pytest.approx(fit.base_rate / 3, rel=0.01)
+    with pytest.raises(ValueError, match="whole number of hours"):
+        fit_trace(shifted, start=1800.0)
