@@ -170,6 +170,7 @@ def test_v2018_rules_on_tiny_file(tmp_path):
         "X1_a,1,j_broken,1,Terminated,10,20,100,0.5",
         "M2,1,j_broken,1,Terminated,10,20,100,0.5",
         "M1_2_,1,j_trail,1,Terminated,10,20,100,0.5",  # trailing _ but not cut
+        "task_a;b,1,j_semi,1,Terminated,10,20,100,0.5",  # ';' separates names in after
         # missing values
         "M1,1,j_nocpu,1,Terminated,10,20,,0.5",
         "M2_1,1,j_nocpu,1,Terminated,20,30,100,0.5",
@@ -206,7 +207,7 @@ def test_v2018_rules_on_tiny_file(tmp_path):
         R.R_STATUS.format("Running"): 1, R.R_STATUS.format("Waiting"): 1, R.R_STATUS.format("Failed"): 1,
         R.R_TIMES: 2,
         R.R_PLAN: 1,
-        R.R_NAME: 2,
+        R.R_NAME: 3,
         R.R_DUP_NAME: 2,
         R.R_DUP_NUM: 2,
         R.R_DANGLING: 1,
@@ -215,7 +216,7 @@ def test_v2018_rules_on_tiny_file(tmp_path):
         R.R_OTHER: 6,  # M2 of j_broken, M2_1 of j_nocpu, M1 of j_run, M2_1 of j_fail, M3 of j_cycle, M1 of j_dangle
     }
     assert sum(d.values()) + tr.n_tasks == len(rows)
-    assert res.dropped.set_index("reason").loc[R.R_NAME, "jobs"] == 2
+    assert res.dropped.set_index("reason").loc[R.R_NAME, "jobs"] == 3
     assert "batch_task.csv row 8: X1_a,1,j_broken,1,Terminated,10,20,100,0.5" == res.dropped.set_index("reason").loc[R.R_NAME, "example"]
     t = tr.tasks.set_index("task")
     ok = tr.tasks[tr.tasks["pipeline_id"] == int(tr.pipelines.set_index("job_name").loc["j_ok", "pipeline_id"])]
@@ -273,6 +274,9 @@ def test_v2018_options_and_errors(tmp_path):
         alibaba2018.read(write_2018(tmp_path, ["M1,1,j,1,Waiting,0,0,,"], name="w.csv"))
     with pytest.raises(InputError, match="not found"):
         alibaba2018.read(tmp_path / "nope.csv")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no batch_task"):
+        alibaba2018.read(tmp_path / "empty")
     assert importers.importer("alibaba-2018").FORMAT == "alibaba-2018"
 
 

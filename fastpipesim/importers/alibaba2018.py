@@ -53,9 +53,10 @@ Mapping (each choice is repeated in ``ImportResult.notes``):
   * jobs with a finished task whose start/end time is missing or end < start;
   * jobs with a task whose plan_cpu or plan_mem is missing or negative;
   * jobs with a broken task name (neither DAG-encoded ``<letters><n>[_<n>...]``
-    nor ``task_*``), a task name twice, a task number twice (``M2`` and ``R2``),
-    a dependency on a task number the job does not have, or a cycle in the
-    dependencies (``M1_2`` with ``M2_1``; ``M3_3``);
+    nor ``task_*`` without ``;``), a task name twice, a task number twice
+    (``M2`` and ``R2``), a dependency on a task number the job does not have,
+    or a cycle in the dependencies (``M1_2`` with ``M2_1``; ``M3_3``; the rows
+    on or downstream of the cycle are counted under this reason);
   * jobs with a task that fits on no node of the cluster;
 
   and, under "other task of a dropped job", the remaining rows of those jobs
@@ -267,7 +268,7 @@ def read(*sources, cluster: Cluster | None = None, machines: int = DEFAULT_MACHI
     u = pd.Series(np.asarray(uniq_names, dtype=object), dtype=object)
     parts = u.str.extract(_DAG_NAME)  # on distinct names only
     u_dag = parts[1].notna().to_numpy()
-    u_plain = u.str.startswith("task_").to_numpy() & ~u_dag
+    u_plain = u.str.startswith("task_").to_numpy() & ~u.str.contains(";", regex=False).to_numpy() & ~u_dag
     u_cut = u_dag & (truncated_at > 0) & (u.str.len().to_numpy() == truncated_at)
     u_trailing = parts[3].fillna("").to_numpy(object) == "_"
     u_num = np.where(u_dag, pd.to_numeric(parts[1], errors="coerce").fillna(-1).to_numpy(), -1).astype(np.int64)
