@@ -8,8 +8,10 @@ generator that makes workloads "like this trace", optionally bigger
   ``base_rate * hourly[hour of day] * weekday[day of week]`` (profiles of mean 1,
   time 0 a Monday 00:00, as in MODEL.md 8), fitted by maximum likelihood
   (a Poisson log-linear model on the hour bins of the observation window
-  ``[0, days)``, solved by iterative proportional fitting, so that partial
-  weeks are handled). An hour or weekday that the window never covers gets 1.
+  ``[start, start + days)``, by default ``[0, last arrival rounded up to an
+  hour)``, solved by iterative proportional fitting, so that partial weeks are
+  handled). An hour or weekday that the window never covers gets 1. The
+  generator draws arrivals on the same window (``rate_scale`` times as many).
 - pipeline shapes: the distinct DAGs (the sequence of task types in task-index
   order plus the edges between task positions), each with the task names of
   its first pipeline; a generated pipeline draws its shape, ``model_id`` and
@@ -36,7 +38,20 @@ arrival times, divided by its total, is uniform on [0, 1] under the model.
 
 :class:`FitResult` holds the generator (:class:`FittedWorkload`), the
 goodness-of-fit table, and can be saved to / loaded from JSON (the PARAMS file)
-and drawn (:meth:`FitResult.plot`).
+and drawn (:meth:`FitResult.plot`). Typical use::
+
+    fit = fit_trace(read_trace("traces/modelops-medium"))
+    print(fit.summary())                       # KS per fitted distribution
+    fit.save("params.json"); fit.plot("fit.png")
+    bigger = FitResult.load("params.json").generator(rate_scale=10)
+    simulate(bigger, replications=8)           # or bigger.tables(seed, r) -> a trace
+
+For traces of the ModelOps generator itself (pipelines with ``framework`` and
+``dataset_size_gb``, task names = template steps), :func:`fit_modelops`
+estimates the :class:`~fastpipesim.modelops.ModelOpsWorkload` parameters
+instead (step duration models ``a + b * size**e``, ``sigma``, inclusion
+probabilities, Zipf exponent, size distributions), which keeps the
+correlation between the steps of a pipeline that :func:`fit_trace` loses.
 """
 from __future__ import annotations
 
@@ -372,7 +387,8 @@ class FittedWorkload:
         _, type_names = type_codes(types_in_order) if types_in_order else (None, ())
         code = {n: i for i, n in enumerate(type_names)}
         hod, dow, length = _bins(self.days, _start_hour(self.start))
-        mass = self.rate_scale * self.base_rate * np.asarray(self.hourly)[hod] * np.asarray(self.weekday)[dow] * length
+        rate = self.rate_scale * self.base_rate
+        mass = rate * np.asarray(self.hourly)[hod] * np.asarray(self.weekday)[dow] * length
         # classes of each type: cdf over classes
         class_of_type, class_cdf = {}, {}
         for i, c in enumerate(self.classes):
@@ -519,7 +535,8 @@ class FittedWorkload:
     @classmethod
     def from_json(cls, d: dict) -> "FittedWorkload":
         return cls(
-            days=float(d["days"]), start=float(d.get("start", 0.0)), base_rate=float(d["base_rate"]), rate_scale=float(d.get("rate_scale", 1.0)),
+            days=float(d["days"]), start=float(d.get("start", 0.0)), base_rate=float(d["base_rate"]),
+            rate_scale=float(d.get("rate_scale", 1.0)),
             hourly=tuple(d["hourly"]), weekday=tuple(d["weekday"]),
             templates=tuple(Template(tuple(t["names"]), tuple(t["types"]), tuple(tuple(int(x) for x in e)
                                                                                 for e in t["edges"]))
@@ -710,14 +727,14 @@ class FitResult:
             ax.legend(fontsize=7, loc="lower right")
         ax = axes[len(idx)]
         hours = np.arange(24)
-        emp = self.hourly_counts / self.hourly_counts.mean() if self.hourly_counts.sum() > 0 else self.hourly_counts
+        emp = self.hourly_counts / max(self.hourly_counts.mean(), 1e-300)
         ax.bar(hours, emp, color="0.75", label="trace (counts / mean)")
         ax.plot(hours, w.hourly, "o-", color="C1", ms=3, label="fitted hourly")
         ax.set_title(f"arrivals by hour of day\nbase rate {w.base_rate:.3g}/h", fontsize=9)
         ax.legend(fontsize=7)
         ax = axes[len(idx) + 1]
         days = np.arange(7)
-        emp = self.weekday_counts / self.weekday_counts.mean() if self.weekday_counts.sum() > 0 else self.weekday_counts
+        emp = self.weekday_counts / max(self.weekday_counts.mean(), 1e-300)
         ax.bar(days, emp, color="0.75", label="trace (counts / mean)")
         ax.plot(days, w.weekday, "o-", color="C1", ms=3, label="fitted weekday")
         ax.set_xticks(days, ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"])
@@ -793,13 +810,13 @@ def fit_trace(
     edge_pred = np.repeat(np.arange(T, dtype=np.int64), np.diff(a.succ_ptr))
     local = np.arange(T, dtype=np.int64) - a.task_ptr[a.task_pipeline]
     lp, ls = local[edge_pred], local[a.succ]
-    types32 = a.task_type.astype(np.int32)
+    types32, lp32, ls32 = a.task_type.astype(np.int32), lp.astype(np.int32), ls.astype(np.int32)
     tp, sp = a.task_ptr, a.succ_ptr
     key_of, templates, tpl = {}, [], np.empty(P, dtype=np.int64)
     for p in range(P):
         s, e = tp[p], tp[p + 1]
         es, ee = sp[s], sp[e]
-        key = types32[s:e].tobytes() + b"|" + lp[es:ee].astype(np.int32).tobytes() + ls[es:ee].astype(np.int32).tobytes()
+        key = b"|".join((types32[s:e].tobytes(), lp32[es:ee].tobytes(), ls32[es:ee].tobytes()))
         j = key_of.get(key)
         if j is None:
             j = key_of[key] = len(templates)
