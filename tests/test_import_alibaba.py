@@ -217,7 +217,8 @@ def test_v2018_rules_on_tiny_file(tmp_path):
     }
     assert sum(d.values()) + tr.n_tasks == len(rows)
     assert res.dropped.set_index("reason").loc[R.R_NAME, "jobs"] == 3
-    assert "batch_task.csv row 8: X1_a,1,j_broken,1,Terminated,10,20,100,0.5" == res.dropped.set_index("reason").loc[R.R_NAME, "example"]
+    example = res.dropped.set_index("reason").loc[R.R_NAME, "example"]
+    assert example == "batch_task.csv row 8: X1_a,1,j_broken,1,Terminated,10,20,100,0.5"
     t = tr.tasks.set_index("task")
     ok = tr.tasks[tr.tasks["pipeline_id"] == int(tr.pipelines.set_index("job_name").loc["j_ok", "pipeline_id"])]
     ok = ok.set_index("task")
@@ -268,8 +269,8 @@ def test_v2018_options_and_errors(tmp_path):
     assert res.cluster.pools.iloc[0][["count", "mem_gb"]].tolist() == [3, 512.0]
     small = Cluster.from_pools([{"pool": "s", "count": 2, "cpu": 1.0, "gpu": 0.0, "mem_gb": 100.0}])
     res = alibaba2018.read(path, cluster=small)
-    assert res.cluster is small and res.trace.n_pipelines == 1 and reason_rows(res) == {alibaba2018.R_STATUS.format("Failed"): 1,
-                                                         alibaba2018.R_FIT: 1}
+    assert res.cluster is small and res.trace.n_pipelines == 1
+    assert reason_rows(res) == {alibaba2018.R_STATUS.format("Failed"): 1, alibaba2018.R_FIT: 1}
     with pytest.raises(InputError, match="no job left"):
         alibaba2018.read(write_2018(tmp_path, ["M1,1,j,1,Waiting,0,0,,"], name="w.csv"))
     with pytest.raises(InputError, match="not found"):
@@ -330,7 +331,8 @@ def test_openb_replay(openb):
     assert np.allclose(un["response"], d.reindex(un.index))
 
 
-POD_HEADER = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time"
+POD_HEADER = ("name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,"
+              "creation_time,deletion_time,scheduled_time")
 
 
 def test_openb_rules_on_tiny_files(tmp_path):

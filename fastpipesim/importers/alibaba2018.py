@@ -452,7 +452,8 @@ def _dropped_table(df: pd.DataFrame, reason: np.ndarray, jcode: np.ndarray) -> p
             first = df.iloc[rows[0]]
             example = (f"{first['source_file']} row {first['source_row']}: "
                        + ",".join(_text(first[c]) for c in COLUMNS))
+            named = df["job_name"].to_numpy(object)[rows] != ""
             out.append({"reason": why, "rows": int(len(rows)),
-                        "jobs": int(len(np.unique(jcode[rows][df["job_name"].to_numpy(object)[rows] != ""]))), "example": example})
+                        "jobs": int(len(np.unique(jcode[rows][named]))), "example": example})
     out.sort(key=lambda d: d["reason"] == R_OTHER)  # the job-level remainder last
     return pd.DataFrame(out, columns=["reason", "rows", "jobs", "example"])
