@@ -402,3 +402,21 @@ def test_window_starting_at_the_first_arrival(modelops):
     assert fit_trace(shifted).base_rate == pytest.approx(fit.base_rate / 3, rel=0.01)
     with pytest.raises(ValueError, match="whole number of hours"):
         fit_trace(shifted, start=1800.0)
+
+
+def test_simulating_the_fit_behaves_like_the_trace():
+    # the shipped one-week trace on its cluster, replayed, against 4 replications of its fit
+    from pathlib import Path
+
+    import fastpipesim as fps
+
+    folder = Path(__file__).resolve().parent.parent / "traces" / "modelops-medium"
+    trace = fps.read_trace(folder)
+    cluster = fps.read_cluster(folder / "cluster.csv")
+    fit = fit_trace(trace)
+    replay = fps.simulate(trace, cluster, horizon=fit.workload.default_horizon, progress=False).summary.iloc[0]
+    synth = fps.simulate(fit.workload, cluster, replications=4, seed=1, progress=False).summary.mean()
+    assert synth["submitted"] == pytest.approx(replay["submitted"], rel=0.1)
+    for col in ("util_gpu_gpu", "util_cpu_cpu"):
+        assert synth[col] == pytest.approx(replay[col], abs=0.08), col
+    assert synth["response_mean"] == pytest.approx(replay["response_mean"], rel=0.25)
