@@ -420,3 +420,12 @@ def test_simulating_the_fit_behaves_like_the_trace():
     for col in ("util_gpu_gpu", "util_cpu_cpu"):
         assert synth[col] == pytest.approx(replay[col], abs=0.08), col
     assert synth["response_mean"] == pytest.approx(replay["response_mean"], rel=0.25)
+
+
+def test_plot_without_matplotlib_says_so(modelops, tmp_path, monkeypatch):
+    import sys
+
+    _, _, fit = modelops
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        fit.plot(tmp_path / "x.png")
