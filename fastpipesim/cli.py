@@ -317,10 +317,12 @@ def cmd_generate(args) -> int:
 
     out = Path(args.out)
     if args.params is not None:
-        from .fit import load_fit
+        from .fit import FitResult
 
-        workload = load_fit(args.params).workload(rate_scale=args.rate_scale, days=args.days)
-        cluster = getattr(workload, "cluster", None) or default_cluster()
+        if args.rate is not None:
+            raise ValueError("--rate goes with the default workload; with --params scale the fitted rate "
+                             "with --rate-scale")
+        workload = FitResult.load(args.params).generator(rate_scale=args.rate_scale, days=args.days)
     else:
         workload = ModelOpsWorkload()
         changes = {}
@@ -331,6 +333,11 @@ def cmd_generate(args) -> int:
         if args.rate_scale != 1.0:
             changes["base_rate"] = changes.get("base_rate", workload.base_rate) * args.rate_scale
         workload = dataclasses.replace(workload, **changes)
+    if args.cluster is not None:
+        from .cluster import read_cluster
+
+        cluster = read_cluster(args.cluster)
+    else:
         cluster = default_cluster()
     tables = workload.tables(args.seed, args.replication)
     trace = Trace.from_frames(tables["pipelines"], tables["tasks"], tables.get("models"), source=str(out))
@@ -376,10 +383,12 @@ def cmd_fit(args) -> int:
     from .fit import fit_trace
     from .trace import read_trace
 
-    fitted = fit_trace(read_trace(args.trace))
+    start = args.start if args.start == "first" else float(args.start)
+    fitted = fit_trace(read_trace(args.trace), start=start, days=args.days)
     fitted.save(args.out)
-    print(fitted.report() if hasattr(fitted, "report") else fitted)
-    print(f"\nwrote {args.out}")
+    print(fitted.summary())
+    print(f"\nwrote {args.out}; make a workload like it with: "
+          f"fastpipesim generate --params {args.out} --rate-scale 10 --out DIR")
     if args.plot:
         fitted.plot(args.plot)
         print(f"wrote {args.plot}")
@@ -482,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a workload fitted by 'fastpipesim fit' instead of the default ModelOps one")
     gen.add_argument("--rate-scale", type=float, default=1.0, metavar="X",
                      help="multiply the arrival rate by X (default 1)")
+    gen.add_argument("--cluster", default=None, metavar="FILE",
+                     help="the cluster table to write beside the trace (default: the default cluster)")
     gen.add_argument("--format", default="csv", choices=["csv", "parquet"], help="table format (default csv)")
     gen.set_defaults(func=cmd_generate)
 
@@ -509,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("trace", metavar="TRACE_DIR")
     fit.add_argument("--out", required=True, metavar="PARAMS", help="where to save the fitted parameters (JSON)")
     fit.add_argument("--plot", default=None, metavar="PNG", help="draw fitted against empirical distributions")
+    fit.add_argument("--start", default="0", metavar="S",
+                     help="start of the observation window in seconds, or 'first' for the hour of the first "
+                          "arrival (for imported traces whose clock does not start at 0; default 0)")
+    fit.add_argument("--days", type=float, default=None, metavar="D",
+                     help="length of the observation window (default: up to the last arrival)")
     fit.set_defaults(func=cmd_fit)
     return parser
 
