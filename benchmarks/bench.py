@@ -923,6 +923,30 @@ def bench_memory(sz: Sizes, rep: Report):
                          "peak_ratio": x, "growth_mib": grow}
 
 
+def bench_trace_io(sz: Sizes, rep: Report) -> None:
+    """g. Reading and validating a 1M-task trace from CSV and from Parquet."""
+    sec = "g. trace I/O"
+    wl = ModelOpsWorkload(base_rate=950.0)  # about 1M tasks in a week
+    tables = wl.tables(SEED, 0)
+    trace = fps.Trace.from_frames(tables["pipelines"], tables["tasks"])
+    n_tasks = trace.n_tasks
+    print(f"[{sec}] {n_tasks:,} tasks, CSV and Parquet, x{sz.subprocess_repeats}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt, target in (("parquet", 5.0), ("csv", 20.0)):
+            folder = Path(tmp) / fmt
+            trace.write(folder, format=fmt)
+            size = sum(f.stat().st_size for f in folder.iterdir()) / 2 ** 20
+            times = []
+            for _ in range(sz.subprocess_repeats):
+                t = time.perf_counter()
+                fps.read_trace(folder).to_batch()
+                times.append(time.perf_counter() - t)
+            med = median(times)
+            rep.add(sec, f"read + validate + to_batch, {fmt} ({n_tasks:,} tasks, {size:.0f} MiB)", med, "s",
+                    target=f"< {target:g} s", ok=med < target)
+            rep.raw.setdefault("trace_io", {})[fmt] = {"seconds": times, "tasks": n_tasks, "mib": size}
+
+
 # ----------------------------------------------------------------------------- main
 
 SECTIONS = {
@@ -932,6 +956,7 @@ SECTIONS = {
     "d": bench_overloaded,
     "e": bench_startup,
     "f": bench_memory,
+    "g": bench_trace_io,
 }
 
 
@@ -952,7 +977,7 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--update-readme", action="store_true",
                     help=f"replace the block between {BEGIN_MARK} and {END_MARK} in benchmarks/README.md")
-    ap.add_argument("--sections", default="abcdef", help="which sections to run, e.g. 'a,c' (default all)")
+    ap.add_argument("--sections", default="abcdefg", help="which sections to run, e.g. 'a,c' (default all)")
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
     chosen = [s for s in args.sections.replace(",", "").lower() if s in SECTIONS]
