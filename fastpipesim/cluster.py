@@ -142,6 +142,22 @@ def validate_cluster(frame: pd.DataFrame, source: str = "<cluster>", row_base: i
     return out[list(CLUSTER_COLUMNS) + extra].reset_index(drop=True)
 
 
+def cluster_of_machines(machines: pd.DataFrame, model: str, source: str = "<machines>") -> Cluster:
+    """A cluster from a table of machines (one row each): identical machines form a pool.
+
+    ``machines`` has columns ``model`` (a GPU model or machine type, any text),
+    ``cpu``, ``mem_gb`` and ``gpu``. Pools are named ``MODEL-{cpu}c-{mem}g-{gpu}gpu``
+    and ordered by GPUs, then cores, then memory; the model is kept as a column.
+    """
+    pools = machines.groupby([model, "cpu", "mem_gb", "gpu"], sort=False).size().rename("count").reset_index()
+    pools["pool"] = (pools[model] + "-" + pools["cpu"].map("{:g}".format) + "c-"
+                     + pools["mem_gb"].map("{:g}".format) + "g-" + pools["gpu"].map("{:g}".format) + "gpu")
+    pools = pools.sort_values(["gpu", "cpu", "mem_gb", "pool"], kind="stable").reset_index(drop=True)
+    pools["speed"] = 1.0
+    pools["price_per_hour"] = 0.0
+    return Cluster.from_pools(pools[list(CLUSTER_COLUMNS) + [model]], source=source)
+
+
 def read_cluster(path) -> Cluster:
     """Read a cluster table (CSV or Parquet): one row per pool."""
     path = Path(path)

@@ -66,7 +66,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..cluster import Cluster
+from ..cluster import Cluster, cluster_of_machines
 from . import ImportResult
 from ._gpujobs import Drops, member, build_trace, files_of, numbers, seconds
 
@@ -123,14 +123,7 @@ def machine_cluster(machines: pd.DataFrame, source: str = "pai_machine_spec") ->
         "mem_gb": numbers(machines["cap_mem"]),
         "gpu": numbers(machines["cap_gpu"]),
     })
-    pools = m.groupby(["gpu_type", "cpu", "mem_gb", "gpu"], sort=False).size().rename("count").reset_index()
-    pools["pool"] = (pools["gpu_type"] + "-" + pools["cpu"].map("{:g}".format) + "c-"
-                     + pools["mem_gb"].map("{:g}".format) + "g-" + pools["gpu"].map("{:g}".format) + "gpu")
-    pools = pools.sort_values(["gpu", "cpu", "mem_gb", "pool"], kind="stable").reset_index(drop=True)
-    pools["speed"] = 1.0
-    pools["price_per_hour"] = 0.0
-    return Cluster.from_pools(pools[["pool", "count", "cpu", "gpu", "mem_gb", "speed", "price_per_hour",
-                                     "gpu_type"]], source=source)
+    return cluster_of_machines(m, "gpu_type", source=source)
 
 
 def read(*sources, order: str = "parallel", status=None, instances: str = "expand") -> ImportResult:

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..cluster import Cluster
+from ..cluster import Cluster, cluster_of_machines
 from ..errors import InputError
 from ..trace import Trace
 from . import ImportResult
@@ -141,14 +141,7 @@ def node_cluster(nodes: pd.DataFrame, drops: _Drops | None = None, source: str =
     m = pd.DataFrame({"gpu_model": nodes["model"].to_numpy(object)[ok], "cpu": cpu[ok], "mem_gb": mem[ok],
                       "gpu": gpu[ok]})
     m["gpu_model"] = m["gpu_model"].where(m["gpu_model"] != "", "none")
-    pools = m.groupby(["gpu_model", "cpu", "mem_gb", "gpu"], sort=False).size().rename("count").reset_index()
-    pools["pool"] = (pools["gpu_model"] + "-" + pools["cpu"].map("{:g}".format) + "c-"
-                     + pools["mem_gb"].map("{:g}".format) + "g-" + pools["gpu"].map("{:g}".format) + "gpu")
-    pools = pools.sort_values(["gpu", "cpu", "mem_gb", "pool"], kind="stable").reset_index(drop=True)
-    pools["speed"] = 1.0
-    pools["price_per_hour"] = 0.0
-    return Cluster.from_pools(pools[["pool", "count", "cpu", "gpu", "mem_gb", "speed", "price_per_hour",
-                                     "gpu_model"]], source=source)
+    return cluster_of_machines(m, "gpu_model", source=source)
 
 
 def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.5) -> ImportResult:
