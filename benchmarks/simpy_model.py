@@ -28,12 +28,14 @@ timeout is created when it starts with delay ``duration / speed``, so SimPy comp
 ``start + duration / speed``. Free capacity is only ever updated by ``free -= request``
 on a start and ``free += request`` on a completion, in event order.
 
-Lifecycle (MODEL.md 7) and custom policies are not modelled here.
+The ML model lifecycle (MODEL.md 7) is modelled for traces when a ``models`` table is
+given; see ``LifecycleModel`` below. Custom policies are not modelled here.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from heapq import heappush
 
 import numpy as np
 import pandas as pd
@@ -41,7 +43,7 @@ import simpy
 
 __all__ = ["SimpyResult", "simulate_simpy", "POLICIES", "PLACEMENTS"]
 
-POLICIES = ("fifo", "priority", "sjf", "srpt")
+POLICIES = ("fifo", "priority", "sjf", "srpt", "staleness")
 PLACEMENTS = ("first_fit", "best_fit", "worst_fit")
 
 # Fit test tolerance (MODEL.md 4.3): a node fits if free >= request - FIT_TOL in every dimension.
@@ -72,11 +74,36 @@ class SimpyResult:
         Events applied: one per pipeline arrival and one per task completion.
     end_time : float
         The horizon if one was given, else the time of the last applied event.
+    pipelines : DataFrame
+        One row per pipeline, exogenous ones in input order then triggered ones in
+        submission order: pipeline_id, model_id, submit (NaN if it never arrived),
+        end (NaN if not finished), outcome ('completed', 'rejected_by_<gate task type>'
+        or 'unfinished'), triggered_by ('exogenous', 'on_drift' or 'periodic').
+    models : DataFrame or None
+        With a models table: the lifecycle metrics of each model over [warmup, end]
+        (see ``LifecycleModel.metrics``), one row per model by model_id, then a row
+        with model_id -1 for the total. None without a models table.
     """
 
     tasks: pd.DataFrame
     n_events: int
     end_time: float
+    pipelines: pd.DataFrame | None = None
+    models: pd.DataFrame | None = None
+
+
+def _timeout_at(env: simpy.Environment, when: float) -> simpy.Event:
+    """A timeout that fires at exactly the absolute time *when* (>= now), NORMAL priority.
+
+    ``env.timeout(when - now)`` would fire at ``now + (when - now)``, which can differ
+    from *when* in the last bit; lifecycle times (crossings, phase + k * period) are
+    absolute, so this pushes the event at *when* itself, as ``Environment.schedule``
+    does with ``now + delay``."""
+    event = env.event()
+    event._ok = True
+    event._value = None
+    heappush(env._queue, (when, simpy.core.NORMAL, next(env._eid), event))
+    return event
 
 
 def _schedule_at_now(event: simpy.Event, priority: int) -> None:
@@ -111,6 +138,12 @@ class ClusterModel:
         self.waiting_for = [len(p) for p in self.predecessors]  # predecessors not yet completed
         self.ready = set()       # ready tasks that have not started
         self.started = [False] * n
+        self.cancelled = [False] * n
+
+        n_p = len(self.pipeline_id)
+        self.arrival_time = [math.nan] * n_p   # when the pipeline arrived (was submitted)
+        self.finish_time = [math.nan] * n_p    # when it completed or, if rejected, finished
+        self.tasks_left = [len(ts) for ts in self.pipeline_tasks]  # tasks not completed
 
         # Events of the current time, recorded by the processes, applied by the scheduler.
         self.arrived = []        # pipeline rows
@@ -221,19 +254,30 @@ class ClusterModel:
     # ---- state changes -------------------------------------------------------------------
 
     def apply_events(self) -> None:
-        """MODEL.md 3: completions by (pipeline_id, task index), then arrivals by pipeline_id."""
+        """MODEL.md 3: completions by (pipeline_id, task index), then lifecycle triggers
+        (only in LifecycleModel), then arrivals by pipeline_id."""
         now = self.env.now
         self.ended.sort(key=lambda t: (self.task_pipeline_id[t], self.task_index[t]))
         for t in self.ended:
             self.complete(t, now)
+        self.apply_triggers(now)
         self.arrived.sort(key=lambda p: self.pipeline_id[p])
         for p in self.arrived:
-            for t in self.roots[p]:
-                self.make_ready(t, now)
+            self.arrive(p, now)
         self.n_events += len(self.ended) + len(self.arrived)
         self.last_event_time = now
         self.ended.clear()
         self.arrived.clear()
+
+    def apply_triggers(self, now: float) -> None:
+        """Lifecycle triggers of this time (none without a lifecycle)."""
+
+    def arrive(self, p: int, now: float) -> None:
+        self.arrival_time[p] = now
+        if self.tasks_left[p] == 0:
+            self.finish_time[p] = now
+        for t in self.roots[p]:
+            self.make_ready(t, now)
 
     def complete(self, t: int, now: float) -> None:
         free, req = self.free[self.node_of[t]], self.request[t]
@@ -241,9 +285,13 @@ class ClusterModel:
         free[1] += req[1]
         free[2] += req[2]
         self.end_time[t] = now
+        p = self.task_pipeline[t]
+        self.tasks_left[p] -= 1
+        if self.tasks_left[p] == 0:
+            self.finish_time[p] = now
         for s in self.successors[t]:
             self.waiting_for[s] -= 1
-            if self.waiting_for[s] == 0:
+            if self.waiting_for[s] == 0 and not self.cancelled[s]:
                 self.make_ready(s, now)
 
     def make_ready(self, t: int, now: float) -> None:
@@ -271,6 +319,8 @@ class ClusterModel:
             return {t: -self.priority[self.task_pipeline[t]] for t in self.ready}
         if self.policy == "sjf":
             return {t: self.duration[t] for t in self.ready}
+        if self.policy == "staleness":
+            return {t: self.staleness_key(t, self.env.now) for t in self.ready}
         # srpt: a plain left-to-right sum, in task-index order, of the durations of the
         # pipeline's tasks not started at the start of the pass.
         remaining = {}
@@ -283,6 +333,10 @@ class ClusterModel:
                         total += self.duration[u]
                 remaining[p] = total
         return {t: remaining[self.task_pipeline[t]] for t in self.ready}
+
+    def staleness_key(self, t: int, now: float) -> float:
+        """MODEL.md 7: without lifecycle state every key is +infinity."""
+        return math.inf
 
     def scheduling_pass(self) -> None:
         if not self.ready:
@@ -325,8 +379,9 @@ class ClusterModel:
     # ---- results -------------------------------------------------------------------------
 
     def task_records(self) -> pd.DataFrame:
-        status = ["completed" if not math.isnan(e) else "unfinished" if s else "not_started"
-                  for e, s in zip(self.end_time, self.started)]
+        status = ["completed" if not math.isnan(e) else "unfinished" if s
+                  else "cancelled" if c else "not_started"
+                  for e, s, c in zip(self.end_time, self.started, self.cancelled)]
         return pd.DataFrame({
             "pipeline_id": np.array(self.task_pipeline_id, dtype=np.int64),
             "task": self.task_name,
@@ -337,6 +392,23 @@ class ClusterModel:
             "start": np.array(self.start_time, dtype=np.float64),
             "end": np.array(self.end_time, dtype=np.float64),
             "status": status,
+        })
+
+    def outcome(self, p: int) -> str:
+        return "unfinished" if math.isnan(self.finish_time[p]) else "completed"
+
+    def triggered_by(self, p: int) -> str:
+        return "exogenous"
+
+    def pipeline_records(self) -> pd.DataFrame:
+        rows = range(len(self.pipeline_id))
+        return pd.DataFrame({
+            "pipeline_id": np.array(self.pipeline_id, dtype=np.int64),
+            "model_id": np.array(self.model_id, dtype=np.int64),
+            "submit": np.array(self.arrival_time, dtype=np.float64),
+            "end": np.array(self.finish_time, dtype=np.float64),
+            "outcome": [self.outcome(p) for p in rows],
+            "triggered_by": [self.triggered_by(p) for p in rows],
         })
 
 
