@@ -412,10 +412,381 @@ class ClusterModel:
         })
 
 
+# ---- the ML model lifecycle (MODEL.md 7) ----------------------------------------------------
+
+# Gate thresholds (MODEL.md 7). A gate rejects when the candidate value is strictly below
+# its threshold, and candidate values are in [0, 1], so 0.0 disables a gate.
+DEFAULT_ACCURACY_GATE = 0.0
+DEFAULT_FAIRNESS_GATE = 0.0
+DEFAULT_ROBUSTNESS_GATE = 0.0
+DAY = 86400.0
+
+MODEL_COLUMNS = ("model_id", "accuracy", "robustness", "fairness", "deployed_at",
+                 "drift_per_day", "threshold", "on_drift", "period", "phase",
+                 "template_pipeline_id")
+CANDIDATE_COLUMNS = ("candidate_accuracy", "candidate_robustness", "candidate_fairness")
+# gate task type -> (candidate index in (accuracy, robustness, fairness), gate parameter)
+GATES = {"evaluate": (0, "accuracy_gate"), "bias_check": (2, "fairness_gate"),
+         "robustness_check": (1, "robustness_gate")}
+
+
+def crossing_time(a0: float, td: float, drift: float, threshold: float) -> float:
+    """MODEL.md 7: when a(t) = a0 * exp(-drift * (t - td) / 86400) reaches the threshold.
+
+    td if a0 <= threshold (whatever the drift), never (+inf) if drift is 0, else
+    td + 86400 * ln(a0 / threshold) / drift. Not clipped to t = 0 here (the trigger is:
+    ``max(crossing, 0)``); the metrics use the unclipped time."""
+    if a0 <= threshold:
+        return td
+    if drift == 0.0 or threshold <= 0.0:
+        return math.inf
+    return td + 86400 * math.log(a0 / threshold) / drift
+
+
+class LifecycleModel(ClusterModel):
+    """ClusterModel plus the model lifecycle of MODEL.md 7, for traces.
+
+    Models are numbered by their row in the models table (``mi``); ``self.model_row``
+    maps a model_id to it. Processes: one ``drift_watch`` per on_drift model (it wakes
+    the scheduler at the crossing time and is re-armed by every deploy) and one
+    ``periodic`` per model with a period. As for arrivals and completions, the processes
+    only ask for a pass; the scheduler applies every trigger of the time in
+    ``apply_triggers``, from the state left by that time's completions, so a deploy at
+    the same time as an old crossing cancels it.
+    """
+
+    def __init__(self, env, pipelines, tasks, cluster, policy, placement, backfill,
+                 models, gates, warmup):
+        self.gate_value = gates
+        self.warmup = warmup
+        super().__init__(env, pipelines, tasks, cluster, policy, placement, backfill)
+        self._load_candidates(pipelines)
+        self._load_models(models)
+        n_p = len(self.pipeline_id)
+        self.trigger_rule = ["exogenous"] * n_p
+        self.rejected_by = [None] * n_p         # gate task type, once rejected
+        self.running = [0] * n_p                # tasks of the pipeline running now
+        self.next_pipeline_id = max(self.pipeline_id) + 1
+        self.finished_now = set()               # model rows with a pipeline finished at this time
+        self.periodic_due = []                  # model rows whose periodic time is now
+        self.log = []                           # (time, model row, what, detail) for the metrics
+        for mi in range(len(self.m_id)):
+            if self.on_drift[mi]:
+                env.process(self.drift_watch(mi))
+            if self.period[mi] > 0:
+                env.process(self.periodic(mi))
+
+    # ---- input ---------------------------------------------------------------------------
+
+    def _load_candidates(self, pipelines: pd.DataFrame) -> None:
+        n_p = len(self.pipeline_id)
+        cols = [pipelines[c] if c in pipelines.columns else [math.nan] * n_p
+                for c in CANDIDATE_COLUMNS]
+        loss = pipelines["compress_loss"] if "compress_loss" in pipelines.columns else [math.nan] * n_p
+        self.template_candidate = []   # as given (what a copy gets); None = no candidates
+        for row, values in enumerate(zip(*cols)):
+            present = [not pd.isna(v) for v in values]
+            if any(present) and not all(present):
+                raise ValueError(f"pipelines: row {row} (pipeline_id {self.pipeline_id[row]}) "
+                                 f"has some but not all of {CANDIDATE_COLUMNS}")
+            self.template_candidate.append([float(v) for v in values] if all(present) else None)
+        self.compress_loss = [0.0 if pd.isna(x) else float(x) for x in loss]
+        # the pipeline's own candidate, changed by compress
+        self.candidate = [None if c is None else list(c) for c in self.template_candidate]
+
+    def _load_models(self, models: pd.DataFrame) -> None:
+        for col in MODEL_COLUMNS:
+            if col not in models.columns:
+                raise ValueError(f"models: missing column {col!r}")
+        self.m_id = [int(x) for x in models["model_id"]]
+        if len(set(self.m_id)) != len(self.m_id):
+            raise ValueError("models: duplicate model_id")
+        self.model_row = {m: i for i, m in enumerate(self.m_id)}
+        self.threshold = [float(x) for x in models["threshold"]]
+        self.drift = [float(x) for x in models["drift_per_day"]]
+        self.on_drift = [bool(x) for x in models["on_drift"]]
+        self.period = [0.0 if pd.isna(x) else float(x) for x in models["period"]]
+        self.phase = [0.0 if pd.isna(x) else float(x) for x in models["phase"]]
+        self.template = []
+        for mi, tp in enumerate(models["template_pipeline_id"]):
+            needed = self.on_drift[mi] or self.period[mi] > 0
+            if pd.isna(tp):
+                if needed:
+                    raise ValueError(f"models: model {self.m_id[mi]} has a rule but no template_pipeline_id")
+                self.template.append(-1)
+                continue
+            if int(tp) not in self.row_of_pipeline:
+                raise ValueError(f"models: model {self.m_id[mi]} has unknown template_pipeline_id {int(tp)}")
+            self.template.append(self.row_of_pipeline[int(tp)])
+        for mi in range(len(self.m_id)):
+            if self.drift[mi] < 0 or not math.isfinite(self.drift[mi]) or self.period[mi] < 0:
+                raise ValueError(f"models: model {self.m_id[mi]} has a negative or non-finite drift or period")
+        # deployed state: [accuracy, robustness, fairness], td; crossing (unclipped)
+        self.state = [[float(a), float(r), float(f)] for a, r, f in
+                      zip(models["accuracy"], models["robustness"], models["fairness"])]
+        self.deployed_at = [float(x) for x in models["deployed_at"]]
+        self.initial_state = [(s[0], td) for s, td in zip(self.state, self.deployed_at)]
+        self.crossing = [crossing_time(s[0], td, d, thr) for s, td, d, thr in
+                         zip(self.state, self.deployed_at, self.drift, self.threshold)]
+        self.stale = [False] * len(self.m_id)
+        self.redeployed = [self.env.event() for _ in self.m_id]
+        self.in_flight = [0] * len(self.m_id)
+        self.k_submitted = [0] * len(self.m_id)
+        for p, ts in enumerate(self.pipeline_tasks):
+            if not ts and self.model_id[p] in self.model_row:
+                raise ValueError(f"pipelines: pipeline {self.pipeline_id[p]} has no tasks")
+
+    def lifecycle_row(self, p: int) -> int:
+        """The model row of pipeline p, or -1 if its model has no lifecycle state."""
+        return self.model_row.get(self.model_id[p], -1)
+
+    # ---- processes -----------------------------------------------------------------------
+
+    def drift_watch(self, mi: int):
+        """Wake the scheduler when model mi crosses its threshold (MODEL.md 7 on_drift).
+
+        Armed from the initial state (a crossing before 0 fires at 0) and re-armed after
+        every deploy. A crossing equal to the deploy time is applied by the deploy's own
+        instant (``apply_triggers`` checks the state), so it is armed only if later."""
+        first = True
+        while True:
+            redeployed = self.redeployed[mi]
+            when = max(self.crossing[mi], 0.0)
+            if math.isfinite(when) and (first or when > self.env.now):
+                wake = _timeout_at(self.env, when)
+                fired = yield wake | redeployed
+                if wake in fired and self.crossing[mi] == self.env.now and not self.stale[mi]:
+                    self.request_pass()
+            first = False
+            yield redeployed
+
+    def periodic(self, mi: int):
+        """Wake the scheduler at phase + k * period, k = 0, 1, ... (times >= 0)."""
+        period, phase = self.period[mi], self.phase[mi]
+        k = max(0, math.ceil(-phase / period))
+        while k > 0 and phase + (k - 1) * period >= 0:
+            k -= 1
+        while True:
+            when = phase + k * period
+            if when >= 0:
+                yield _timeout_at(self.env, when)
+                self.periodic_due.append(mi)
+                self.request_pass()
+            k += 1
+
+    # ---- state changes -------------------------------------------------------------------
+
+    def apply_triggers(self, now: float) -> None:
+        """MODEL.md 3/7: triggers by model_id; for one model the on_drift rule (crossing,
+        or a stale model's pipeline having finished) before the periodic one."""
+        due = set(self.periodic_due)
+        for mi in sorted(range(len(self.m_id)), key=lambda i: self.m_id[i]):
+            if self.on_drift[mi]:
+                if not self.stale[mi] and max(self.crossing[mi], 0.0) == now:
+                    self.stale[mi] = True
+                    if self.in_flight[mi] == 0:
+                        self.submit(mi, now, "on_drift")
+                elif self.stale[mi] and mi in self.finished_now and self.in_flight[mi] == 0:
+                    self.submit(mi, now, "on_drift")
+            if mi in due and self.in_flight[mi] == 0:
+                self.submit(mi, now, "periodic")
+        self.periodic_due.clear()
+        self.finished_now.clear()
+
+    def submit(self, mi: int, now: float, rule: str) -> None:
+        """A triggered pipeline: a copy of the model's template, numbered after the largest
+        pipeline_id, submitted now (its arrival is applied with this time's arrivals)."""
+        tp = self.template[mi]
+        p = len(self.pipeline_id)
+        pid = self.next_pipeline_id
+        self.next_pipeline_id += 1
+        self.pipeline_id.append(pid)
+        self.row_of_pipeline[pid] = p
+        self.submit_time.append(now)
+        self.model_id.append(self.m_id[mi])
+        self.priority.append(self.priority[tp])
+        self.template_candidate.append(self.template_candidate[tp])
+        self.candidate.append(None if self.template_candidate[tp] is None
+                              else list(self.template_candidate[tp]))
+        self.compress_loss.append(self.compress_loss[tp])
+        self.arrival_time.append(math.nan)
+        self.finish_time.append(math.nan)
+        self.tasks_left.append(len(self.pipeline_tasks[tp]))
+        self.trigger_rule.append(rule)
+        self.rejected_by.append(None)
+        self.running.append(0)
+        first = len(self.duration)
+        new_row = {u: first + i for i, u in enumerate(self.pipeline_tasks[tp])}
+        for u in self.pipeline_tasks[tp]:
+            self.task_pipeline_id.append(pid)
+            self.task_name.append(self.task_name[u])
+            self.task_type.append(self.task_type[u])
+            self.request.append(self.request[u])
+            self.duration.append(self.duration[u])
+            self.task_pipeline.append(p)
+            self.task_index.append(self.task_index[u])
+            self.predecessors.append([new_row[v] for v in self.predecessors[u]])
+            self.successors.append([new_row[v] for v in self.successors[u]])
+            self.waiting_for.append(len(self.predecessors[u]))
+            for lst, value in ((self.ready_time, math.nan), (self.start_time, math.nan),
+                               (self.end_time, math.nan), (self.node_of, -1),
+                               (self.started, False), (self.cancelled, False)):
+                lst.append(value)
+        self.pipeline_tasks.append(list(new_row.values()))
+        self.roots.append([new_row[u] for u in self.roots[tp]])
+        self.k_submitted[mi] += 1
+        self.in_flight[mi] += 1
+        self.log.append((now, mi, "submitted", rule))
+        self.arrived.append(p)
+
+    def arrive(self, p: int, now: float) -> None:
+        mi = self.lifecycle_row(p)
+        if mi >= 0 and self.trigger_rule[p] == "exogenous":
+            self.in_flight[mi] += 1   # a triggered pipeline is in flight since its trigger
+        super().arrive(p, now)
+
+    def start(self, t: int, node: int) -> None:
+        super().start(t, node)
+        self.running[self.task_pipeline[t]] += 1
+
+    def complete(self, t: int, now: float) -> None:
+        p = self.task_pipeline[t]
+        self.running[p] -= 1
+        super().complete(t, now)
+        mi = self.lifecycle_row(p)
+        if mi < 0:
+            return
+        if self.rejected_by[p] is None and self.candidate[p] is not None:
+            self.lifecycle_effect(t, p, mi, now)
+        if self.rejected_by[p] is not None and self.running[p] == 0:
+            self.finish_time[p] = now   # a rejected pipeline ends with its last running task
+        if self.finish_time[p] == now:  # finished by this completion (nothing of p follows)
+            self.in_flight[mi] -= 1
+            self.finished_now.add(mi)
+
+    def lifecycle_effect(self, t: int, p: int, mi: int, now: float) -> None:
+        """MODEL.md 7: the effect of task t of pipeline p (not rejected, with candidates)."""
+        kind, cand = self.task_type[t], self.candidate[p]
+        if kind in GATES:
+            index, gate = GATES[kind]
+            if cand[index] < self.gate_value[gate]:
+                self.reject(p, kind, mi, now)
+        elif kind == "compress":
+            cand[0] -= self.compress_loss[p]
+        elif kind == "deploy":
+            self.state[mi] = list(cand)
+            self.deployed_at[mi] = now
+            self.crossing[mi] = crossing_time(cand[0], now, self.drift[mi], self.threshold[mi])
+            self.stale[mi] = False
+            self.log.append((now, mi, "deploy", tuple(cand)))
+            self.redeployed[mi].succeed()
+            self.redeployed[mi] = self.env.event()
+
+    def reject(self, p: int, gate: str, mi: int, now: float) -> None:
+        self.rejected_by[p] = gate
+        self.log.append((now, mi, "rejected", gate))
+        for u in self.pipeline_tasks[p]:
+            if not self.started[u]:
+                self.cancelled[u] = True
+                self.ready.discard(u)
+                self.tasks_left[p] -= 1   # a cancelled task will never complete
+
+    def staleness_key(self, t: int, now: float) -> float:
+        mi = self.lifecycle_row(self.task_pipeline[t])
+        if mi < 0:
+            return math.inf
+        a0, td = self.state[mi][0], self.deployed_at[mi]
+        return -(self.threshold[mi] - a0 * math.exp(-self.drift[mi] * (now - td) / 86400))
+
+    # ---- results -------------------------------------------------------------------------
+
+    def outcome(self, p: int) -> str:
+        if math.isnan(self.finish_time[p]):
+            return "unfinished"
+        return "completed" if self.rejected_by[p] is None else f"rejected_by_{self.rejected_by[p]}"
+
+    def triggered_by(self, p: int) -> str:
+        return self.trigger_rule[p]
+
+    def metrics(self, end: float) -> pd.DataFrame:
+        """Per model over [warmup, end] (MODEL.md 7), then a total row (model_id -1).
+
+        The deployed accuracy is piecewise: one segment per deployment (the initial state
+        first), a(t) = a0 * exp(-drift * (t - td) / 86400) until the next deploy.
+
+        - mean_accuracy: the integral of a(t) over [warmup, end] / (end - warmup); on a
+          segment clipped to [s, e] the integral is
+          a0 / k * (exp(-k (s - td)) - exp(-k (e - td))), k = drift / 86400
+          (a0 * (e - s) if drift is 0);
+        - frac_below: the time at or after each segment's crossing (crossing_time, not
+          clipped: it is where a(t) reaches the threshold), / (end - warmup);
+        - deployments, rejected_<gate task type>, submitted_on_drift, submitted_periodic:
+          events whose time is in [warmup, end] (a rejection counts at the gate's
+          completion);
+        - crossing_to_deploy: mean of (next deploy - crossing) over the segments whose
+          crossing, clipped to t >= 0 as the trigger is, lies in [warmup, end] and comes
+          before a next deploy that happens by end; crossings not followed by a deploy
+          are left out (censored). NaN if there is none. Any model counts, with or
+          without on_drift.
+        The total row: mean_accuracy and frac_below averaged over the models, counts
+        summed, crossing_to_deploy the mean over every model's pairs.
+        """
+        lo, span = self.warmup, end - self.warmup
+        n_m = len(self.m_id)
+        counts = [{"deployments": 0, "rejected_evaluate": 0, "rejected_bias_check": 0,
+                   "rejected_robustness_check": 0, "submitted_on_drift": 0,
+                   "submitted_periodic": 0} for _ in range(n_m)]
+        segments = [[(-math.inf, a0, td)] for a0, td in self.initial_state]  # (start, a0, td)
+        for time, mi, what, detail in self.log:
+            inside = lo <= time <= end
+            if what == "deploy":
+                segments[mi].append((time, detail[0], time))
+                counts[mi]["deployments"] += inside
+            else:
+                counts[mi][f"{what}_{detail}"] += inside
+        rows, all_delays = [], []
+        for mi in sorted(range(n_m), key=lambda i: self.m_id[i]):
+            drift, k = self.drift[mi], self.drift[mi] / DAY
+            integral = below = 0.0
+            delays = []
+            seg = segments[mi]
+            for j, (s, a0, td) in enumerate(seg):
+                nxt = seg[j + 1][0] if j + 1 < len(seg) else math.inf
+                c = crossing_time(a0, td, drift, self.threshold[mi])
+                if lo <= max(c, 0.0) <= end and c <= nxt <= end:
+                    delays.append(nxt - max(c, 0.0))
+                s, e = max(s, lo), min(nxt, end)
+                if e <= s:
+                    continue
+                if k == 0.0:
+                    integral += a0 * (e - s)
+                else:
+                    integral += a0 / k * (math.exp(-k * (s - td)) - math.exp(-k * (e - td)))
+                below += max(0.0, e - max(s, c))
+            all_delays += delays
+            rows.append({"model_id": self.m_id[mi],
+                         "mean_accuracy": integral / span if span > 0 else math.nan,
+                         "frac_below": below / span if span > 0 else math.nan,
+                         **counts[mi],
+                         "crossing_to_deploy": float(np.mean(delays)) if delays else math.nan})
+        total = {"model_id": -1}
+        for key in ("mean_accuracy", "frac_below"):
+            total[key] = float(np.mean([r[key] for r in rows])) if rows else math.nan
+        for key in (counts[0] if counts else {}):
+            total[key] = sum(r[key] for r in rows)
+        total["crossing_to_deploy"] = float(np.mean(all_delays)) if all_delays else math.nan
+        rows.append(total)
+        return pd.DataFrame(rows)
+
+
 def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.DataFrame,
                    policy: str = "fifo", placement: str = "first_fit", backfill: bool = True,
-                   horizon: float | None = None) -> SimpyResult:
-    """Run the model of MODEL.md 1-6 on a trace and a cluster with SimPy.
+                   horizon: float | None = None, models: pd.DataFrame | None = None,
+                   accuracy_gate: float = DEFAULT_ACCURACY_GATE,
+                   fairness_gate: float = DEFAULT_FAIRNESS_GATE,
+                   robustness_gate: float = DEFAULT_ROBUSTNESS_GATE,
+                   warmup: float = 0.0) -> SimpyResult:
+    """Run the model of MODEL.md 1-7 on a trace and a cluster with SimPy.
 
     Parameters
     ----------
@@ -428,20 +799,40 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
     cluster : DataFrame
         One row per pool: pool, count, cpu, gpu, mem_gb, speed (default 1.0). Nodes
         are numbered globally, the first pool's nodes first.
-    policy : {'fifo', 'priority', 'sjf', 'srpt'}
+    policy : {'fifo', 'priority', 'sjf', 'srpt', 'staleness'}
     placement : {'first_fit', 'best_fit', 'worst_fit'}
     backfill : bool
         If False, a task that fits nowhere ends the pass.
     horizon : float, optional
         Events after it are not applied (events exactly at it are, with their pass);
-        tasks running at it are 'unfinished'.
+        tasks running at it are 'unfinished'. Required if a model has a period.
+    models : DataFrame, optional
+        The lifecycle state of MODEL.md 2/7: model_id, accuracy, robustness, fairness,
+        deployed_at, drift_per_day, threshold, on_drift, period, phase,
+        template_pipeline_id (NaN allowed for a model without rules). The pipelines
+        may then carry candidate_accuracy, candidate_robustness, candidate_fairness
+        (all three or none) and compress_loss (NaN: none). Without it there is no
+        lifecycle and the run is that of MODEL.md 1-6.
+    accuracy_gate, fairness_gate, robustness_gate : float
+        Gate thresholds of evaluate, bias_check, robustness_check: reject when the
+        candidate value is < the gate. The default 0.0 disables a gate.
+    warmup : float
+        Start of the window [warmup, end] of the lifecycle metrics.
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose one of {POLICIES}")
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; choose one of {PLACEMENTS}")
     env = simpy.Environment()
-    model = ClusterModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill))
+    if models is None:
+        model = ClusterModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill))
+    else:
+        if horizon is None and "period" in models.columns and (models["period"].fillna(0) > 0).any():
+            raise ValueError("a model with a period submits pipelines forever: give a horizon")
+        gates = {"accuracy_gate": float(accuracy_gate), "fairness_gate": float(fairness_gate),
+                 "robustness_gate": float(robustness_gate)}
+        model = LifecycleModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill),
+                               models, gates, float(warmup))
     if horizon is None:
         env.run()
         end_time = model.last_event_time
@@ -454,4 +845,6 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
         env.schedule(stop, HORIZON, horizon)  # now is 0, so it fires at exactly `horizon`
         env.run(until=stop)
         end_time = horizon
-    return SimpyResult(tasks=model.task_records(), n_events=model.n_events, end_time=end_time)
+    metrics = model.metrics(end_time) if models is not None else None
+    return SimpyResult(tasks=model.task_records(), n_events=model.n_events, end_time=end_time,
+                       pipelines=model.pipeline_records(), models=metrics)
