@@ -8,7 +8,8 @@ two purposes:
 - the speed baseline of the benchmarks.
 
 Shape of the model: one SimPy process per pipeline arrival, one per running task,
-and one scheduler process. Arrival and task processes only *record* that their event
+one scheduler process, and with a lifecycle one watcher per on_drift model and one
+timer per periodic model. Arrival and task processes only *record* that their event
 happened and ask for a scheduling pass; the scheduler wakes up once per distinct
 event time, after every event of that time has been processed, applies the recorded
 events in the order MODEL.md 3 fixes, then runs one scheduling pass (MODEL.md 4).
@@ -71,7 +72,8 @@ class SimpyResult:
         started), ready, start, end (NaN where it did not happen), status
         ('completed', 'unfinished' or 'not_started').
     n_events : int
-        Events applied: one per pipeline arrival and one per task completion.
+        Events applied: one per pipeline arrival (triggered pipelines included) and one
+        per task completion; lifecycle triggers are not counted.
     end_time : float
         The horizon if one was given, else the time of the last applied event.
     pipelines : DataFrame
@@ -443,6 +445,17 @@ def crossing_time(a0: float, td: float, drift: float, threshold: float) -> float
     return td + 86400 * math.log(a0 / threshold) / drift
 
 
+def _as_bool(x) -> bool:
+    """on_drift from a DataFrame: a bool, a number, or a string such as 'true' / 'False'
+    (as read from a CSV). NaN is False."""
+    if isinstance(x, str):
+        value = x.strip().lower()
+        if value not in ("true", "false", "1", "0", "yes", "no", ""):
+            raise ValueError(f"models: on_drift must be true or false, got {x!r}")
+        return value in ("true", "1", "yes")
+    return False if pd.isna(x) else bool(x)
+
+
 class LifecycleModel(ClusterModel):
     """ClusterModel plus the model lifecycle of MODEL.md 7, for traces.
 
@@ -504,7 +517,7 @@ class LifecycleModel(ClusterModel):
         self.model_row = {m: i for i, m in enumerate(self.m_id)}
         self.threshold = [float(x) for x in models["threshold"]]
         self.drift = [float(x) for x in models["drift_per_day"]]
-        self.on_drift = [bool(x) for x in models["on_drift"]]
+        self.on_drift = [_as_bool(x) for x in models["on_drift"]]
         self.period = [0.0 if pd.isna(x) else float(x) for x in models["period"]]
         self.phase = [0.0 if pd.isna(x) else float(x) for x in models["phase"]]
         self.template = []
@@ -531,7 +544,6 @@ class LifecycleModel(ClusterModel):
         self.stale = [False] * len(self.m_id)
         self.redeployed = [self.env.event() for _ in self.m_id]
         self.in_flight = [0] * len(self.m_id)
-        self.k_submitted = [0] * len(self.m_id)
         for p, ts in enumerate(self.pipeline_tasks):
             if not ts and self.model_id[p] in self.model_row:
                 raise ValueError(f"pipelines: pipeline {self.pipeline_id[p]} has no tasks")
@@ -634,7 +646,6 @@ class LifecycleModel(ClusterModel):
                 lst.append(value)
         self.pipeline_tasks.append(list(new_row.values()))
         self.roots.append([new_row[u] for u in self.roots[tp]])
-        self.k_submitted[mi] += 1
         self.in_flight[mi] += 1
         self.log.append((now, mi, "submitted", rule))
         self.arrived.append(p)

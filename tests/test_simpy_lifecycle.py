@@ -124,8 +124,26 @@ def test_deploy_updates_the_deployed_state():
     assert col(res, "end") == [10.0, 11.0, 12.0]
     assert metric(res, 0, "deployments") == 1
     assert metric(res, 0, "mean_accuracy") == pytest.approx((0.9 * 12 + (0.95 - 0.05) * 8) / 20)
-    # the staleness policy sees the new state: a later task of this model has key
-    # a - threshold = 0.9 - 0.8 = 0.1 before the deploy... checked in the staleness test.
+
+
+def test_a_deploy_changes_the_staleness_order():
+    # Model 0: key 0.9 - 0.8 = 0.1. Model 1: key 0.85 - 0.8 = 0.05 until p1 deploys 0.99
+    # at t=2 (key 0.19). Model 5 has no state (key +inf). t=0: p1 -> node 0, p4 (before
+    # p9 by pipeline_id) -> node 1 until 5; t=2: p9 -> node 0 until 7. p2 (model 0) and
+    # p3 (model 1) arrive at 3 and wait for node 1: at t=5 model 0 goes first after the
+    # deploy, model 1 without it; the other starts at 6.
+    m = models(model(0), model(1, accuracy=0.85))
+    ts = tasks((1, "dp", "deploy", 2), (9, "x", "train", 5), (2, "a", "train", 1),
+               (3, "a", "train", 1), (4, "x", "train", 5))
+    def run(candidate):
+        pl = pipelines((1, 0, 1, candidate), (9, 0, 5), (2, 3, 0), (3, 3, 1), (4, 0, 5))
+        return simulate_simpy(pl, ts, nodes(2), policy="staleness", models=m)
+    deployed = run((0.99, 0.9, 0.9))
+    assert col(deployed, "start") == [0.0, 2.0, 5.0, 6.0, 0.0]
+    assert col(deployed, "node") == [0, 0, 1, 1, 1]
+    assert metric(deployed, 1, "deployments") == 1
+    not_deployed = run(None)
+    assert col(not_deployed, "start") == [0.0, 2.0, 6.0, 5.0, 0.0]
 
 
 # ---- on_drift ---------------------------------------------------------------------------
