@@ -531,6 +531,10 @@ class LifecycleModel(ClusterModel):
             if int(tp) not in self.row_of_pipeline:
                 raise ValueError(f"models: model {self.m_id[mi]} has unknown template_pipeline_id {int(tp)}")
             self.template.append(self.row_of_pipeline[int(tp)])
+        for col in ("accuracy", "robustness", "fairness", "deployed_at", "drift_per_day", "threshold"):
+            bad = [self.m_id[i] for i, x in enumerate(models[col]) if not math.isfinite(float(x))]
+            if bad:
+                raise ValueError(f"models: {col} must be a finite number (model_id {bad[0]})")
         for mi in range(len(self.m_id)):
             if self.drift[mi] < 0 or not math.isfinite(self.drift[mi]) or self.period[mi] < 0:
                 raise ValueError(f"models: model {self.m_id[mi]} has a negative or non-finite drift or period")

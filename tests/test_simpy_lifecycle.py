@@ -305,3 +305,38 @@ def test_without_models_there_is_no_lifecycle():
     two = simulate_simpy(pipelines((1, 0, 0), (0, 0, 0)), tasks((1, "a", "x", 1), (0, "a", "x", 1)),
                          nodes(1), policy="staleness")
     assert col(two, "start") == [1.0, 0.0]
+
+
+def test_a_models_table_without_candidates_or_rules_leaves_the_schedule_unchanged():
+    import numpy as np
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        n = 8
+        pl = pd.DataFrame({"pipeline_id": np.arange(n), "model_id": rng.integers(0, 3, n),
+                           "submit_time": rng.integers(0, 6, n).astype(float)})
+        ts = pd.DataFrame({"pipeline_id": np.repeat(np.arange(n), 3),
+                           "task": ["a", "b", "c"] * n,
+                           "type": ["train", "evaluate", "deploy"] * n,
+                           "cpu": rng.choice([0.5, 1.0], 3 * n), "gpu": 0.0, "mem_gb": 0.0,
+                           "duration": rng.integers(1, 5, 3 * n).astype(float),
+                           "after": ["", "a", "b"] * n})
+        m = models(model(0), model(1, drift=3.0))
+        for policy in ("fifo", "srpt"):
+            plain = simulate_simpy(pl, ts, nodes(2), policy=policy)
+            life = simulate_simpy(pl, ts, nodes(2), policy=policy, models=m, accuracy_gate=0.99)
+            pd.testing.assert_frame_equal(plain.tasks, life.tasks)
+            pd.testing.assert_frame_equal(plain.pipelines, life.pipelines)
+
+
+def test_bad_models_tables_are_errors():
+    pl, ts = pipelines((0, 0, 0)), tasks((0, "a", "train", 1))
+    with pytest.raises(ValueError, match="missing column"):
+        simulate_simpy(pl, ts, nodes(1), models=models(model(0)).drop(columns="phase"))
+    with pytest.raises(ValueError, match="template"):
+        simulate_simpy(pl, ts, nodes(1), models=models(model(0, on_drift=True, template=7)))
+    with pytest.raises(ValueError, match="not all"):
+        bad = pipelines((0, 0, 0, (0.9, 0.9, 0.9)))
+        bad.loc[0, "candidate_fairness"] = math.nan
+        simulate_simpy(bad, ts, nodes(1), models=models(model(0)))
+    with pytest.raises(ValueError, match="on_drift"):
+        simulate_simpy(pl, ts, nodes(1), models=models(model(0, on_drift="maybe", template=0)))
