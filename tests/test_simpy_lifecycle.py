@@ -340,3 +340,19 @@ def test_bad_models_tables_are_errors():
         simulate_simpy(bad, ts, nodes(1), models=models(model(0)))
     with pytest.raises(ValueError, match="on_drift"):
         simulate_simpy(pl, ts, nodes(1), models=models(model(0, on_drift="maybe", template=0)))
+
+
+def test_a_deploy_at_the_crossing_time_comes_first_and_cancels_the_crossing():
+    # The initial state crosses at td = 50 (accuracy 0.7 <= threshold 0.8). p0 ends at
+    # exactly 50: completions are applied before triggers (MODEL.md 3), so if p0 deploys
+    # 0.95 the model is fresh at 50 and nothing fires; if p0 has no candidate, the
+    # crossing fires at 50 with nothing in flight (p0 has just finished): p1 at 50.
+    m = models(model(0, accuracy=0.7, deployed_at=50.0, drift=0.1, on_drift=True, template=0))
+    ts = tasks((0, "dp", "deploy", 50))
+    fresh = simulate_simpy(pipelines((0, 0, 0, (0.95, 0.9, 0.9))), ts, nodes(1), models=m, horizon=60)
+    assert col(fresh, "pipeline_id", "pipelines") == [0]
+    assert metric(fresh, 0, "deployments") == 1
+    stale = simulate_simpy(pipelines((0, 0, 0)), ts, nodes(1), models=m, horizon=60)
+    assert col(stale, "pipeline_id", "pipelines") == [0, 1]
+    assert col(stale, "submit", "pipelines") == [0.0, 50.0]
+    assert col(stale, "start") == [0.0, 50.0]
