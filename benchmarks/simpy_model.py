@@ -466,6 +466,33 @@ class LifecycleModel(ClusterModel):
     only ask for a pass; the scheduler applies every trigger of the time in
     ``apply_triggers``, from the state left by that time's completions, so a deploy at
     the same time as an old crossing cancels it.
+
+    Decisions where MODEL.md 7 leaves room (each is also where the code does it):
+
+    - Trigger order at one time: by model_id first, then for one model the on_drift rule
+      before the periodic one. The on_drift retraining after a stale model's pipeline
+      finishes is an on_drift trigger of the trigger phase (not applied inside the
+      completion), so it is numbered with the other triggers of that time, by model_id.
+    - A triggered pipeline is in flight from its trigger; an exogenous one from its
+      arrival. At one time triggers come before arrivals, so an exogenous pipeline
+      arriving at a trigger's time does not suppress it.
+    - Crossing: a0 <= threshold gives td even if drift is 0; threshold <= 0 < a0 never
+      crosses; drift must be >= 0. The trigger fires at max(crossing, 0); the metrics
+      use the unclipped crossing for the time below threshold.
+    - Candidates: all three of candidate_accuracy / _robustness / _fairness or none
+      (a partial row is an error); compress_loss NaN is 0. A copy gets the template's
+      candidate as given, not as changed by the template's own compress.
+    - A pipeline of a model without lifecycle state has no effects and is in no
+      model's in-flight count. A copy belongs to the triggering model (whatever the
+      template's model_id) and keeps the template's priority.
+    - Effects apply in completion order: a deploy that is not downstream of a gate and
+      completes before (or at the same time with a lower task index than) the failing
+      gate has already deployed; "a rejected pipeline never deploys" holds for DAGs
+      where deploy is after the gates.
+    - Outcome names are rejected_by_<gate task type> (evaluate, bias_check,
+      robustness_check); the first failing gate names it.
+    - A periodic model needs a horizon (its timer never stops); a model with a rule
+      needs a template_pipeline_id that exists; a lifecycle model's pipelines need tasks.
     """
 
     def __init__(self, env, pipelines, tasks, cluster, policy, placement, backfill,
