@@ -97,6 +97,17 @@ def peak_concurrency(start, end, amount) -> float:
     return float(max(np.cumsum(d[order]).max(), 0.0))
 
 
+def jobs_in_submit_order(submit: pd.Series, ok) -> tuple[np.ndarray, float]:
+    """Rows of the jobs kept (``ok``) in submit order (stable), and the time origin.
+
+    The origin is the first kept submit time, so pipelines start at t = 0.
+    """
+    keep = np.flatnonzero(ok)
+    order = keep[np.argsort(submit.to_numpy()[keep], kind="stable")]
+    origin = float(submit.iloc[order[0]]) if len(order) else 0.0
+    return order, origin
+
+
 def build_trace(pipelines: pd.DataFrame, tasks: pd.DataFrame, source: str) -> Trace:
     return Trace.from_frames(pipelines.reset_index(drop=True), tasks.reset_index(drop=True), source=source)
 

@@ -58,7 +58,8 @@ import pandas as pd
 
 from ..cluster import Cluster
 from . import ImportResult
-from ._gpujobs import Drops, member, build_trace, files_of, numbers, peak_concurrency, seconds, task_names
+from ._gpujobs import (Drops, build_trace, files_of, jobs_in_submit_order, member, numbers, peak_concurrency,
+                       seconds, task_names)
 
 FORMAT = "helios"
 DESCRIPTION = "SenseTime Helios cluster_log.csv (optionally cluster_gpu_number.csv to size the cluster)"
@@ -129,9 +130,7 @@ def read(*sources, multi_node: str = "split", state=None, node_gpus: int = DEFAU
         drop(f"more cores per node than a node has ({float(node_cpus):g}, option node_cpus)",
              (share_cpu > float(node_cpus) + 1e-9).to_numpy())
 
-    keep = np.flatnonzero(ok)
-    order = keep[np.argsort(submit.to_numpy()[keep], kind="stable")]
-    origin = float(submit.iloc[order[0]]) if len(order) else 0.0
+    order, origin = jobs_in_submit_order(submit, ok)
     n_p = len(order)
     pipelines = pd.DataFrame({"pipeline_id": np.arange(n_p, dtype=np.int64),
                               "submit_time": submit.to_numpy()[order] - origin})

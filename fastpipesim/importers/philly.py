@@ -55,7 +55,7 @@ import pandas as pd
 
 from ..cluster import Cluster
 from . import ImportResult
-from ._gpujobs import Drops, member, build_trace, files_of, numbers, seconds, task_names
+from ._gpujobs import Drops, build_trace, files_of, jobs_in_submit_order, member, numbers, seconds, task_names
 
 FORMAT = "philly"
 DESCRIPTION = "Microsoft Philly cluster_job_log (JSON), optionally machine_list.csv for the cluster"
@@ -149,9 +149,7 @@ def read(*sources, status=None, cpu_per_gpu: float = 0.0, mem_gb_per_gpu: float 
         drop(f"holds more GPUs on one machine than any machine of machine_list has ({fit_gpu:g})",
              log.index.isin(big))
 
-    keep = np.flatnonzero(ok)
-    order = keep[np.argsort(submit.to_numpy()[keep], kind="stable")]
-    origin = float(submit.iloc[order[0]]) if len(order) else 0.0
+    order, origin = jobs_in_submit_order(submit, ok)
     n_p = len(order)
     pipelines = pd.DataFrame({"pipeline_id": np.arange(n_p, dtype=np.int64),
                               "submit_time": submit.to_numpy()[order] - origin})
