@@ -10,6 +10,8 @@ import pandas as pd
 from .engine.constants import DIMENSIONS, STATUSES
 from .engine.summary import REP_METRICS
 
+PIPELINE_OUTCOMES = ("completed", "unfinished", "not_submitted")
+
 # The metrics the command line shows first, in this order.
 HEADLINE_METRICS = (
     "response_mean",
@@ -191,11 +193,15 @@ class Results:
 
     @cached_property
     def pipelines(self) -> pd.DataFrame:
-        """One row per pipeline: replication, pipeline_id, model_id, priority, submit_time, end, response."""
+        """One row per pipeline: replication, pipeline_id, model_id, priority, submit_time, end,
+        response, n_tasks and outcome (``completed``; ``unfinished``: submitted but not
+        completed by the end of the run; ``not_submitted``: its submit time is after the horizon)."""
         frames = []
         for p in self._recorded():
             wa = p.batch.arrays
             end = p.records["pipeline_end"]
+            run_end = np.repeat(p.rep[:, 0], np.diff(wa.rep_pipeline_ptr))
+            outcome = np.where(np.isfinite(end), 0, np.where(wa.submit <= run_end, 1, 2))
             frames.append(pd.DataFrame({
                 "replication": np.repeat(p.replications, np.diff(wa.rep_pipeline_ptr)),
                 "pipeline_id": wa.pipeline_id,
@@ -205,6 +211,7 @@ class Results:
                 "end": end,
                 "response": end - wa.submit,
                 "n_tasks": np.diff(wa.task_ptr),
+                "outcome": pd.Categorical.from_codes(outcome, categories=list(PIPELINE_OUTCOMES)),
             }))
         return pd.concat(frames, ignore_index=True)
 

@@ -63,3 +63,18 @@ def test_stats_interval_is_the_student_t_interval():
     lo, hi = sps.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=x.std(ddof=1) / np.sqrt(len(x)))
     row = res.stats().loc["response_mean"]
     assert row["ci_low"] == pytest.approx(lo) and row["ci_high"] == pytest.approx(hi)
+
+
+def test_pipeline_records_say_how_each_pipeline_ended():
+    wl = fps.QueueWorkload(rate=2.0, service_mean=1.0, n_jobs=300)  # overloaded: a queue builds
+    res = fps.simulate(wl, wl.cluster(1), replications=2, seed=3, horizon=100.0, record_tasks=True)
+    pl = res.pipelines
+    done = pl["outcome"] == "completed"
+    assert np.isfinite(pl.loc[done, "end"]).all() and pl.loc[~done, "end"].isna().all()
+    assert (pl.loc[pl["outcome"] == "not_submitted", "submit_time"] > 100.0).all()
+    assert (pl.loc[pl["outcome"] == "unfinished", "submit_time"] <= 100.0).all()
+    assert set(pl["outcome"]) == {"completed", "unfinished", "not_submitted"}
+    # the summary counts the same pipelines
+    s = res.summary
+    per_rep = pl[pl["submit_time"] < 100.0].groupby("replication")["outcome"]
+    assert (per_rep.apply(lambda o: (o == "completed").sum()).to_numpy() == s["completed"].to_numpy()).all()
