@@ -29,3 +29,16 @@ def test_readme_commands_match_ci():
     ci = (README.parent / ".ci" / "run").read_text()
     last = shlex.split(test_cmd[0].strip().split("&&")[-1])
     assert " ".join(last) in ci
+
+
+def test_readme_run_output_is_what_fastpipesim_run_prints(capsys):
+    """The sample output in the README is the default experiment's real output."""
+    from fastpipesim.cli import main
+
+    text = README.read_text()
+    sample = re.search(r"`fastpipesim run` prints.*?```text\n(.*?)```", text, flags=re.S).group(1)
+    assert main(["run", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for line in sample.splitlines():
+        if line.strip():
+            assert line.rstrip() in out, line
