@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cluster import Cluster, default_cluster
-from .engine.constants import FIT_TOL, PLACEMENTS
+from .engine.constants import FIT_TOL
 from .engine import engine_is_compiled
 from .engine.loop import no_custom_key, run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
@@ -79,17 +79,6 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
     Each replication is one call of the event loop and one of the summary
     kernel; both release the GIL, so ``executor`` runs replications in parallel.
     """
-    return submit_batch(batch, cluster, cfg, record_tasks=record_tasks, executor=executor)()
-
-
-def submit_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: bool = True,
-                 executor: ThreadPoolExecutor | None = None):
-    """Start a batch on ``executor`` and return a function that waits for its BatchOutput.
-
-    Without an executor the batch runs now. With one, the caller can prepare
-    the next batch (generation holds the GIL only part of the time) while this
-    one runs.
-    """
     wa = batch.arrays
     nodes = cluster.nodes()
     task_shape, shape_req = request_shapes(batch, cluster)
@@ -120,31 +109,24 @@ def submit_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks
     if executor is None:
         for k in range(n_r):
             one(k)
-        futures = []
     else:
         # larger replications first, so that no thread is left with a big one at the end
         order = np.argsort(-np.diff(wa.rep_task_ptr), kind="stable")
-        futures = [executor.submit(one, k) for k in order]
-
-    def wait() -> BatchOutput:
-        for f in futures:
+        for f in [executor.submit(one, k) for k in order]:
             f.result()
-        records = None
-        if record_tasks:
-            records = dict(ready=ready, start=start, end=end, node=node, status=status,
-                           pipeline_end=pipeline_end)
-        return BatchOutput(
-            batch=batch if record_tasks else None,
-            type_names=batch.type_names,
-            replications=batch.replications,
-            metrics=metrics,
-            type_waits=type_waits,
-            rep=rep,
-            alloc=alloc,
-            records=records,
-        )
-
-    return wait
+    records = None
+    if record_tasks:
+        records = dict(ready=ready, start=start, end=end, node=node, status=status, pipeline_end=pipeline_end)
+    return BatchOutput(
+        batch=batch if record_tasks else None,
+        type_names=batch.type_names,
+        replications=batch.replications,
+        metrics=metrics,
+        type_waits=type_waits,
+        rep=rep,
+        alloc=alloc,
+        records=records,
+    )
 
 
 class _Progress:
@@ -275,8 +257,7 @@ def simulate(
         raise ValueError("horizon must be > 0 seconds")
     if not np.isfinite(warmup) or warmup < 0:
         raise ValueError("warmup must be a finite number of seconds >= 0")
-    if placement not in PLACEMENTS:
-        placement_code(placement)
+    placement_code(placement)  # both raise a clear ValueError for an unknown name
     policy_code(policy)
     cfg = RunConfig(policy=policy, placement=placement, backfill=bool(backfill),
                     horizon=None if horizon is None else float(horizon), warmup=float(warmup),
@@ -294,14 +275,14 @@ def simulate(
         sys.stderr.flush()
     try:
         if isinstance(workload, Batch):
-            parts.append(submit_batch(workload, cluster, cfg, record_tasks=record_tasks, executor=executor)())
+            parts.append(run_batch(workload, cluster, cfg, record_tasks=record_tasks, executor=executor))
             bar.update(len(reps))
         else:
             source = _replication_source(workload, int(seed), cluster)
 
             def one(r):
                 # generation, simulation and summary of one replication, in one worker
-                return submit_batch(source(r), cluster, cfg, record_tasks=record_tasks)()
+                return run_batch(source(r), cluster, cfg, record_tasks=record_tasks)
 
             outputs = map(one, reps) if executor is None else executor.map(one, reps)
             for out in outputs:  # in replication order
