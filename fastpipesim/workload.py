@@ -105,6 +105,44 @@ class RequestShapes(NamedTuple):
     shape_req: np.ndarray
 
 
+class ModelTable(NamedTuple):
+    """The lifecycle state of a replication's models at t = 0 and their rules (MODEL.md 7).
+
+    M rows sorted by ``model_id`` (the order of simultaneous triggers, MODEL.md 3).
+
+    Attributes
+    ----------
+    model_id : int64[M]
+    accuracy, robustness, fairness : float64[M]
+        The deployed state.
+    deployed_at : float64[M]
+        Seconds, usually <= 0.
+    drift_per_day, threshold : float64[M]
+    on_drift : bool[M]
+    period, phase : float64[M]
+        Seconds; period 0 for no periodic rule.
+    """
+
+    model_id: np.ndarray
+    accuracy: np.ndarray
+    robustness: np.ndarray
+    fairness: np.ndarray
+    deployed_at: np.ndarray
+    drift_per_day: np.ndarray
+    threshold: np.ndarray
+    on_drift: np.ndarray
+    period: np.ndarray
+    phase: np.ndarray
+
+    @property
+    def n_models(self) -> int:
+        return len(self.model_id)
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(np.any(self.on_drift) or np.any(self.period > 0))
+
+
 @dataclass(frozen=True)
 class Batch:
     """A batch of workloads with the names the kernels do not need.
@@ -113,6 +151,15 @@ class Batch:
     type code c; ``replications[k]`` the replication number of the k-th slice.
     ``shapes`` may be given by a generator that knows its requests; otherwise
     the simulator groups the requests itself.
+
+    Lifecycle (MODEL.md 7), both optional and one entry per replication:
+    ``models[k]`` is replication k's :class:`ModelTable` (None: no lifecycle);
+    ``triggered[k]`` is a function ``counts -> Batch`` that returns the pipelines
+    the automation rules submit: for each model row m in order, its triggered
+    pipelines k = 0 .. counts[m]-1 (the k-th always the same whatever
+    ``counts``, so that runs compared with one seed see the same k-th
+    retraining), as a one-replication Batch with the same ``type_names`` and a
+    ``shapes`` table (pipeline ids and submit times are set when submitted).
     """
 
     arrays: WorkloadArrays
@@ -120,6 +167,8 @@ class Batch:
     task_names: np.ndarray
     replications: np.ndarray
     shapes: RequestShapes | None = None
+    models: tuple | None = None
+    triggered: tuple | None = None
 
     @property
     def n_replications(self) -> int:
@@ -264,4 +313,17 @@ def concat_batches(parts: Sequence[Batch]) -> Batch:
         task_names=np.concatenate([b.task_names for b in parts]),
         replications=np.concatenate([b.replications for b in parts]),
         shapes=shapes,
+        models=_per_replication(parts, "models"),
+        triggered=_per_replication(parts, "triggered"),
     )
+
+
+def _per_replication(parts: Sequence[Batch], name: str):
+    """Concatenate a per-replication tuple field; None when no part has one."""
+    if all(getattr(b, name) is None for b in parts):
+        return None
+    out = []
+    for b in parts:
+        value = getattr(b, name)
+        out.extend([None] * b.n_replications if value is None else value)
+    return tuple(out)
