@@ -22,6 +22,10 @@ CUSTOM_KEY_FIELDS = (
     "model_id",
     "submit_time",
     "remaining",    # reference seconds of the pipeline's tasks not started yet (srpt's key)
+    # lifecycle (MODEL.md 7) of the task's model; NaN, NaN, 0.0 if it has no lifecycle state
+    "accuracy",     # deployed accuracy now, a(now)
+    "threshold",    # its threshold
+    "stale",        # 1.0 if the model is stale (crossed its threshold, not redeployed since), else 0.0
 )
 
 
@@ -86,7 +90,8 @@ def policy_code(policy) -> int:
     if callable(policy):
         raise TypeError("wrap a key function with fastpipesim.custom_policy(func) first")
     if policy not in POLICIES or policy == "custom":
-        raise ValueError(f"unknown policy {policy!r}; choose one of {list(POLICIES[:-1])} or a custom_policy(...)")
+        names = [p for p in POLICIES if p != "custom"]
+        raise ValueError(f"unknown policy {policy!r}; choose one of {names} or a custom_policy(...)")
     return POLICIES.index(policy)
 
 

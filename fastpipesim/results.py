@@ -7,10 +7,25 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .engine.constants import DIMENSIONS, STATUSES
+from .engine.constants import DIMENSIONS, OUTCOMES, STATUSES, TRIGGERS
 from .engine.summary import REP_METRICS
+from .lifecycle import model_frame_columns, model_metrics
 
-PIPELINE_OUTCOMES = ("completed", "unfinished", "not_submitted")
+PIPELINE_OUTCOMES = OUTCOMES
+
+# Per-replication summary columns of the lifecycle (MODEL.md 7, all models together),
+# from the per-model metrics' total row; ``model_`` marks the two averages over models.
+LIFECYCLE_SUMMARY = {
+    "mean_accuracy": "model_accuracy_mean",
+    "frac_below": "model_frac_below",
+    "deployments": "deployments",
+    "rejected_evaluate": "rejected_evaluate",
+    "rejected_bias_check": "rejected_bias_check",
+    "rejected_robustness_check": "rejected_robustness_check",
+    "submitted_on_drift": "submitted_on_drift",
+    "submitted_periodic": "submitted_periodic",
+    "crossing_to_deploy": "crossing_to_deploy_mean",
+}
 
 # The metrics the command line shows first, in this order.
 HEADLINE_METRICS = (
@@ -22,6 +37,8 @@ HEADLINE_METRICS = (
     "queue_length_mean",
     "completed",
     "cost",
+    "model_accuracy_mean",
+    "model_frac_below",
 )
 
 
@@ -37,6 +54,7 @@ class BatchOutput:
     rep: np.ndarray          # float64[R, 4]: end, events, queue area, passes
     alloc: np.ndarray        # float64[R, Q, 3]
     records: dict | None
+    models: list | None = None  # per replication: None, or (model_id int64[M], accumulators float64[M, A])
 
 
 def student_t_interval(values, confidence: float = 0.95):
@@ -133,13 +151,84 @@ class Results:
             if np.any(waits[:, c, 0] > 0):
                 names.append(f"wait_mean_{tname}")
                 blocks.append(waits[:, c, 1:2])
+        lifecycle = self._model_blocks(span)
+        if lifecycle is not None:
+            totals = lifecycle[:, -1, :]
+            for c, col in enumerate(model_frame_columns()):
+                names.append(LIFECYCLE_SUMMARY[col])
+                blocks.append(totals[:, c:c + 1])
         names += ["end_time", "events"]
         blocks.append(rep[:, :2])
         df = pd.DataFrame(np.hstack(blocks), columns=names,
                           index=pd.Index(self.replications, name="replication"))
-        for c in ("submitted", "completed", "unfinished", "rejected", "events"):
+        ints = ["submitted", "completed", "unfinished", "rejected", "events"]
+        if lifecycle is not None:
+            ints += [LIFECYCLE_SUMMARY[c] for c in model_frame_columns()[2:8]]
+        for c in ints:
             df[c] = df[c].to_numpy().astype(np.int64)
         return df
+
+    def _model_list(self):
+        out = []
+        for p in self._parts:
+            out.extend(p.models if p.models is not None else [None] * len(p.replications))
+        return out
+
+    def _model_blocks(self, span):
+        """float64[R, M + 1, 9] per-model metrics and the total row, or None without a lifecycle."""
+        models = self._model_list()
+        if all(m is None for m in models):
+            return None
+        n = max(len(m[0]) for m in models if m is not None)
+        out = np.full((len(models), n + 1, len(model_frame_columns())), np.nan)
+        for r, m in enumerate(models):
+            if m is not None and len(m[0]) == n:
+                out[r] = model_metrics(m[1], float(span[r]))
+        return out
+
+    @cached_property
+    def models(self) -> pd.DataFrame:
+        """Lifecycle metrics per replication and model (MODEL.md 7), over [warmup, end].
+
+        Columns: replication, model_id, mean_accuracy (time average of the
+        deployed accuracy), frac_below (fraction of the time below threshold),
+        deployments, rejected_<gate> (pipelines rejected by each gate),
+        submitted_on_drift, submitted_periodic (pipelines the rules submitted),
+        crossing_to_deploy (mean seconds from a threshold crossing to the next
+        deploy; crossings not followed by a deploy before the end are left out).
+        Empty without a lifecycle.
+        """
+        rep = np.concatenate([p.rep for p in self._parts])
+        span = rep[:, 0] - self.config.warmup
+        frames = []
+        for r, (replication, m) in enumerate(zip(self.replications, self._model_list())):
+            if m is None:
+                continue
+            values = model_metrics(m[1], float(span[r]))[:-1]
+            df = pd.DataFrame(values, columns=list(model_frame_columns()))
+            df.insert(0, "model_id", m[0])
+            df.insert(0, "replication", replication)
+            frames.append(df)
+        if not frames:
+            return pd.DataFrame(columns=["replication", "model_id", *model_frame_columns()])
+        out = pd.concat(frames, ignore_index=True)
+        for c in model_frame_columns()[2:8]:
+            out[c] = out[c].astype(np.int64)
+        return out
+
+    def model_stats(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Mean, std and Student-t interval across replications of each model's metrics.
+
+        One row per (model_id, metric).
+        """
+        frames = []
+        for mid, group in self.models.groupby("model_id", sort=True):
+            st = stats_frame(group.drop(columns=["replication", "model_id"]), confidence)
+            st.insert(0, "model_id", mid)
+            frames.append(st.reset_index())
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True).set_index(["model_id", "metric"])
 
     def _type_names(self):
         return self._parts[0].type_names
@@ -194,14 +283,20 @@ class Results:
     @cached_property
     def pipelines(self) -> pd.DataFrame:
         """One row per pipeline: replication, pipeline_id, model_id, priority, submit_time, end,
-        response, n_tasks and outcome (``completed``; ``unfinished``: submitted but not
-        completed by the end of the run; ``not_submitted``: its submit time is after the horizon)."""
+        response, n_tasks, outcome and triggered_by.
+
+        outcome: ``completed``; ``unfinished`` (submitted, not finished by the end
+        of the run); ``not_submitted`` (its submit time is after the horizon);
+        ``rejected_by_evaluate`` / ``_bias_check`` / ``_robustness_check`` (MODEL.md 7:
+        a gate rejected it; its tasks that had not started are ``cancelled``; its
+        ``end`` is when its last running task ended, and it has no response time).
+        triggered_by: ``exogenous`` (the workload's), ``on_drift`` or ``periodic``
+        (submitted by an automation rule during the run)."""
         frames = []
         for p in self._recorded():
             wa = p.batch.arrays
             end = p.records["pipeline_end"]
-            run_end = np.repeat(p.rep[:, 0], np.diff(wa.rep_pipeline_ptr))
-            outcome = np.where(np.isfinite(end), 0, np.where(wa.submit <= run_end, 1, 2))
+            outcome = p.records["outcome"]
             frames.append(pd.DataFrame({
                 "replication": np.repeat(p.replications, np.diff(wa.rep_pipeline_ptr)),
                 "pipeline_id": wa.pipeline_id,
@@ -209,9 +304,10 @@ class Results:
                 "priority": wa.priority,
                 "submit_time": wa.submit,
                 "end": end,
-                "response": end - wa.submit,
+                "response": np.where(outcome == 0, end - wa.submit, np.nan),
                 "n_tasks": np.diff(wa.task_ptr),
                 "outcome": pd.Categorical.from_codes(outcome, categories=list(PIPELINE_OUTCOMES)),
+                "triggered_by": pd.Categorical.from_codes(p.records["trigger"], categories=list(TRIGGERS)),
             }))
         return pd.concat(frames, ignore_index=True)
 

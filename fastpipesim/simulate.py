@@ -13,8 +13,11 @@ import numpy as np
 from .cluster import Cluster, default_cluster
 from .engine.constants import FIT_TOL
 from .engine import engine_is_compiled
+from .engine.constants import N_MODEL_ACCUMULATORS, RUN_OK
 from .engine.loop import no_custom_key, run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
+from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, pipeline_rows,
+                        replication_batch, resolve_gates, trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
@@ -32,6 +35,9 @@ class RunConfig:
     warmup: float = 0.0
     seed: int = 0
     replications: tuple = field(default=(0,))
+    lifecycle: bool = True
+    gates: Gates = field(default_factory=Gates)
+    max_triggered: int = 1_000_000
 
     @property
     def policy_name(self) -> str:
@@ -78,33 +84,27 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
 
     Each replication is one call of the event loop and one of the summary
     kernel; both release the GIL, so ``executor`` runs replications in parallel.
+    A replication whose models have automation rules goes through
+    :func:`_run_with_rules` (the batch must then hold that one replication).
     """
+    tables = _model_tables(batch, cfg)
+    if any(t is not None and t.has_rules for t in tables):
+        if batch.n_replications != 1:
+            raise ValueError("a batch whose models have automation rules runs one replication at a time")
+        return _run_with_rules(batch, tables[0], cluster, cfg, record_tasks)
     wa = batch.arrays
-    nodes = cluster.nodes()
     task_shape, shape_req = request_shapes(batch, cluster)
-    n_t, n_p, n_r = wa.n_tasks, wa.n_pipelines, wa.n_replications
-    n_pools = len(cluster.pools)
-    n_types = len(batch.type_names)
-    horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
-    warmup = float(cfg.warmup)
-    keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else no_custom_key
-    policy, placement, backfill = policy_code(cfg.policy), placement_code(cfg.placement), bool(cfg.backfill)
-    ready, start, end = np.empty(n_t), np.empty(n_t), np.empty(n_t)
-    node, status = np.empty(n_t, np.int64), np.empty(n_t, np.int64)
-    pipeline_end = np.empty(n_p)
-    rep, alloc = np.zeros((n_r, 4)), np.zeros((n_r, n_pools, 3))
-    metrics = np.empty((n_r, N_REP_METRICS))
-    type_waits = np.empty((n_r, n_types, 3))
-    scratch = np.empty(n_p)
+    n_p, n_r = wa.n_pipelines, wa.n_replications
+    rows = np.full(n_p, -1, dtype=np.int64)
+    for k, t in enumerate(tables):
+        if t is not None:
+            p0, p1 = wa.rep_pipeline_ptr[k], wa.rep_pipeline_ptr[k + 1]
+            rows[p0:p1] = pipeline_rows(t, wa.model[p0:p1])
+    lcs = [lifecycle_arrays(t, cfg.gates, rows) for t in tables]
+    out = _Outputs(batch, cluster, tables)
 
     def one(k):
-        run_replication_nb(
-            wa, k, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, n_pools,
-            policy, placement, backfill, horizon, warmup, keyfn,
-            ready, start, end, node, status, pipeline_end, rep, alloc,
-        )
-        summarize_replication_nb(wa, k, start, ready, pipeline_end, rep[:, 0], warmup, horizon, n_types,
-                                 scratch, metrics, type_waits)
+        out.run(k, task_shape, shape_req, cfg, lcs[k])
 
     if executor is None:
         for k in range(n_r):
@@ -114,19 +114,130 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
         order = np.argsort(-np.diff(wa.rep_task_ptr), kind="stable")
         for f in [executor.submit(one, k) for k in order]:
             f.result()
-    records = None
-    if record_tasks:
-        records = dict(ready=ready, start=start, end=end, node=node, status=status, pipeline_end=pipeline_end)
-    return BatchOutput(
-        batch=batch if record_tasks else None,
-        type_names=batch.type_names,
-        replications=batch.replications,
-        metrics=metrics,
-        type_waits=type_waits,
-        rep=rep,
-        alloc=alloc,
-        records=records,
-    )
+    return out.result(batch, record_tasks)
+
+
+def _model_tables(batch: Batch, cfg: RunConfig) -> list:
+    """Each replication's ModelTable, or None (no lifecycle, or switched off)."""
+    if not cfg.lifecycle or batch.models is None:
+        return [None] * batch.n_replications
+    return list(batch.models)
+
+
+class _Outputs:
+    """The output arrays of a batch, filled replication by replication."""
+
+    def __init__(self, batch: Batch, cluster: Cluster, tables):
+        wa = batch.arrays
+        n_t, n_p, n_r = wa.n_tasks, wa.n_pipelines, wa.n_replications
+        self.nodes = cluster.nodes()
+        self.n_pools = len(cluster.pools)
+        self.n_types = len(batch.type_names)
+        self.wa = wa
+        self.ready, self.start, self.end = np.empty(n_t), np.empty(n_t), np.empty(n_t)
+        self.node, self.status = np.empty(n_t, np.int64), np.empty(n_t, np.int64)
+        self.pipeline_end = np.empty(n_p)
+        self.outcome, self.trigger, self.source = (np.empty(n_p, np.int64) for _ in range(3))
+        self.rep, self.alloc = np.zeros((n_r, 4)), np.zeros((n_r, self.n_pools, 3))
+        self.ext = np.zeros((n_r, 4), dtype=np.int64)
+        self.metrics = np.empty((n_r, N_REP_METRICS))
+        self.type_waits = np.empty((n_r, self.n_types, 3))
+        self.scratch = np.empty(n_p)
+        self.tables = tables
+        self.model_acc = [np.zeros((0 if t is None else t.n_models, N_MODEL_ACCUMULATORS)) for t in tables]
+
+    def run(self, k, task_shape, shape_req, cfg, lc, summarize=True):
+        nodes = self.nodes
+        keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else no_custom_key
+        horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
+        run_replication_nb(
+            self.wa, k, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, self.n_pools,
+            policy_code(cfg.policy), placement_code(cfg.placement), bool(cfg.backfill), horizon,
+            float(cfg.warmup), keyfn, lc,
+            self.ready, self.start, self.end, self.node, self.status, self.pipeline_end,
+            self.outcome, self.trigger, self.source, self.rep, self.alloc, self.model_acc[k], self.ext,
+        )
+        if summarize:
+            self.summarize(k, cfg)
+
+    def summarize(self, k, cfg):
+        horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
+        summarize_replication_nb(self.wa, k, self.start, self.ready, self.pipeline_end, self.outcome,
+                                 self.rep[:, 0], float(cfg.warmup), horizon, self.n_types,
+                                 self.scratch, self.metrics, self.type_waits)
+
+    def result(self, batch, record_tasks):
+        records = None
+        if record_tasks:
+            records = dict(ready=self.ready, start=self.start, end=self.end, node=self.node, status=self.status,
+                           pipeline_end=self.pipeline_end, outcome=self.outcome, trigger=self.trigger)
+        models = [None if t is None else (t.model_id, acc) for t, acc in zip(self.tables, self.model_acc)]
+        return BatchOutput(
+            batch=batch if record_tasks else None,
+            type_names=batch.type_names,
+            replications=batch.replications,
+            metrics=self.metrics,
+            type_waits=self.type_waits,
+            rep=self.rep,
+            alloc=self.alloc,
+            records=records,
+            models=models,
+        )
+
+
+def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, record_tasks: bool) -> BatchOutput:
+    """One replication whose models submit pipelines during the run (MODEL.md 7).
+
+    The loop copies each submitted pipeline into a slot; the slots are the
+    reserve drawn before the run. When a model needs more copies than were
+    drawn, draw twice as many and run again (the run is deterministic, so the
+    result is that of one run with an unlimited reserve).
+    """
+    task_shape, shape_req = request_shapes(batch, cluster)
+    horizon = float(cfg.horizon)
+    counts = initial_counts(table, horizon)
+    source = batch.triggered[0] if batch.triggered is not None else None
+    if source is None:
+        raise ValueError("the workload's models have automation rules but the workload cannot make "
+                         "the pipelines they submit (no template)")
+    replication = int(batch.replications[0])
+    while True:
+        reserve = source(counts)
+        res_shape, res_req = request_shapes(reserve, cluster)
+        room = make_room(batch, task_shape, shape_req, reserve, res_shape, res_req, counts)
+        rows = _pad_rows(pipeline_rows(table, batch.arrays.model), reserve.arrays.n_pipelines)
+        lc = lifecycle_arrays(table, cfg.gates, rows, reserve, room.reserve_shape, room.reserve_ptr)
+        out = _Outputs(room.batch, cluster, [table])
+        out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False)
+        if out.ext[0, 0] == RUN_OK:
+            break
+        m = int(out.ext[0, 1])
+        counts = counts.copy()
+        counts[m] = 2 * counts[m] + 1
+        if counts.sum() > cfg.max_triggered:
+            raise ValueError(
+                f"replication {replication}: the automation rules of model {int(table.model_id[m])} "
+                f"submitted more than {int(counts.sum() - counts[m] + (counts[m] - 1) // 2)} pipelines in all, "
+                f"beyond max_triggered={cfg.max_triggered}; raise simulate(max_triggered=...) if that is "
+                "what you want, or check the rules (a gate that rejects every retraining of a stale model "
+                "resubmits it at once)"
+            )
+    p_used, t_used = int(out.ext[0, 2]), int(out.ext[0, 3])
+    final = trim(room, p_used, t_used, out.source)
+    # the outputs, cut to the pipelines and tasks that exist
+    sized = _Outputs(final, cluster, [table])
+    for name in ("ready", "start", "end", "node", "status"):
+        getattr(sized, name)[:] = getattr(out, name)[:t_used]
+    for name in ("pipeline_end", "outcome", "trigger", "source"):
+        getattr(sized, name)[:] = getattr(out, name)[:p_used]
+    sized.rep[:], sized.alloc[:], sized.ext[:] = out.rep, out.alloc, out.ext
+    sized.model_acc = out.model_acc
+    sized.summarize(0, cfg)
+    return sized.result(final, record_tasks)
+
+
+def _pad_rows(rows: np.ndarray, n: int) -> np.ndarray:
+    return np.concatenate([rows, np.full(n, -1, dtype=np.int64)])
 
 
 class _Progress:
@@ -199,6 +310,11 @@ def simulate(
     record_tasks: bool = False,
     threads: int | None = None,
     progress=None,
+    lifecycle: bool = True,
+    accuracy_gate: float | None = None,
+    fairness_gate: float | None = None,
+    robustness_gate: float | None = None,
+    max_triggered: int = 1_000_000,
 ) -> Results:
     """Simulate a workload on a cluster.
 
@@ -237,6 +353,19 @@ def simulate(
     progress : bool or callable, optional
         Progress on stderr (None: only if the run takes more than 2 s), or a
         callable ``f(done, total)``.
+    lifecycle : bool
+        Simulate the ML model lifecycle (MODEL.md 7) of a workload that has
+        one (a ModelOpsWorkload, a trace with a ``models`` table): gates,
+        deploys, drift, automation rules, and the per-model metrics
+        (``Results.models``). False runs the same pipelines as plain jobs.
+    accuracy_gate, fairness_gate, robustness_gate : float, optional
+        Quality gates of ``evaluate``, ``bias_check`` and ``robustness_check``:
+        a pipeline whose candidate is below the gate is rejected. Default: the
+        workload's own (``ModelOpsWorkload.accuracy_gate`` ...), else 0 (off).
+    max_triggered : int
+        Most pipelines the automation rules may submit in one replication;
+        more stops the run with an error naming this limit (the arrays grow
+        as needed below it).
     """
     cluster = default_cluster() if cluster is None else cluster
     if isinstance(workload, Trace):
@@ -259,9 +388,15 @@ def simulate(
         raise ValueError("warmup must be a finite number of seconds >= 0")
     placement_code(placement)  # both raise a clear ValueError for an unknown name
     policy_code(policy)
+    if not isinstance(max_triggered, (int, np.integer)) or max_triggered < 0:
+        raise ValueError(f"max_triggered must be an integer >= 0, got {max_triggered!r}")
     cfg = RunConfig(policy=policy, placement=placement, backfill=bool(backfill),
                     horizon=None if horizon is None else float(horizon), warmup=float(warmup),
-                    seed=int(seed), replications=tuple(int(r) for r in reps))
+                    seed=int(seed), replications=tuple(int(r) for r in reps), lifecycle=bool(lifecycle),
+                    gates=resolve_gates(workload, accuracy_gate, fairness_gate, robustness_gate),
+                    max_triggered=int(max_triggered))
+    if cfg.lifecycle:
+        check_rules(_rule_tables(workload), cfg.horizon)
 
     n_threads = default_threads() if threads is None else int(threads)
     if n_threads < 1:
@@ -274,7 +409,16 @@ def simulate(
         sys.stderr.write("fastpipesim: compiling the simulation engine (first run only, about half a minute)\n")
         sys.stderr.flush()
     try:
-        if isinstance(workload, Batch):
+        if isinstance(workload, Batch) and _has_rules(workload, cfg):
+            # each replication runs alone (its submitted pipelines need room of their own)
+            def one_slot(k):
+                return run_batch(replication_batch(workload, k), cluster, cfg, record_tasks=record_tasks)
+
+            slots = range(workload.n_replications)
+            for out in (map(one_slot, slots) if executor is None else executor.map(one_slot, slots)):
+                parts.append(out)
+                bar.update(len(parts))
+        elif isinstance(workload, Batch):
             parts.append(run_batch(workload, cluster, cfg, record_tasks=record_tasks, executor=executor))
             bar.update(len(reps))
         else:
@@ -293,6 +437,21 @@ def simulate(
             executor.shutdown(cancel_futures=True)
         bar.close()
     return Results(parts, cluster, cfg, elapsed=time.perf_counter() - t_start)
+
+
+def _has_rules(batch: Batch, cfg: RunConfig) -> bool:
+    return any(t is not None and t.has_rules for t in _model_tables(batch, cfg))
+
+
+def _rule_tables(workload) -> list:
+    """ModelTables to check for rules before running (all of a Batch, the first of a generator)."""
+    if isinstance(workload, Batch):
+        return list(workload.models or [])
+    if hasattr(workload, "model_table"):
+        return [workload.model_table(0, 0)]
+    if isinstance(workload, Trace):
+        return [workload.model_table()]
+    return []
 
 
 def default_threads() -> int:

@@ -45,6 +45,7 @@ Decisions MODEL.md leaves open (kept here, in one place):
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,7 @@ from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype, 
 
 from .engine.constants import DIMENSIONS, FIT_TOL
 from .errors import MAX_ROWS_SHOWN, InputError, offending
-from .workload import Batch, WorkloadArrays, build_arrays, type_codes
+from .workload import Batch, ModelTable, WorkloadArrays, build_arrays, type_codes
 
 PIPELINE_COLUMNS = ("pipeline_id", "submit_time", "model_id", "priority")
 TASK_COLUMNS = ("pipeline_id", "task", "type", "cpu", "gpu", "mem_gb", "duration", "after")
@@ -215,6 +216,19 @@ class Trace:
         out[self._layout.pipeline_order] = np.arange(self.n_pipelines, dtype=np.int64)
         return out
 
+    def model_table(self):
+        """The ``models`` table as the engine reads it (rows by model_id), or None without one."""
+        if self.models is None:
+            return None
+        m = self.models.sort_values("model_id", kind="mergesort")
+        f = lambda c: m[c].to_numpy(dtype=np.float64)  # noqa: E731
+        return ModelTable(
+            model_id=m["model_id"].to_numpy(dtype=np.int64),
+            accuracy=f("accuracy"), robustness=f("robustness"), fairness=f("fairness"),
+            deployed_at=f("deployed_at"), drift_per_day=f("drift_per_day"), threshold=f("threshold"),
+            on_drift=m["on_drift"].to_numpy(dtype=np.bool_), period=f("period"), phase=f("phase"),
+        )
+
     # -- conversion
 
     def to_batch(self, replication: int = 0) -> Batch:
@@ -253,12 +267,21 @@ class Trace:
             cand_fairness=pcol("candidate_fairness"),
             compress_loss=pcol("compress_loss"),
         )
-        return Batch(
+        batch = Batch(
             arrays=arrays,
             type_names=type_names,
             task_names=t["task"].to_numpy(dtype=object)[to],
             replications=np.array([int(replication)], dtype=np.int64),
         )
+        table = self.model_table()
+        if table is None:
+            return batch
+        # MODEL.md 7: a triggered pipeline is a copy of its model's template
+        m = self.models.sort_values("model_id", kind="mergesort")
+        template = m["template_pipeline_id"].to_numpy(dtype=np.int64)
+        spid = arrays.pipeline_id
+        row = np.where(template >= 0, np.searchsorted(spid, template), -1)
+        return dataclasses.replace(batch, models=(table,), triggered=(_TemplateCopies(batch, row),))
 
     def write(self, folder, format: str = "csv") -> Path:
         """Write the tables to ``folder`` as ``NAME.csv`` or ``NAME.parquet``; returns the folder.
@@ -759,6 +782,27 @@ def _validate_models(mt: _Table, spid: np.ndarray) -> pd.DataFrame:
             orphan,
         )
     return _frame(mt.raw, cols, MODEL_COLUMNS)
+
+
+class _TemplateCopies:
+    """``counts -> Batch``: counts[m] copies of model row m's template pipeline (MODEL.md 7).
+
+    A copy keeps the template's tasks, durations, priority and candidate
+    outcomes as given in the trace.
+    """
+
+    def __init__(self, batch: Batch, template_index: np.ndarray):
+        self.batch = batch
+        self.template_index = template_index
+
+    def __call__(self, counts) -> Batch:
+        from .lifecycle import select_pipelines
+
+        counts = np.asarray(counts, dtype=np.int64)
+        if np.any(counts[self.template_index < 0] > 0):
+            raise ValueError("a model without a template_pipeline_id cannot submit pipelines")
+        index = np.repeat(self.template_index, counts)
+        return select_pipelines(self.batch, index, int(self.batch.replications[0]))
 
 
 # ---------------------------------------------------------------------------- fit check

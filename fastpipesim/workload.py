@@ -143,6 +143,48 @@ class ModelTable(NamedTuple):
         return bool(np.any(self.on_drift) or np.any(self.period > 0))
 
 
+class LifecycleArrays(NamedTuple):
+    """What the event loop reads of the lifecycle (MODEL.md 7) for one replication.
+
+    M models (rows sorted by model_id); M = 0 runs without a lifecycle.
+
+    Attributes
+    ----------
+    model_id : int64[M]
+    accuracy, robustness, fairness, deployed_at, drift, threshold : float64[M]
+        State at t = 0 (drift per day).
+    on_drift : bool[M]
+    period, phase : float64[M]
+    gates : float64[3]
+        accuracy, fairness and robustness gates (``constants.GATE_*``).
+    pipeline_row : int64[P]
+        Model row of each pipeline of the batch, -1 for a model without state.
+        The loop sets it for the pipelines it submits.
+    res : WorkloadArrays
+        The pipelines the rules may submit (one replication): those of row m are
+        ``res_ptr[m]:res_ptr[m+1]``, the k-th submitted copies the k-th.
+    res_shape : int64[T_res]
+        Request shape of each reserve task (the batch's shape table).
+    res_ptr : int64[M + 1]
+    """
+
+    model_id: np.ndarray
+    accuracy: np.ndarray
+    robustness: np.ndarray
+    fairness: np.ndarray
+    deployed_at: np.ndarray
+    drift: np.ndarray
+    threshold: np.ndarray
+    on_drift: np.ndarray
+    period: np.ndarray
+    phase: np.ndarray
+    gates: np.ndarray
+    pipeline_row: np.ndarray
+    res: WorkloadArrays
+    res_shape: np.ndarray
+    res_ptr: np.ndarray
+
+
 @dataclass(frozen=True)
 class Batch:
     """A batch of workloads with the names the kernels do not need.

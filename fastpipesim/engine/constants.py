@@ -10,7 +10,8 @@ POLICY_PRIORITY = 1
 POLICY_SJF = 2
 POLICY_SRPT = 3
 POLICY_CUSTOM = 4
-POLICIES = ("fifo", "priority", "sjf", "srpt", "custom")
+POLICY_STALENESS = 5  # MODEL.md 7: the model furthest below its threshold first
+POLICIES = ("fifo", "priority", "sjf", "srpt", "custom", "staleness")
 
 # Placement rules (MODEL.md 6).
 PLACEMENT_FIRST_FIT = 0
@@ -24,6 +25,49 @@ STATUS_COMPLETED = 1
 STATUS_CANCELLED = 2
 STATUS_UNFINISHED = 3    # running at the horizon
 STATUSES = ("not_started", "completed", "cancelled", "unfinished")
+
+# How a pipeline ended (pipeline records). A rejected pipeline keeps its
+# rejection even if a task it had started is still running at the horizon.
+OUTCOME_COMPLETED = 0
+OUTCOME_UNFINISHED = 1       # submitted, not finished by the end of the run
+OUTCOME_NOT_SUBMITTED = 2    # its submit time is after the horizon
+OUTCOME_REJECTED_EVALUATE = 3
+OUTCOME_REJECTED_BIAS_CHECK = 4
+OUTCOME_REJECTED_ROBUSTNESS_CHECK = 5
+OUTCOMES = ("completed", "unfinished", "not_submitted", "rejected_by_evaluate",
+            "rejected_by_bias_check", "rejected_by_robustness_check")
+
+# Who submitted a pipeline (MODEL.md 7).
+TRIGGER_EXOGENOUS = 0
+TRIGGER_ON_DRIFT = 1
+TRIGGER_PERIODIC = 2
+TRIGGERS = ("exogenous", "on_drift", "periodic")
+
+# Gate thresholds, in the order of the kernel's ``gates`` array.
+GATE_ACCURACY = 0
+GATE_FAIRNESS = 1
+GATE_ROBUSTNESS = 2
+
+# Per-model accumulators the event loop fills (MODEL.md 7 metrics, over [warmup, end]).
+MODEL_ACCUMULATORS = (
+    "accuracy_integral",          # integral of the deployed accuracy a(t), accuracy x s
+    "time_below",                 # s at or after the threshold crossing
+    "deployments",
+    "rejected_evaluate",
+    "rejected_bias_check",
+    "rejected_robustness_check",
+    "submitted_on_drift",
+    "submitted_periodic",
+    "delay_sum",                  # sum of (deploy - threshold crossing), s
+    "delay_count",
+)
+N_MODEL_ACCUMULATORS = len(MODEL_ACCUMULATORS)
+
+# What a run of the event loop reports in its status slot.
+RUN_OK = 0
+RUN_NEED_RESERVE = 1   # a model ran out of pre-drawn triggered pipelines: draw more, run again
+
+SECONDS_PER_DAY = 86400.0
 
 # Task types with a lifecycle meaning (MODEL.md 7) have fixed codes; any other
 # type name found in a trace gets the next free code, in order of first appearance.

@@ -144,3 +144,20 @@ def rh_heapify(store, pos, b, size, key, ready):
         pos[store[b + j]] = j
     for j in range((size >> 1) - 1, -1, -1):
         rh_sift_down(store, pos, b, size, j, key, ready)
+
+
+@njit(cache=True, error_model="numpy")
+def rh_remove(store, pos, b, size, task, key, ready):
+    """Remove ``task`` from the heap at b wherever it is; returns the new size."""
+    j = pos[task]
+    pos[task] = -1
+    size -= 1
+    if j < size:
+        last = store[b + size]
+        store[b + j] = last
+        pos[last] = j
+        # the moved entry may belong above or below its new slot
+        rh_sift_up(store, pos, b, j, key, ready)
+        if pos[last] == j:
+            rh_sift_down(store, pos, b, size, j, key, ready)
+    return size

@@ -33,6 +33,15 @@ from numba import cfunc, njit, types
 
 from .constants import (
     FIT_TOL,
+    GATE_ACCURACY,
+    GATE_FAIRNESS,
+    GATE_ROBUSTNESS,
+    OUTCOME_COMPLETED,
+    OUTCOME_NOT_SUBMITTED,
+    OUTCOME_REJECTED_BIAS_CHECK,
+    OUTCOME_REJECTED_EVALUATE,
+    OUTCOME_REJECTED_ROBUSTNESS_CHECK,
+    OUTCOME_UNFINISHED,
     PLACEMENT_BEST_FIT,
     PLACEMENT_FIRST_FIT,
     POLICY_CUSTOM,
@@ -40,9 +49,21 @@ from .constants import (
     POLICY_PRIORITY,
     POLICY_SJF,
     POLICY_SRPT,
+    POLICY_STALENESS,
+    RUN_NEED_RESERVE,
+    RUN_OK,
+    STATUS_CANCELLED,
     STATUS_COMPLETED,
     STATUS_NOT_STARTED,
     STATUS_UNFINISHED,
+    TRIGGER_EXOGENOUS,
+    TRIGGER_ON_DRIFT,
+    TRIGGER_PERIODIC,
+    TYPE_BIAS_CHECK,
+    TYPE_COMPRESS,
+    TYPE_DEPLOY,
+    TYPE_EVALUATE,
+    TYPE_ROBUSTNESS_CHECK,
 )
 from .heaps import (
     ev_pop,
@@ -50,33 +71,29 @@ from .heaps import (
     rh_heapify,
     rh_pop,
     rh_push,
+    rh_remove,
     rh_sift_up,
     task_before,
 )
+from .lifecycle import close_segment_nb, crossing_time_nb, deployed_accuracy_nb, first_periodic_index_nb
 
 # Signature of a custom policy key (MODEL.md 5): the kernel calls it through a
 # first-class function pointer, so the kernel itself stays cached and only the
 # user's function is compiled. Arguments, in order:
 #   now, ready, duration, cpu, gpu, mem_gb, type code, pipeline_id, priority,
-#   model_id, submit_time, remaining (srpt's remaining work of the pipeline)
+#   model_id, submit_time, remaining (srpt's remaining work of the pipeline),
+#   accuracy (the model's deployed accuracy now), threshold, stale (1.0 or 0.0)
+#   (the last three NaN, NaN, 0.0 for a pipeline whose model has no lifecycle state)
 CUSTOM_KEY_SIGNATURE = types.float64(
-    types.float64,
-    types.float64,
-    types.float64,
-    types.float64,
-    types.float64,
-    types.float64,
-    types.int64,
-    types.int64,
-    types.int64,
-    types.int64,
-    types.float64,
-    types.float64,
+    *([types.float64] * 6),   # now, ready, duration, cpu, gpu, mem_gb
+    *([types.int64] * 4),     # task type, pipeline_id, priority, model_id
+    *([types.float64] * 5),   # submit_time, remaining, accuracy, threshold, stale
 )
 
 
 @cfunc(CUSTOM_KEY_SIGNATURE, cache=True)
-def no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, model, submit, remaining):
+def no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, model, submit, remaining,
+                  accuracy, threshold, stale):
     """Placeholder passed when the policy is built in; never called."""
     return 0.0
 
@@ -241,6 +258,42 @@ def _deactivate(active, s):
     active[0] = n - 1
 
 
+@njit(cache=True, error_model="numpy")
+def _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize, active, key, ready, task_shape):
+    """A rejected pipeline's tasks that have not started are cancelled (MODEL.md 7).
+
+    Ready ones leave their shape heaps. Returns how many ready tasks were removed.
+    """
+    removed = 0
+    for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+        if out_status[g] != STATUS_NOT_STARTED:
+            continue
+        out_status[g] = STATUS_CANCELLED
+        tasks_left[p] -= 1
+        j = g - t0
+        if pos[j] >= 0:
+            s = task_shape[g]
+            hsize[s] = rh_remove(store, pos, base[s], hsize[s], j, key, ready)
+            removed += 1
+            if hsize[s] == 0:
+                _deactivate(active, s)
+    return removed
+
+
+@njit(cache=True, error_model="numpy")
+def _next_trigger(lc, stale, cross, per_next):
+    """Earliest pending trigger time: a drift crossing of a fresh on_drift model, or a periodic time."""
+    t = np.inf
+    for m in range(lc.model_id.shape[0]):
+        if lc.on_drift[m] and not stale[m]:
+            c = max(cross[m], 0.0)
+            if c < t:
+                t = c
+        if per_next[m] < t:
+            t = per_next[m]
+    return t
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_replication_nb(
     wa,
@@ -257,24 +310,34 @@ def run_replication_nb(
     horizon,
     warmup,
     keyfn,
+    lc,
     out_ready,
     out_start,
     out_end,
     out_node,
     out_status,
     out_pipeline_end,
+    out_outcome,
+    out_trigger,
+    out_source,
     out_rep,
     out_alloc,
+    out_model,
+    out_ext,
 ):
     """Simulate replication ``k`` of the batch ``wa`` (a ``WorkloadArrays``).
 
     Parameters
     ----------
     wa : WorkloadArrays
+        With automation rules, replication k's slice may end in empty *slots*
+        (pipelines with pipeline_id -1, after every real pipeline) into which
+        the loop copies the pipelines the rules submit; its arrays are then
+        written to.
     k : int
         Replication slot in the batch.
     task_shape : int64[T]
-        Request shape of each task (index into ``shape_req``).
+        Request shape of each task (index into ``shape_req``); written for slots.
     shape_req : float64[S, 3]
     capacity : float64[N, 3]
     node_pool : int64[N]
@@ -289,15 +352,26 @@ def run_replication_nb(
         Start of the observation window of the time averages.
     keyfn : FunctionType(CUSTOM_KEY_SIGNATURE)
         Used only when ``policy == POLICY_CUSTOM``.
+    lc : LifecycleArrays
+        Models, gates and reserve of triggered pipelines; no models: no lifecycle.
     out_ready, out_start, out_end : float64[T]
     out_node, out_status : int64[T]
     out_pipeline_end : float64[P]
-        Completion time of each pipeline, NaN if it did not complete.
+        When each pipeline finished (completed, or rejected and its last
+        running task ended), NaN if it did not.
+    out_outcome, out_trigger, out_source : int64[P]
+        ``constants.OUTCOME_*``, ``constants.TRIGGER_*``, and for a submitted
+        copy the reserve pipeline it copies (-1 otherwise).
     out_rep : float64[R, 4]
         Per replication: end time, events applied, ready-queue area, passes.
     out_alloc : float64[R, Q, 3]
         Per replication and pool: time integral of the allocated amount over
         [warmup, end].
+    out_model : float64[M, N_MODEL_ACCUMULATORS]
+        This replication's per-model accumulators (``constants.MODEL_ACCUMULATORS``).
+    out_ext : int64[R, 4]
+        Status (``RUN_OK`` or ``RUN_NEED_RESERVE``), the model row that ran out
+        of reserve, and the pipelines and tasks used (real ones and filled slots).
 
     Fills the slices of the output arrays that belong to replication k.
     """
@@ -310,6 +384,14 @@ def run_replication_nb(
     n_shapes = shape_req.shape[0]
     n_nodes = capacity.shape[0]
 
+    # real pipelines first, then empty slots (pipeline_id -1) for submitted copies
+    p_used = n_p
+    while p_used > 0 and wa.pipeline_id[p0 + p_used - 1] < 0:
+        p_used -= 1
+    n_exo = p_used
+    t_used = wa.task_ptr[p0 + p_used] - t0
+    e_used = wa.succ_ptr[t0 + t_used]
+
     # --- per-task state (local index i = global - t0) ---
     key = np.empty(n_t)
     ready = np.full(n_t, np.inf)  # inf until ready, so unset entries never sort first
@@ -317,7 +399,7 @@ def run_replication_nb(
     pos = np.full(n_t, -1, dtype=np.int64)
     for i in range(n_t):
         g = t0 + i
-        pred_left[i] = wa.n_pred[g]
+        pred_left[i] = wa.n_pred[g] if i < t_used else 0
         out_ready[g] = np.nan
         out_start[g] = np.nan
         out_end[g] = np.nan
@@ -326,11 +408,17 @@ def run_replication_nb(
 
     # --- per-pipeline state ---
     remaining = np.zeros(n_p)  # srpt: reference seconds of not-started tasks
-    tasks_left = np.empty(n_p, dtype=np.int64)
+    tasks_left = np.zeros(n_p, dtype=np.int64)
     touched = np.zeros(n_p, dtype=np.bool_)
     touched_list = np.empty(n_p, dtype=np.int64)
     for p in range(n_p):
         gp = p0 + p
+        out_pipeline_end[gp] = np.nan
+        out_outcome[gp] = OUTCOME_NOT_SUBMITTED
+        out_trigger[gp] = TRIGGER_EXOGENOUS
+        out_source[gp] = -1
+        if p >= p_used:
+            continue
         a = wa.task_ptr[gp]
         b = wa.task_ptr[gp + 1]
         tasks_left[p] = b - a
@@ -338,18 +426,66 @@ def run_replication_nb(
         for g in range(a, b):
             s += wa.duration[g]
         remaining[p] = s
-        out_pipeline_end[gp] = np.nan
+
+    # --- lifecycle state (MODEL.md 7), per model row ---
+    n_models = lc.model_id.shape[0]
+    lifecycle = n_models > 0
+    a0 = lc.accuracy.copy()
+    rob = lc.robustness.copy()
+    fair = lc.fairness.copy()
+    td = lc.deployed_at.copy()
+    cross = np.empty(n_models)
+    seg_start = np.full(n_models, -np.inf)
+    stale = np.zeros(n_models, dtype=np.bool_)
+    finished = np.zeros(n_models, dtype=np.bool_)  # a pipeline of a stale model finished now
+    in_flight = np.zeros(n_models, dtype=np.int64)
+    n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
+    per_k = np.zeros(n_models, dtype=np.int64)
+    per_next = np.full(n_models, np.inf)
+    for m in range(n_models):
+        cross[m] = crossing_time_nb(a0[m], td[m], lc.drift[m], lc.threshold[m])
+        if lc.period[m] > 0.0:
+            per_k[m] = first_periodic_index_nb(lc.phase[m], lc.period[m])
+            per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
+        for c in range(out_model.shape[1]):
+            out_model[m, c] = 0.0
+    has_rules = False
+    for m in range(n_models):
+        if lc.on_drift[m] or lc.period[m] > 0.0:
+            has_rules = True
+    t_trigger = _next_trigger(lc, stale, cross, per_next) if has_rules else np.inf
+    n_finished = 0
+    # candidate accuracy of each pipeline as compress changes it; rejected pipelines
+    cand_acc = np.empty(n_p)
+    rejected = np.zeros(n_p, dtype=np.bool_)
+    running = np.zeros(n_p, dtype=np.int64)
+    for p in range(p_used):
+        cand_acc[p] = wa.cand_accuracy[p0 + p]
+    pending = np.empty(max(n_p - n_exo, 1), dtype=np.int64)  # copies submitted now, to arrive now
+    n_pending = 0
+    next_pid = 0
+    for p in range(p_used):
+        if wa.pipeline_id[p0 + p] >= next_pid:
+            next_pid = wa.pipeline_id[p0 + p] + 1
 
     # --- ready heaps, one per shape, sharing one store ---
     shape_count = np.zeros(n_shapes, dtype=np.int64)
-    for i in range(n_t):
+    for i in range(t_used):
         shape_count[task_shape[t0 + i]] += 1
+    if n_t > t_used:
+        # a shape of the reserve may get every slot
+        in_reserve = np.zeros(n_shapes, dtype=np.bool_)
+        for i in range(lc.res_shape.shape[0]):
+            in_reserve[lc.res_shape[i]] = True
+        for s in range(n_shapes):
+            if in_reserve[s]:
+                shape_count[s] += n_t - t_used
     base = np.zeros(n_shapes, dtype=np.int64)
     acc = 0
     for s in range(n_shapes):
         base[s] = acc
         acc += shape_count[s]
-    store = np.empty(max(n_t, 1), dtype=np.int64)
+    store = np.empty(max(acc, 1), dtype=np.int64)
     hsize = np.zeros(n_shapes, dtype=np.int64)
     active = np.zeros(n_shapes + 1, dtype=np.int64)  # shapes with ready tasks (see _activate)
     blocked_at = np.full(n_shapes, -1, dtype=np.int64)  # free-log position, -1: unknown
@@ -371,7 +507,7 @@ def run_replication_nb(
     ev_time = np.empty(n_t + 1)
     ev_task = np.empty(n_t + 1, dtype=np.int64)
     ev_size = 0
-    arrivals = np.argsort(wa.submit[p0:p1], kind="mergesort")  # ties stay in pipeline_id order
+    arrivals = np.argsort(wa.submit[p0:p0 + n_exo], kind="mergesort")  # ties stay in pipeline_id order
     next_arrival = 0
 
     now = 0.0
@@ -380,13 +516,16 @@ def run_replication_nb(
     n_events = 0
     n_passes = 0
     custom = policy == POLICY_CUSTOM
+    rekey = custom or policy == POLICY_STALENESS  # keys that change with time: recomputed every pass
     track_remaining = custom or policy == POLICY_SRPT  # only these keys read `remaining`
+    out_ext[k, 0] = RUN_OK
+    out_ext[k, 1] = -1
 
     while True:
-        t_next = np.inf
-        if ev_size > 0:
+        t_next = t_trigger
+        if ev_size > 0 and ev_time[0] < t_next:
             t_next = ev_time[0]
-        if next_arrival < n_p:
+        if next_arrival < n_exo:
             ta = wa.submit[p0 + arrivals[next_arrival]]
             if ta < t_next:
                 t_next = ta
@@ -399,6 +538,7 @@ def run_replication_nb(
         last_t = now
 
         # 1. completions at `now`, by (pipeline_id, task index) = task index
+        deployed = False
         while ev_size > 0 and ev_time[0] == now:
             i = ev_task[0]
             ev_size = ev_pop(ev_time, ev_task, ev_size)
@@ -413,37 +553,125 @@ def run_replication_nb(
             log_len += 1
             out_end[g] = now
             out_status[g] = STATUS_COMPLETED
-            p = wa.task_pipeline[g] - p0
+            gp = wa.task_pipeline[g]
+            p = gp - p0
             tasks_left[p] -= 1
-            if tasks_left[p] == 0:
-                out_pipeline_end[p0 + p] = now
             for e in range(wa.succ_ptr[g], wa.succ_ptr[g + 1]):
                 j = wa.succ[e] - t0
                 pred_left[j] -= 1
                 if pred_left[j] == 0:
-                    _make_ready(j, t0 + j, p0 + p, p, now, policy, custom, wa, remaining, key, ready,
+                    _make_ready(j, t0 + j, gp, p, now, policy, rekey, wa, remaining, key, ready,
                                 out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
+            row = lc.pipeline_row[gp] if lifecycle else -1
+            if row >= 0:
+                running[p] -= 1
+                if not rejected[p] and cand_acc[p] == cand_acc[p]:
+                    # the task's lifecycle effect (MODEL.md 7), at its completion
+                    ty = wa.task_type[g]
+                    gate = -1
+                    if ty == TYPE_EVALUATE and cand_acc[p] < lc.gates[GATE_ACCURACY]:
+                        gate = OUTCOME_REJECTED_EVALUATE
+                    elif ty == TYPE_BIAS_CHECK and wa.cand_fairness[gp] < lc.gates[GATE_FAIRNESS]:
+                        gate = OUTCOME_REJECTED_BIAS_CHECK
+                    elif ty == TYPE_ROBUSTNESS_CHECK and wa.cand_robustness[gp] < lc.gates[GATE_ROBUSTNESS]:
+                        gate = OUTCOME_REJECTED_ROBUSTNESS_CHECK
+                    elif ty == TYPE_COMPRESS:
+                        loss = wa.compress_loss[gp]
+                        if loss == loss:
+                            cand_acc[p] -= loss
+                    elif ty == TYPE_DEPLOY:
+                        _deploy(lc, row, p, gp, wa, now, warmup, cand_acc, a0, rob, fair, td, cross,
+                                seg_start, stale, out_model)
+                        deployed = True
+                    if gate >= 0:
+                        rejected[p] = True
+                        out_outcome[gp] = gate
+                        if now >= warmup:
+                            out_model[row, 3 + gate - OUTCOME_REJECTED_EVALUATE] += 1.0
+                        n_ready -= _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize,
+                                                active, key, ready, task_shape)
+            if tasks_left[p] == 0:
+                # finished: completed, or rejected and its last running task ended
+                out_pipeline_end[gp] = now
+                if not rejected[p]:
+                    out_outcome[gp] = OUTCOME_COMPLETED
+                if row >= 0:
+                    in_flight[row] -= 1
+                    if stale[row] and lc.on_drift[row]:
+                        finished[row] = True
+                        n_finished += 1
+        if deployed and has_rules:
+            t_trigger = _next_trigger(lc, stale, cross, per_next)
 
-        # 2. (lifecycle triggers belong here, MODEL.md 3)
+        # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
+        if has_rules and (t_trigger == now or n_finished > 0):
+            for m in range(n_models):
+                submit_rule = -1
+                if lc.on_drift[m]:
+                    if not stale[m] and max(cross[m], 0.0) == now:
+                        stale[m] = True
+                        if in_flight[m] == 0:
+                            submit_rule = TRIGGER_ON_DRIFT
+                    elif stale[m] and finished[m] and in_flight[m] == 0:
+                        submit_rule = TRIGGER_ON_DRIFT
+                finished[m] = False
+                for rule in (submit_rule, TRIGGER_PERIODIC if per_next[m] == now else -1):
+                    if rule < 0 or in_flight[m] > 0:
+                        continue
+                    # the k-th copy of model m: the k-th reserve pipeline of its row
+                    r = lc.res_ptr[m] + n_submitted[m]
+                    if r >= lc.res_ptr[m + 1]:
+                        out_ext[k, 0] = RUN_NEED_RESERVE
+                        out_ext[k, 1] = m
+                        return
+                    p = p_used
+                    gp = p0 + p
+                    t_used, e_used = _copy_pipeline(wa, lc, task_shape, r, gp, t0 + t_used, e_used, m)
+                    t_used -= t0
+                    p_used += 1
+                    wa.pipeline_id[gp] = next_pid
+                    next_pid += 1
+                    wa.submit[gp] = now
+                    out_trigger[gp] = rule
+                    out_source[gp] = r
+                    tasks_left[p] = wa.task_ptr[gp + 1] - wa.task_ptr[gp]
+                    rem = 0.0
+                    for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+                        rem += wa.duration[g]
+                        pred_left[g - t0] = wa.n_pred[g]
+                    remaining[p] = rem
+                    cand_acc[p] = wa.cand_accuracy[gp]
+                    n_submitted[m] += 1
+                    in_flight[m] += 1
+                    if now >= warmup:
+                        out_model[m, 6 if rule == TRIGGER_ON_DRIFT else 7] += 1.0
+                    pending[n_pending] = p
+                    n_pending += 1
+                if per_next[m] == now:
+                    per_k[m] += 1
+                    per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
+            n_finished = 0
+            t_trigger = _next_trigger(lc, stale, cross, per_next)
 
-        # 3. arrivals at `now`, by pipeline_id
-        while next_arrival < n_p and wa.submit[p0 + arrivals[next_arrival]] == now:
+        # 3. arrivals at `now`, by pipeline_id: the workload's, then the copies submitted now
+        while next_arrival < n_exo and wa.submit[p0 + arrivals[next_arrival]] == now:
             p = arrivals[next_arrival]
             next_arrival += 1
             n_events += 1
-            gp = p0 + p
-            for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
-                if wa.n_pred[g] == 0:
-                    _make_ready(g - t0, g, gp, p, now, policy, custom, wa, remaining, key, ready,
-                                out_ready, task_shape, store, pos, base, hsize, active)
-                    n_ready += 1
+            n_ready += _arrive(p, p0, t0, now, policy, rekey, wa, lc, lifecycle, in_flight, out_outcome,
+                               remaining, key, ready, out_ready, task_shape, store, pos, base, hsize, active)
+        for x in range(n_pending):
+            n_events += 1
+            n_ready += _arrive(pending[x], p0, t0, now, policy, rekey, wa, lc, False, in_flight, out_outcome,
+                               remaining, key, ready, out_ready, task_shape, store, pos, base, hsize, active)
+        n_pending = 0
 
         # 4. one scheduling pass
         if n_ready == 0:
             continue
         n_passes += 1
-        if custom:
+        if rekey:
             for x in range(1, active[0] + 1):
                 s = active[x]
                 b = base[s]
@@ -451,12 +679,27 @@ def run_replication_nb(
                     j = store[b + jj]
                     g = t0 + j
                     gp = wa.task_pipeline[g]
-                    sg = task_shape[g]
-                    kv = keyfn(
-                        now, ready[j], wa.duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
-                        wa.task_type[g],
-                        wa.pipeline_id[gp], wa.priority[gp], wa.model[gp], wa.submit[gp], remaining[gp - p0],
-                    )
+                    row = lc.pipeline_row[gp] if lifecycle else -1
+                    if custom:
+                        sg = task_shape[g]
+                        acc_now = np.nan
+                        thr = np.nan
+                        st = 0.0
+                        if row >= 0:
+                            acc_now = deployed_accuracy_nb(a0[row], td[row], lc.drift[row], now)
+                            thr = lc.threshold[row]
+                            st = 1.0 if stale[row] else 0.0
+                        kv = keyfn(
+                            now, ready[j], wa.duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
+                            wa.task_type[g],
+                            wa.pipeline_id[gp], wa.priority[gp], wa.model[gp], wa.submit[gp], remaining[gp - p0],
+                            acc_now, thr, st,
+                        )
+                    elif row >= 0:
+                        # staleness: -(threshold - a(now)); the model furthest below runs first
+                        kv = -(lc.threshold[row] - deployed_accuracy_nb(a0[row], td[row], lc.drift[row], now))
+                    else:
+                        kv = np.inf
                     if kv != kv:  # NaN sorts last
                         kv = np.inf
                     key[j] = kv
@@ -508,6 +751,7 @@ def run_replication_nb(
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
             ev_size = ev_push(ev_time, ev_task, ev_size, now + wa.duration[g] / speed[node], i)
             p = wa.task_pipeline[g] - p0
+            running[p] += 1
             if track_remaining and not touched[p]:
                 touched[p] = True
                 touched_list[n_touched] = p
@@ -543,7 +787,87 @@ def run_replication_nb(
     if horizon < np.inf:
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
+    for m in range(n_models):
+        close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], lc.drift[m], cross[m], warmup)
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
     out_rep[k, 2] = queue_area
     out_rep[k, 3] = n_passes
+    out_ext[k, 2] = p_used
+    out_ext[k, 3] = t_used
+
+
+@njit(cache=True, error_model="numpy")
+def _arrive(p, p0, t0, now, policy, rekey, wa, lc, count_in_flight, in_flight, out_outcome,
+            remaining, key, ready, out_ready, task_shape, store, pos, base, hsize, active):
+    """Local pipeline p arrives now: its tasks without predecessors become ready; returns how many."""
+    gp = p0 + p
+    out_outcome[gp] = OUTCOME_UNFINISHED
+    if count_in_flight:
+        row = lc.pipeline_row[gp]
+        if row >= 0:
+            in_flight[row] += 1  # (a submitted copy is in flight since its trigger)
+    n = 0
+    for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+        if wa.n_pred[g] == 0:
+            _make_ready(g - t0, g, gp, p, now, policy, rekey, wa, remaining, key, ready,
+                        out_ready, task_shape, store, pos, base, hsize, active)
+            n += 1
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def _deploy(lc, row, p, gp, wa, now, warmup, cand_acc, a0, rob, fair, td, cross, seg_start, stale, out_model):
+    """Pipeline p deploys its candidate as model row's new state (MODEL.md 7)."""
+    close_segment_nb(out_model, row, seg_start[row], now, a0[row], td[row], lc.drift[row], cross[row], warmup)
+    c = max(cross[row], 0.0)  # when the trigger fired (or would have)
+    if c >= warmup and cross[row] <= now:
+        out_model[row, 8] += now - c
+        out_model[row, 9] += 1.0
+    if now >= warmup:
+        out_model[row, 2] += 1.0
+    a0[row] = cand_acc[p]
+    rob[row] = wa.cand_robustness[gp]
+    fair[row] = wa.cand_fairness[gp]
+    td[row] = now
+    cross[row] = crossing_time_nb(a0[row], now, lc.drift[row], lc.threshold[row])
+    seg_start[row] = now
+    stale[row] = False
+
+
+@njit(cache=True, error_model="numpy")
+def _copy_pipeline(wa, lc, task_shape, r, gp, g0, e0, row):
+    """Copy reserve pipeline r into slot gp (tasks from g0, edges from e0); returns the next free (g, e).
+
+    The copy belongs to model row ``row`` and keeps the reserve pipeline's
+    priority and candidate outcomes; its pipeline_id and submit time are the caller's.
+    """
+    res = lc.res
+    a = res.task_ptr[r]
+    b = res.task_ptr[r + 1]
+    wa.model[gp] = lc.model_id[row]
+    wa.priority[gp] = res.priority[r]
+    wa.cand_accuracy[gp] = res.cand_accuracy[r]
+    wa.cand_robustness[gp] = res.cand_robustness[r]
+    wa.cand_fairness[gp] = res.cand_fairness[r]
+    wa.compress_loss[gp] = res.compress_loss[r]
+    lc.pipeline_row[gp] = row
+    wa.task_ptr[gp] = g0
+    wa.task_ptr[gp + 1] = g0 + (b - a)
+    e = e0
+    for u in range(a, b):
+        g = g0 + (u - a)
+        wa.task_pipeline[g] = gp
+        wa.task_type[g] = res.task_type[u]
+        wa.cpu[g] = res.cpu[u]
+        wa.gpu[g] = res.gpu[u]
+        wa.mem[g] = res.mem[u]
+        wa.duration[g] = res.duration[u]
+        wa.n_pred[g] = res.n_pred[u]
+        task_shape[g] = lc.res_shape[u]
+        wa.succ_ptr[g] = e
+        for x in range(res.succ_ptr[u], res.succ_ptr[u + 1]):
+            wa.succ[e] = res.succ[x] - a + g0
+            e += 1
+    wa.succ_ptr[g0 + (b - a)] = e
+    return g0 + (b - a), e

@@ -8,6 +8,8 @@ only for summaries can drop the records of a batch as soon as it is reduced.
 import numpy as np
 from numba import njit
 
+from .constants import OUTCOME_COMPLETED, OUTCOME_REJECTED_EVALUATE
+
 # Columns of the per-replication metric array, in order.
 REP_METRICS = (
     "submitted",
@@ -141,7 +143,7 @@ def _mean_p(x, q):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def summarize_replication_nb(wa, k, start, ready, pipeline_end, end_time, warmup, horizon, n_types,
+def summarize_replication_nb(wa, k, start, ready, pipeline_end, outcome, end_time, warmup, horizon, n_types,
                              cp, out_metrics, out_type_waits):
     """Metrics of replication k over the pipelines submitted in [warmup, horizon).
 
@@ -151,13 +153,16 @@ def summarize_replication_nb(wa, k, start, ready, pipeline_end, end_time, warmup
     k : int
     start, ready : float64[T]
     pipeline_end : float64[P]
+    outcome : int64[P]
+        ``constants.OUTCOME_*``: only completed pipelines have a response time;
+        rejected ones (MODEL.md 7) are counted apart.
     end_time : float64[R]
     warmup, horizon : float
     n_types : int
     cp : float64[P]
         Scratch for critical paths (each replication writes its own slice).
     out_metrics : float64[R, N_REP_METRICS]
-        Columns ``REP_METRICS`` (``rejected`` stays 0 without the lifecycle).
+        Columns ``REP_METRICS``.
     out_type_waits : float64[R, n_types, 3]
         Per task type: number of started tasks, mean wait, p95 wait.
     """
@@ -172,13 +177,16 @@ def summarize_replication_nb(wa, k, start, ready, pipeline_end, end_time, warmup
     wait_type = np.empty(t1 - t0, dtype=np.int64)
     submitted = 0
     completed = 0
+    rejected = 0
     n_w = 0
     for p in range(p0, p1):
         sub = wa.submit[p]
         if sub < warmup or sub >= horizon:
             continue
         submitted += 1
-        if pipeline_end[p] == pipeline_end[p]:
+        if outcome[p] >= OUTCOME_REJECTED_EVALUATE:
+            rejected += 1
+        elif outcome[p] == OUTCOME_COMPLETED:
             resp_p = pipeline_end[p] - sub
             resp[completed] = resp_p
             slow[completed] = resp_p / cp[p] if cp[p] > 0 else np.nan
@@ -191,8 +199,8 @@ def summarize_replication_nb(wa, k, start, ready, pipeline_end, end_time, warmup
     m = out_metrics[k]
     m[0] = submitted
     m[1] = completed
-    m[2] = submitted - completed
-    m[3] = 0.0
+    m[2] = submitted - completed - rejected
+    m[3] = rejected
     if completed > 0:
         v = np.sort(resp[:completed])  # three percentiles of one array: sorting once is cheaper
         m[4] = mean_nb(v)

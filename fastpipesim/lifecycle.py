@@ -1,0 +1,318 @@
+"""The Python side of the ML model lifecycle (MODEL.md 7): gates, the arrays the event loop reads,
+and room for the pipelines that automation rules submit during a run.
+
+The event loop copies a submitted pipeline into an empty *slot* at the end of
+its replication's arrays: triggered pipelines are numbered after every
+pipeline of the workload in submission order (MODEL.md 7), so appending keeps
+"global task index order = (pipeline_id, task index) order", which every tie
+rule of the loop relies on. What a copy contains comes from a *reserve*: the
+k-th pipeline of each model, drawn (or, for a trace, copied from the template)
+before the run, so that it cannot depend on the schedule (common random numbers).
+
+There is no fixed buffer that could overflow silently: the slots are exactly
+the reserve, and when a model needs more copies than were drawn, the loop
+stops with ``RUN_NEED_RESERVE`` and :func:`run_with_rules` draws more and runs
+the replication again (it is deterministic, so the rerun gives the same
+schedule up to that point and goes on). Only ``max_triggered`` bounds it, with
+an error that names it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .engine.constants import N_MODEL_ACCUMULATORS, SECONDS_PER_DAY
+from .workload import Batch, LifecycleArrays, ModelTable, RequestShapes, WorkloadArrays, build_arrays
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Quality gates (MODEL.md 7): a pipeline is rejected when its candidate value is below the gate.
+
+    0.0 disables a gate (a value in [0, 1] is never below it).
+    """
+
+    accuracy: float = 0.0    # checked when an ``evaluate`` task completes
+    fairness: float = 0.0    # ``bias_check``
+    robustness: float = 0.0  # ``robustness_check``
+
+    def __post_init__(self):
+        for name in ("accuracy", "fairness", "robustness"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.floating, np.integer)) and 0.0 <= float(v) <= 1.0):
+                raise ValueError(f"{name}_gate must be a number in [0, 1], got {v!r}")
+
+    def array(self) -> np.ndarray:
+        return np.array([self.accuracy, self.fairness, self.robustness], dtype=np.float64)
+
+
+def resolve_gates(workload, accuracy_gate, fairness_gate, robustness_gate) -> Gates:
+    """Gates given to ``simulate``, else the workload's defaults (``ModelOpsWorkload``), else off."""
+    def pick(given, name):
+        if given is not None:
+            return float(given)
+        return float(getattr(workload, name, 0.0))
+
+    return Gates(pick(accuracy_gate, "accuracy_gate"), pick(fairness_gate, "fairness_gate"),
+                 pick(robustness_gate, "robustness_gate"))
+
+
+def _empty_arrays() -> WorkloadArrays:
+    z = np.zeros(0, dtype=np.int64)
+    return build_arrays(pipeline_id=z, submit=np.zeros(0), model=z, priority=z, task_count=z, task_type=z,
+                        cpu=np.zeros(0), gpu=np.zeros(0), mem=np.zeros(0), duration=np.zeros(0),
+                        edge_pred=z, edge_succ=z)
+
+
+_EMPTY = _empty_arrays()
+_NO_MODELS = ModelTable(*([np.zeros(0, dtype=np.int64)] + [np.zeros(0)] * 6 + [np.zeros(0, dtype=np.bool_)]
+                          + [np.zeros(0)] * 2))
+
+
+def pipeline_rows(table: ModelTable | None, model: np.ndarray) -> np.ndarray:
+    """Model row of each pipeline (``table`` is sorted by model_id), -1 where the model has no state."""
+    if table is None or table.n_models == 0:
+        return np.full(len(model), -1, dtype=np.int64)
+    k = np.minimum(np.searchsorted(table.model_id, model), table.n_models - 1)
+    return np.where(table.model_id[k] == model, k, -1).astype(np.int64)
+
+
+def lifecycle_arrays(table: ModelTable | None, gates: Gates, pipeline_row: np.ndarray,
+                     reserve: Batch | None = None, reserve_shape=None, reserve_ptr=None) -> LifecycleArrays:
+    """The event loop's view of one replication's lifecycle (no models: none)."""
+    t = _NO_MODELS if table is None else table
+    if reserve is None:
+        res, res_shape = _EMPTY, np.zeros(0, dtype=np.int64)
+        res_ptr = np.zeros(t.n_models + 1, dtype=np.int64)
+    else:
+        res, res_shape, res_ptr = reserve.arrays, reserve_shape, reserve_ptr
+    return LifecycleArrays(
+        model_id=np.ascontiguousarray(t.model_id, dtype=np.int64),
+        accuracy=np.ascontiguousarray(t.accuracy, dtype=np.float64),
+        robustness=np.ascontiguousarray(t.robustness, dtype=np.float64),
+        fairness=np.ascontiguousarray(t.fairness, dtype=np.float64),
+        deployed_at=np.ascontiguousarray(t.deployed_at, dtype=np.float64),
+        drift=np.ascontiguousarray(t.drift_per_day, dtype=np.float64),
+        threshold=np.ascontiguousarray(t.threshold, dtype=np.float64),
+        on_drift=np.ascontiguousarray(t.on_drift, dtype=np.bool_),
+        period=np.ascontiguousarray(t.period, dtype=np.float64),
+        phase=np.ascontiguousarray(t.phase, dtype=np.float64),
+        gates=gates.array(),
+        pipeline_row=pipeline_row,
+        res=res,
+        res_shape=np.ascontiguousarray(res_shape, dtype=np.int64),
+        res_ptr=np.ascontiguousarray(res_ptr, dtype=np.int64),
+    )
+
+
+def no_lifecycle(n_pipelines: int) -> LifecycleArrays:
+    return lifecycle_arrays(None, Gates(), np.full(n_pipelines, -1, dtype=np.int64))
+
+
+def initial_counts(table: ModelTable, horizon: float) -> np.ndarray:
+    """How many copies of each model to draw before the first try.
+
+    A guess, not a limit (more are drawn when a model runs out): a periodic
+    model submits at most one per period; an on_drift model about once per
+    threshold crossing, which the default workload's models reach after a few
+    days (ln(a0 / threshold) of 0.02-0.05 at about 1% drift a day); rejected
+    retrainings are retried, hence the margin.
+    """
+    days = horizon / SECONDS_PER_DAY
+    n = np.zeros(table.n_models, dtype=np.int64)
+    per = table.period > 0
+    n[per] += np.ceil(horizon / table.period[per]).astype(np.int64) + 1
+    drift = table.on_drift.astype(bool)
+    n[drift] += 2 + np.ceil(days * table.drift_per_day[drift] / 0.02).astype(np.int64)
+    return n
+
+
+class TriggerRoom(NamedTuple):
+    """A one-replication batch with slots for the reserve's pipelines, and the reserve."""
+
+    batch: Batch
+    task_shape: np.ndarray
+    shape_req: np.ndarray
+    reserve: Batch
+    reserve_shape: np.ndarray
+    reserve_ptr: np.ndarray
+    n_real: int  # pipelines of the workload (before the slots)
+
+
+def _pad(x: np.ndarray, n: int, fill) -> np.ndarray:
+    out = np.empty(len(x) + n, dtype=x.dtype)
+    out[: len(x)] = x
+    out[len(x):] = fill
+    return out
+
+
+def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reserve: Batch,
+              reserve_task_shape: np.ndarray, reserve_shape_req: np.ndarray, counts: np.ndarray) -> TriggerRoom:
+    """Copy ``batch`` (one replication) with one empty slot per reserve pipeline, tasks and edges included.
+
+    The two shape tables are merged into one (the loop keeps one ready heap per shape).
+    """
+    wa = batch.arrays
+    res = reserve.arrays
+    n_p, n_t, n_e = wa.n_pipelines, wa.n_tasks, len(wa.succ)
+    xp, xt, xe = res.n_pipelines, res.n_tasks, len(res.succ)
+    stacked = np.concatenate([shape_req, reserve_shape_req])
+    merged_req, merged = np.unique(stacked, axis=0, return_inverse=True)
+    merged = merged.reshape(-1).astype(np.int64)
+    main_shape = merged[task_shape]
+    res_shape = merged[reserve_task_shape + len(shape_req)]
+    arrays = WorkloadArrays(
+        rep_pipeline_ptr=np.array([0, n_p + xp], dtype=np.int64),
+        rep_task_ptr=np.array([0, n_t + xt], dtype=np.int64),
+        pipeline_id=_pad(wa.pipeline_id, xp, -1),
+        submit=_pad(wa.submit, xp, np.inf),
+        model=_pad(wa.model, xp, -1),
+        priority=_pad(wa.priority, xp, 0),
+        task_ptr=_pad(wa.task_ptr, xp, n_t),
+        cand_accuracy=_pad(wa.cand_accuracy, xp, np.nan),
+        cand_robustness=_pad(wa.cand_robustness, xp, np.nan),
+        cand_fairness=_pad(wa.cand_fairness, xp, np.nan),
+        compress_loss=_pad(wa.compress_loss, xp, np.nan),
+        task_pipeline=_pad(wa.task_pipeline, xt, -1),
+        task_type=_pad(wa.task_type, xt, 0),
+        cpu=_pad(wa.cpu, xt, 0.0),
+        gpu=_pad(wa.gpu, xt, 0.0),
+        mem=_pad(wa.mem, xt, 0.0),
+        duration=_pad(wa.duration, xt, 1.0),
+        n_pred=_pad(wa.n_pred, xt, 0),
+        succ_ptr=_pad(wa.succ_ptr, xt, n_e),
+        succ=_pad(wa.succ, xe, 0),
+    )
+    room = Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names,
+                 replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered)
+    ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return TriggerRoom(room, _pad(main_shape, xt, 0), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
+                       n_p)
+
+
+def trim(room: TriggerRoom, p_used: int, t_used: int, source: np.ndarray) -> Batch:
+    """The run's workload: the real pipelines and the filled slots, with the copies' task names."""
+    wa = room.batch.arrays
+    e_used = int(wa.succ_ptr[t_used])
+    fields = {}
+    for name in WorkloadArrays._fields:
+        x = getattr(wa, name)
+        if name == "rep_pipeline_ptr":
+            x = np.array([0, p_used], dtype=np.int64)
+        elif name == "rep_task_ptr":
+            x = np.array([0, t_used], dtype=np.int64)
+        elif name == "task_ptr":
+            x = x[: p_used + 1]
+        elif name == "succ_ptr":
+            x = x[: t_used + 1]
+        elif name == "succ":
+            x = x[:e_used]
+        elif len(x) == wa.n_pipelines:
+            x = x[:p_used]
+        else:
+            x = x[:t_used]
+        fields[name] = x.copy()
+    res = room.reserve
+    copies = source[room.n_real:p_used]
+    names = [room.batch.task_names]
+    if len(copies):
+        a, b = res.arrays.task_ptr[copies], res.arrays.task_ptr[copies + 1]
+        names.append(res.task_names[_ranges(a, b)])
+    return Batch(arrays=WorkloadArrays(**fields), type_names=room.batch.type_names,
+                 task_names=np.concatenate(names), replications=room.batch.replications,
+                 models=room.batch.models, triggered=room.batch.triggered)
+
+
+def _ranges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(a[i], b[i])."""
+    n = b - a
+    if n.sum() == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.repeat(a - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+    return starts + np.arange(int(n.sum()), dtype=np.int64)
+
+
+def select_pipelines(batch: Batch, index: np.ndarray, replication: int = 0) -> Batch:
+    """A one-replication batch of the pipelines ``index`` of ``batch`` (repeats allowed), in that order.
+
+    Used for a trace's triggered pipelines (copies of a template, MODEL.md 7).
+    """
+    wa = batch.arrays
+    index = np.asarray(index, dtype=np.int64)
+    a, b = wa.task_ptr[index], wa.task_ptr[index + 1]
+    src = _ranges(a, b)
+    count = b - a
+    new_start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    shift = np.repeat(new_start - a, count)  # new task index = source index + shift
+    deg = wa.succ_ptr[src + 1] - wa.succ_ptr[src]
+    edge_pred = np.repeat(np.arange(len(src), dtype=np.int64), deg)
+    edge_succ = wa.succ[_ranges(wa.succ_ptr[src], wa.succ_ptr[src + 1])] + np.repeat(shift, deg)
+    arrays = build_arrays(
+        pipeline_id=np.full(len(index), -1, dtype=np.int64), submit=np.zeros(len(index)),
+        model=wa.model[index], priority=wa.priority[index], task_count=count, task_type=wa.task_type[src],
+        cpu=wa.cpu[src], gpu=wa.gpu[src], mem=wa.mem[src], duration=wa.duration[src],
+        edge_pred=edge_pred, edge_succ=edge_succ,
+        cand_accuracy=wa.cand_accuracy[index], cand_robustness=wa.cand_robustness[index],
+        cand_fairness=wa.cand_fairness[index], compress_loss=wa.compress_loss[index],
+    )
+    shapes = None
+    if batch.shapes is not None:
+        shapes = RequestShapes(batch.shapes.task_shape[src], batch.shapes.shape_req)
+    return Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names[src],
+                 replications=np.array([replication], dtype=np.int64), shapes=shapes)
+
+
+def replication_batch(batch: Batch, k: int) -> Batch:
+    """Replication slot k of a batch as a batch of its own."""
+    wa = batch.arrays
+    p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
+    sub = select_pipelines(batch, np.arange(p0, p1), int(batch.replications[k]))
+    arrays = sub.arrays._replace(pipeline_id=wa.pipeline_id[p0:p1].copy(), submit=wa.submit[p0:p1].copy())
+    return Batch(arrays=arrays, type_names=batch.type_names, task_names=sub.task_names,
+                 replications=sub.replications, shapes=sub.shapes,
+                 models=None if batch.models is None else (batch.models[k],),
+                 triggered=None if batch.triggered is None else (batch.triggered[k],))
+
+
+def model_frame_columns() -> tuple:
+    """The per-model metrics (MODEL.md 7) as reported, in order."""
+    return ("mean_accuracy", "frac_below", "deployments", "rejected_evaluate", "rejected_bias_check",
+            "rejected_robustness_check", "submitted_on_drift", "submitted_periodic", "crossing_to_deploy")
+
+
+def model_metrics(acc: np.ndarray, span: float) -> np.ndarray:
+    """Per-model metrics from the loop's accumulators (``float64[M, N_MODEL_ACCUMULATORS]``), and a total row.
+
+    Returns float64[M + 1, 9] in the order of :func:`model_frame_columns`; the
+    last row is the total: accuracy and time below averaged over the models,
+    counts summed, crossing-to-deploy averaged over every model's delays.
+    """
+    assert acc.shape[1] == N_MODEL_ACCUMULATORS
+    m = acc.shape[0]
+    out = np.empty((m + 1, 9))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:m, 0] = acc[:, 0] / span if span > 0 else np.nan
+        out[:m, 1] = acc[:, 1] / span if span > 0 else np.nan
+        out[:m, 2:8] = acc[:, 2:8]
+        out[:m, 8] = np.where(acc[:, 9] > 0, acc[:, 8] / np.maximum(acc[:, 9], 1), np.nan)
+        out[m, 0:2] = out[:m, 0:2].mean(axis=0) if m else np.nan
+        out[m, 2:8] = acc[:, 2:8].sum(axis=0)
+        n = acc[:, 9].sum()
+        out[m, 8] = acc[:, 8].sum() / n if n > 0 else np.nan
+    return out
+
+
+def check_rules(tables, horizon) -> None:
+    """A rule keeps submitting retrainings for as long as the run goes: it needs a horizon."""
+    if horizon is not None and math.isfinite(horizon):
+        return
+    for t in tables:
+        if t is not None and t.has_rules:
+            raise ValueError(
+                "the workload's models have automation rules (on_drift or a period), which submit "
+                "retraining pipelines for as long as the run lasts: give a horizon"
+            )
