@@ -36,29 +36,70 @@ pipelines (``n`` each, in submit order)
     16. duration factor (standard normal, ``n`` x steps -> mean-one log-normal)
     17. candidate accuracy noise (normal), 18. candidate robustness (beta),
     19. candidate fairness (beta), 20. compress_loss (uniform)
+
+``model_rules`` only changes which rules a model has (on_drift, period, phase),
+never a draw: draw 10 is kept as a uniform u_m and the phase is u_m x the
+model's period (or the override's phase_days).
+
+Triggered pipelines (MODEL.md 7) come from other streams, one per model and
+replication, never advanced by the schedule:
+``Generator(PCG64(SeedSequence(seed, spawn_key=(replication, TRIGGER_STREAM_TAG, model))))``.
+The k-th triggered pipeline of a model is row k of ``rng.random((count, 2 S + 5))``
+(S template steps). NumPy fills the block row-major with one 64-bit output per
+double, so row k is the same whatever ``count`` is. Every value is one uniform
+mapped by an inverse CDF (normals by ``ndtri``, Betas by ``betaincinv``, unlike
+``rng.beta`` which uses a variable number of outputs). Columns:
+
+    0           dataset size factor (-> normal -> mean-one log-normal)
+    1 .. S      step inclusion (u < p)
+    S+1 .. 2S   duration factor of each step (-> normal -> mean-one log-normal)
+    2S+1        candidate accuracy noise (-> normal)
+    2S+2        candidate robustness (-> Beta), 2S+3 candidate fairness (-> Beta)
+    2S+4        compress_loss (uniform on the range)
+
+The model's framework, base size and priority are the replication's (draws 1-3).
 """
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import betaincinv, ndtri
 
 from .engine.constants import STANDARD_TYPES
 from .engine.generate import assemble_tasks_nb
-from .workload import Batch, RequestShapes, build_arrays, concat_batches
+from .workload import Batch, ModelTable, RequestShapes, build_arrays, concat_batches
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 FRAMEWORKS = ("sklearn", "xgboost", "tensorflow", "pytorch")
 
 
+#: Second word of the spawn key of the triggered pipelines' streams, (replication, tag, model).
+#: SeedSequence concatenates the 32-bit words of the spawn key, so (r, tag, m) names
+#: the m-th child of the tag-th child of replication r's stream: a single word near
+#: 2**32 (not a larger int, which would split into two small words such as (7, 1))
+#: could only collide if someone spawned ~3.7 billion children of a replication's
+#: stream. It differs from the replication streams (r,) in length.
+TRIGGER_STREAM_TAG = 0xDEC0DE07
+
+
 def replication_rng(seed: int, replication: int) -> np.random.Generator:
     """The random stream of replication ``replication`` of ``seed`` (MODEL.md 8)."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(int(replication),))))
+
+
+def trigger_rng(seed: int, replication: int, model: int) -> np.random.Generator:
+    """The stream of model ``model``'s triggered pipelines in a replication (MODEL.md 7, common random numbers)."""
+    return np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(seed, spawn_key=(int(replication), TRIGGER_STREAM_TAG, int(model)))
+    ))
 
 
 @dataclass(frozen=True)
@@ -222,6 +263,12 @@ class ModelOpsWorkload:
     initial_age_days: float = 3.0  # initial deployments happened U(0, 3) days before t = 0
     on_drift: bool = False  # automation rules off by default: the default experiment is the exogenous load
     period_days: float = 0.0  # periodic retraining period (0 = none); phase per model is U(0, period)
+    # Per-model overrides of the rules: {model_id: {"on_drift": bool, "period_days": float,
+    # "phase_days": float}}, any subset of the keys. Stored as a sorted tuple of
+    # (model_id, on_drift or None, period_days or None, phase_days or None) so that the
+    # workload stays hashable and comparable. A model with an overridden period and no
+    # phase keeps its phase uniform: phase = u_m * its period, with the u_m of the draw.
+    model_rules: Mapping | tuple = ()
     # --- candidate outcomes (MODEL.md 7) ---
     # Learning curve A_f - B_f * size_gb ** -c_f: deep learning has the higher ceiling
     # but needs more data to reach it (larger B, slower c).
@@ -232,6 +279,15 @@ class ModelOpsWorkload:
     robustness_beta: tuple = (8.0, 2.0)  # mean 0.8, sd 0.12: robustness is the weakest of the three metrics
     fairness_beta: tuple = (18.0, 2.0)  # mean 0.9, sd 0.065
     compress_loss_range: tuple = (0.0, 0.02)  # compression costs up to two points of accuracy
+    # --- gates (MODEL.md 7): a pipeline is rejected when its candidate falls below one ---
+    # Rejection rates are per pipeline under the defaults above. Accuracy is checked at
+    # evaluate, before compress: the learning curve over the framework mix and the
+    # sizes (median 4 GB, log-sd sqrt(0.6**2 + 0.25**2)) plus the noise puts 1.0% of
+    # candidates below 0.78 (mostly sklearn models on small data).
+    accuracy_gate: float = 0.78  # rejects ~1.0% of pipelines (0.79 would reject 2.5%, 0.80 5.7%)
+    fairness_gate: float = 0.75  # P(Beta(18, 2) < 0.75) = 3.1%
+    robustness_gate: float = 0.5  # P(Beta(8, 2) < 0.5) = 2.0%
+    # together ~6% of the pipelines are rejected by some gate (the three are independent)
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self):
@@ -299,7 +355,75 @@ class ModelOpsWorkload:
         lo, hi = self._pair("compress_loss_range", self.compress_loss_range)
         if not (0 <= lo <= hi):
             raise ValueError(f"compress_loss_range must satisfy 0 <= lo <= hi, got {self.compress_loss_range}")
+        for nm in ("accuracy_gate", "fairness_gate", "robustness_gate"):
+            finite(nm, 0)
+            if getattr(self, nm) > 1:
+                raise ValueError(f"{nm} must be in [0, 1], got {getattr(self, nm)!r}")
         self._check_template()
+        object.__setattr__(self, "model_rules", self._normalize_rules(self.model_rules))
+
+    _RULE_KEYS = ("on_drift", "period_days", "phase_days")
+
+    def _normalize_rules(self, rules) -> tuple:
+        """``model_rules`` as a sorted tuple of (model_id, on_drift, period_days, phase_days), None = not overridden.
+
+        Accepts the mapping a user writes or the tuple already stored (``dataclasses.replace``
+        passes the stored value back in).
+        """
+        if isinstance(rules, Mapping):
+            items = []
+            for mid, rule in rules.items():
+                if not isinstance(rule, Mapping):
+                    raise ValueError(
+                        f"model_rules[{mid!r}] must be a mapping with keys among {self._RULE_KEYS}, got {rule!r}"
+                    )
+                unknown = sorted(str(k) for k in rule if k not in self._RULE_KEYS)
+                if unknown:
+                    raise ValueError(
+                        f"model_rules[{mid!r}]: unknown key(s) {unknown}; the known keys are {self._RULE_KEYS}"
+                    )
+                items.append((mid, rule.get("on_drift"), rule.get("period_days"), rule.get("phase_days")))
+        elif isinstance(rules, (tuple, list)):
+            items = []
+            for it in rules:
+                if not (isinstance(it, (tuple, list)) and len(it) == 4):
+                    raise ValueError(
+                        "model_rules must be a mapping {model_id: {'on_drift': ..., 'period_days': ..., "
+                        f"'phase_days': ...}} or tuples (model_id, on_drift, period_days, phase_days), got {it!r}"
+                    )
+                items.append(tuple(it))
+        else:
+            raise ValueError(f"model_rules must be a mapping {{model_id: {{rule: value}}}}, got {rules!r}")
+        out = []
+        for mid, on_drift, period, phase in items:
+            if not isinstance(mid, (int, np.integer)) or isinstance(mid, (bool, np.bool_)) \
+                    or not (0 <= mid < self.n_models):
+                raise ValueError(
+                    f"model_rules: model id {mid!r} is not a model of this workload (0 .. {self.n_models - 1})"
+                )
+            mid = int(mid)
+            where = f"model_rules[{mid}]"
+            if on_drift is not None:
+                if not isinstance(on_drift, (bool, np.bool_)):
+                    raise ValueError(f"{where}: on_drift must be True or False, got {on_drift!r}")
+                on_drift = bool(on_drift)
+            for nm, v in (("period_days", period), ("phase_days", phase)):
+                if v is not None and not (
+                    isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                    and math.isfinite(v) and v >= 0
+                ):
+                    raise ValueError(f"{where}: {nm} must be a finite number >= 0, got {v!r}")
+            period = None if period is None else float(period)
+            phase = None if phase is None else float(phase)
+            if phase is not None and (self.period_days if period is None else period) == 0:
+                raise ValueError(f"{where}: phase_days is given but the model has no periodic rule (its period is 0)")
+            if on_drift is None and period is None and phase is None:
+                continue  # an empty override changes nothing
+            out.append((mid, on_drift, period, phase))
+        ids = [r[0] for r in out]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"model_rules: a model id appears twice in {sorted(ids)}")
+        return tuple(sorted(out))
 
     @staticmethod
     def _pair(nm, v):
@@ -383,6 +507,95 @@ class ModelOpsWorkload:
             task_names=plan.step_name[d.task_step],
             replications=np.array([int(replication)], dtype=np.int64),
             shapes=shapes,
+            models=(_model_table(d.models),),
+            triggered=(functools.partial(self.triggered, seed, replication),),
+        )
+
+    def model_table(self, seed: int, replication: int = 0) -> ModelTable:
+        """The lifecycle state at t = 0 and the rules of a replication's models (MODEL.md 7).
+
+        The same numbers as ``tables(seed, replication)["models"]``, drawn alone
+        (the models are the first draws of the replication's stream).
+        """
+        return _model_table(_draw_models(self, replication_rng(seed, replication)))
+
+    def triggered(self, seed: int, replication: int, counts) -> Batch:
+        """The pipelines the automation rules submit in a replication (MODEL.md 7).
+
+        Parameters
+        ----------
+        seed, replication : int
+        counts : int64[n_models]
+            How many triggered pipelines of each model to return.
+
+        Returns
+        -------
+        Batch
+            One replication: for each model m = 0 .. n_models-1 in order, its
+            triggered pipelines k = 0 .. counts[m]-1, with ``pipeline_id`` -1 and
+            ``submit`` 0 (the engine sets both when it submits one). The k-th of
+            model m depends on (seed, replication, m, k) only (common random
+            numbers): it comes from row k of the uniform block of the model's own
+            stream (see the module docstring), never from a stream the schedule
+            advances, and is the same whatever ``counts`` is. It is distributed
+            like an exogenous pipeline of model m.
+        """
+        counts = np.asarray(counts)
+        M = self.n_models
+        if counts.shape != (M,) or not (np.issubdtype(counts.dtype, np.integer) or counts.size == 0) \
+                or np.any(counts < 0):
+            raise ValueError(f"counts must hold {M} integers >= 0 (one per model), got shape {counts.shape}")
+        counts = counts.astype(np.int64)
+        plan = self._plan
+        models = _draw_models(self, replication_rng(seed, replication))
+        S = len(self.template)
+        width = _trigger_block_width(S)
+        n = int(counts.sum())
+        u = np.empty((n, width))
+        at = 0
+        for m in np.flatnonzero(counts):
+            c = int(counts[m])
+            trigger_rng(seed, replication, int(m)).random((c, width), out=u[at : at + c])
+            at += c
+        model = np.repeat(np.arange(M, dtype=np.int64), counts)
+        fw = models.framework[model]
+        size = models.base_size_gb[model] * _lognormal_mean_one(_normal(u[:, 0]), self.size_factor_sigma)
+        inc = u[:, 1 : 1 + S] < plan.p
+        dur_z = _normal(u[:, 1 + S : 1 + 2 * S])
+        c0 = 1 + 2 * S
+        cand_acc = np.clip(_curve(self, fw, size) + self.accuracy_noise_sd * _normal(u[:, c0]), 0.0, 1.0)
+        cand_rob = betaincinv(self.robustness_beta[0], self.robustness_beta[1], u[:, c0 + 1])
+        cand_fair = betaincinv(self.fairness_beta[0], self.fairness_beta[1], u[:, c0 + 2])
+        lo, hi = self.compress_loss_range
+        closs = lo + (hi - lo) * u[:, c0 + 3]
+        _, task_count, task_step, task_cell, duration, edge_pred, edge_succ = _assemble(
+            plan, inc, np.ascontiguousarray(dur_z), size, fw
+        )
+        request = plan.request.reshape(-1, 3)
+        arrays = build_arrays(
+            pipeline_id=np.full(n, -1, dtype=np.int64),
+            submit=np.zeros(n),
+            model=model,
+            priority=models.priority[model],
+            task_count=task_count,
+            task_type=plan.step_type[task_step],
+            cpu=request[:, 0].take(task_cell),
+            gpu=request[:, 1].take(task_cell),
+            mem=request[:, 2].take(task_cell),
+            duration=duration,
+            edge_pred=edge_pred,
+            edge_succ=edge_succ,
+            cand_accuracy=cand_acc,
+            cand_robustness=cand_rob,
+            cand_fairness=cand_fair,
+            compress_loss=closs,
+        )
+        return Batch(
+            arrays=arrays,
+            type_names=plan.type_names,
+            task_names=plan.step_name[task_step],
+            replications=np.array([int(replication)], dtype=np.int64),
+            shapes=RequestShapes(task_shape=plan.shape_of[task_cell], shape_req=plan.shape_req),
         )
 
     def batch(self, seed: int, replications: Sequence[int]) -> Batch:
@@ -435,8 +648,8 @@ class ModelOpsWorkload:
             "deployed_at": m.deployed_at,
             "drift_per_day": m.drift_per_day,
             "threshold": m.threshold,
-            "on_drift": np.full(self.n_models, bool(self.on_drift)),
-            "period": np.full(self.n_models, self.period_days * SECONDS_PER_DAY),
+            "on_drift": m.on_drift,
+            "period": m.period,
             "phase": m.phase,
             "template_pipeline_id": np.full(self.n_models, -1, dtype=np.int64),
             "framework": fw[m.framework],
@@ -674,7 +887,9 @@ class _Models(NamedTuple):
     robustness: np.ndarray
     fairness: np.ndarray
     deployed_at: np.ndarray  # seconds, <= 0
-    phase: np.ndarray  # seconds
+    on_drift: np.ndarray  # bool[M], after model_rules
+    period: np.ndarray  # seconds, after model_rules
+    phase: np.ndarray  # seconds, after model_rules
 
 
 class _Draw(NamedTuple):
@@ -701,6 +916,32 @@ class _Draw(NamedTuple):
     edge_succ: np.ndarray
 
 
+def _model_table(m: _Models) -> ModelTable:
+    M = len(m.accuracy)
+    return ModelTable(
+        model_id=np.arange(M, dtype=np.int64),
+        accuracy=m.accuracy,
+        robustness=m.robustness,
+        fairness=m.fairness,
+        deployed_at=m.deployed_at,
+        drift_per_day=m.drift_per_day,
+        threshold=m.threshold,
+        on_drift=m.on_drift,
+        period=m.period,
+        phase=m.phase,
+    )
+
+
+def _trigger_block_width(n_steps: int) -> int:
+    """Uniforms per triggered pipeline: size, inclusion[S], duration[S], accuracy, robustness, fairness, compress."""
+    return 2 * n_steps + 5
+
+
+def _normal(u: np.ndarray) -> np.ndarray:
+    """Standard normals from uniforms in [0, 1) by the inverse CDF (u = 0, probability 2**-53, maps to ~-8.3)."""
+    return ndtri(np.maximum(u, 2.0 ** -53))
+
+
 def _lognormal_mean_one(z: np.ndarray, sigma) -> np.ndarray:
     sigma = np.asarray(sigma, dtype=np.float64)
     return np.exp(sigma * z - 0.5 * sigma * sigma)
@@ -713,13 +954,13 @@ def _curve(w: ModelOpsWorkload, framework: np.ndarray, size_gb: np.ndarray) -> n
     return A - B * size_gb ** (-c)
 
 
-def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
-    """All random numbers of one replication, in the fixed order of the module docstring."""
-    plan = w._plan
-    rng = replication_rng(seed, replication)
-    M = w.n_models
+def _draw_models(w: ModelOpsWorkload, rng: np.random.Generator) -> _Models:
+    """The models: draws 1-10 of the module docstring, the first of the replication's stream.
 
-    # models
+    ``model_rules`` are applied here: they change which rules a model has, never a draw.
+    """
+    plan = w._plan
+    M = w.n_models
     m_fw = _pick(plan.framework_cdf, rng.random(M))
     base = w.size_median_gb * np.exp(w.size_sigma * rng.standard_normal(M))
     m_prio = np.asarray(w.priority_classes, dtype=np.int64)[_pick(plan.priority_cdf, rng.random(M))]
@@ -732,8 +973,32 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
     rob0 = rng.beta(*w.robustness_beta, size=M)
     fair0 = rng.beta(*w.fairness_beta, size=M)
     deployed_at = -w.initial_age_days * SECONDS_PER_DAY * rng.random(M)
-    phase = w.period_days * SECONDS_PER_DAY * rng.random(M)
-    models = _Models(m_fw, base, m_prio, drift, threshold, acc0, rob0, fair0, deployed_at, phase)
+    phase_u = rng.random(M)
+    on_drift = np.full(M, bool(w.on_drift))
+    period_days = np.full(M, float(w.period_days))
+    phase_days = np.full(M, np.nan)
+    for mid, od, per, ph in w.model_rules:
+        if od is not None:
+            on_drift[mid] = od
+        if per is not None:
+            period_days[mid] = per
+        if ph is not None:
+            phase_days[mid] = ph
+    # the same product as without overrides, so a model without one keeps its phase bit for bit
+    phase = period_days * SECONDS_PER_DAY * phase_u
+    explicit = ~np.isnan(phase_days)
+    phase[explicit] = phase_days[explicit] * SECONDS_PER_DAY
+    phase[period_days == 0] = 0.0  # no periodic rule: the phase means nothing (it was 0 * u before)
+    return _Models(m_fw, base, m_prio, drift, threshold, acc0, rob0, fair0, deployed_at, on_drift,
+                   period_days * SECONDS_PER_DAY, phase)
+
+
+def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
+    """All random numbers of one replication, in the fixed order of the module docstring."""
+    plan = w._plan
+    rng = replication_rng(seed, replication)
+    models = _draw_models(w, rng)
+    m_fw, base, m_prio = models.framework, models.base_size_gb, models.priority
 
     # arrivals: exact inversion of the piecewise-constant cumulative rate
     total = float(plan.bin_mass.sum())
@@ -761,19 +1026,7 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
     lo, hi = w.compress_loss_range
     closs = lo + (hi - lo) * rng.random(n)
 
-    # tasks: the included cells of the (pipeline, step) grid, row by row,
-    # assembled by a compiled kernel that releases the GIL (so that replications
-    # can be generated on several threads)
-    pattern = np.zeros(n, dtype=np.int64)
-    for bit, j in enumerate(plan.optional):
-        pattern |= inc[:, j].astype(np.int64) << bit
-    patterns, pattern_index = np.unique(pattern, return_inverse=True)
-    pat_ptr, pat_pred, pat_succ = _pattern_tables(plan, patterns)
-    task_count, task_step, task_cell, duration, edge_pred, edge_succ = assemble_tasks_nb(
-        inc, dur_z, size, fw.astype(np.int64), pattern_index.reshape(-1).astype(np.int64),
-        pat_ptr, pat_pred, pat_succ, plan.a, plan.b, plan.e, plan.sigma,
-        np.ascontiguousarray(plan.factor), plan.request.shape[1],
-    )
+    pattern, task_count, task_step, task_cell, duration, edge_pred, edge_succ = _assemble(plan, inc, dur_z, size, fw)
     request = plan.request.reshape(-1, 3)
     task_pipeline = np.repeat(np.arange(n, dtype=np.int64), task_count)
 
@@ -800,6 +1053,27 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
         edge_pred=edge_pred,
         edge_succ=edge_succ,
     )
+
+
+def _assemble(plan: _Plan, inc: np.ndarray, dur_z: np.ndarray, size: np.ndarray, fw: np.ndarray):
+    """Tasks and edges of pipelines from their draws: the included cells of the (pipeline, step) grid, row by row.
+
+    Assembled by a compiled kernel that releases the GIL (so that replications can
+    be generated on several threads). Returns the inclusion pattern of each
+    pipeline, then :func:`assemble_tasks_nb`'s arrays.
+    """
+    n = len(size)
+    pattern = np.zeros(n, dtype=np.int64)
+    for bit, j in enumerate(plan.optional):
+        pattern |= inc[:, j].astype(np.int64) << bit
+    patterns, pattern_index = np.unique(pattern, return_inverse=True)
+    pat_ptr, pat_pred, pat_succ = _pattern_tables(plan, patterns)
+    out = assemble_tasks_nb(
+        inc, dur_z, size, fw.astype(np.int64), pattern_index.reshape(-1).astype(np.int64),
+        pat_ptr, pat_pred, pat_succ, plan.a, plan.b, plan.e, plan.sigma,
+        np.ascontiguousarray(plan.factor), plan.request.shape[1],
+    )
+    return (pattern,) + tuple(out)
 
 
 def _pattern_tables(plan: _Plan, patterns: np.ndarray):
