@@ -598,7 +598,7 @@ class LifecycleModel(ClusterModel):
             if math.isfinite(when) and (first or when > self.env.now):
                 wake = _timeout_at(self.env, when)
                 fired = yield wake | redeployed
-                if wake in fired and self.crossing[mi] == self.env.now and not self.stale[mi]:
+                if wake in fired and max(self.crossing[mi], 0.0) == self.env.now and not self.stale[mi]:
                     self.request_pass()
             first = False
             yield redeployed
@@ -743,9 +743,11 @@ class LifecycleModel(ClusterModel):
     # ---- results -------------------------------------------------------------------------
 
     def outcome(self, p: int) -> str:
-        if math.isnan(self.finish_time[p]):
-            return "unfinished"
-        return "completed" if self.rejected_by[p] is None else f"rejected_by_{self.rejected_by[p]}"
+        """A rejection is the outcome from the gate on, even if a task of the pipeline is
+        still running at the horizon (its ``end`` is then NaN)."""
+        if self.rejected_by[p] is not None:
+            return f"rejected_by_{self.rejected_by[p]}"
+        return "unfinished" if math.isnan(self.finish_time[p]) else "completed"
 
     def triggered_by(self, p: int) -> str:
         return self.trigger_rule[p]

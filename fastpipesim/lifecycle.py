@@ -50,10 +50,15 @@ class Gates:
 
 
 def resolve_gates(workload, accuracy_gate, fairness_gate, robustness_gate) -> Gates:
-    """Gates given to ``simulate``, else the workload's defaults (``ModelOpsWorkload``), else off."""
+    """Gates given to ``simulate``, else the workload's defaults (``ModelOpsWorkload``, or a
+    Batch it generated), else off."""
+    own = getattr(workload, "gates", None) if isinstance(workload, Batch) else None
+
     def pick(given, name):
         if given is not None:
             return float(given)
+        if own is not None:
+            return float(own[("accuracy_gate", "fairness_gate", "robustness_gate").index(name)])
         return float(getattr(workload, name, 0.0))
 
     return Gates(pick(accuracy_gate, "accuracy_gate"), pick(fairness_gate, "fairness_gate"),
@@ -187,7 +192,8 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
         succ=_pad(wa.succ, xe, 0),
     )
     room = Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names,
-                 replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered)
+                 replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered,
+                 gates=batch.gates)
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
     return TriggerRoom(room, _pad(main_shape, xt, 0), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
@@ -224,7 +230,7 @@ def trim(room: TriggerRoom, p_used: int, t_used: int, source: np.ndarray) -> Bat
         names.append(res.task_names[_ranges(a, b)])
     return Batch(arrays=WorkloadArrays(**fields), type_names=room.batch.type_names,
                  task_names=np.concatenate(names), replications=room.batch.replications,
-                 models=room.batch.models, triggered=room.batch.triggered)
+                 models=room.batch.models, triggered=room.batch.triggered, gates=room.batch.gates)
 
 
 def _ranges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -275,7 +281,7 @@ def replication_batch(batch: Batch, k: int) -> Batch:
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=sub.task_names,
                  replications=sub.replications, shapes=sub.shapes,
                  models=None if batch.models is None else (batch.models[k],),
-                 triggered=None if batch.triggered is None else (batch.triggered[k],))
+                 triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates)
 
 
 def model_frame_columns() -> tuple:

@@ -447,10 +447,10 @@ def _rule_tables(workload) -> list:
     """ModelTables to check for rules before running (all of a Batch, the first of a generator)."""
     if isinstance(workload, Batch):
         return list(workload.models or [])
-    if hasattr(workload, "model_table"):
-        return [workload.model_table(0, 0)]
     if isinstance(workload, Trace):
         return [workload.model_table()]
+    if hasattr(workload, "model_table"):
+        return [workload.model_table(0, 0)]
     return []
 
 

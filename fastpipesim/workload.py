@@ -202,6 +202,8 @@ class Batch:
     ``counts``, so that runs compared with one seed see the same k-th
     retraining), as a one-replication Batch with the same ``type_names`` and a
     ``shapes`` table (pipeline ids and submit times are set when submitted).
+    ``gates`` are the quality gates the workload comes with (``simulate``'s
+    own arguments override them).
     """
 
     arrays: WorkloadArrays
@@ -211,6 +213,7 @@ class Batch:
     shapes: RequestShapes | None = None
     models: tuple | None = None
     triggered: tuple | None = None
+    gates: tuple | None = None  # the workload's default (accuracy, fairness, robustness) gates
 
     @property
     def n_replications(self) -> int:
@@ -357,6 +360,7 @@ def concat_batches(parts: Sequence[Batch]) -> Batch:
         shapes=shapes,
         models=_per_replication(parts, "models"),
         triggered=_per_replication(parts, "triggered"),
+        gates=parts[0].gates,
     )
 
 

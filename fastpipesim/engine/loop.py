@@ -559,7 +559,7 @@ def run_replication_nb(
             for e in range(wa.succ_ptr[g], wa.succ_ptr[g + 1]):
                 j = wa.succ[e] - t0
                 pred_left[j] -= 1
-                if pred_left[j] == 0:
+                if pred_left[j] == 0 and out_status[t0 + j] != STATUS_CANCELLED:
                     _make_ready(j, t0 + j, gp, p, now, policy, rekey, wa, remaining, key, ready,
                                 out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
