@@ -509,6 +509,7 @@ class ModelOpsWorkload:
             shapes=shapes,
             models=(_model_table(d.models),),
             triggered=(functools.partial(self.triggered, seed, replication),),
+            gates=(self.accuracy_gate, self.fairness_gate, self.robustness_gate),
         )
 
     def model_table(self, seed: int, replication: int = 0) -> ModelTable:

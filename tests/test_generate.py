@@ -17,12 +17,19 @@ def test_replaying_a_generated_trace_equals_simulating_the_generator(tmp_path, c
     cluster = fps.read_cluster(out / "cluster.csv")
     wl = fps.ModelOpsWorkload(days=1.5, base_rate=12.0)
     for policy in ("fifo", "srpt"):
-        replay = fps.simulate(trace, cluster, policy=policy, horizon=wl.default_horizon, record_tasks=True)
+        replay = fps.simulate(trace, cluster, policy=policy, horizon=wl.default_horizon, record_tasks=True,
+                              accuracy_gate=wl.accuracy_gate, fairness_gate=wl.fairness_gate,
+                              robustness_gate=wl.robustness_gate)
         direct = fps.simulate(wl, fps.default_cluster(), policy=policy, replications=[2], seed=5,
                               record_tasks=True)
         a = replay.tasks.drop(columns="replication").reset_index(drop=True)
         b = direct.tasks.drop(columns="replication").reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, check_exact=True, check_categorical=False)
+        pd.testing.assert_frame_equal(replay.pipelines.drop(columns="replication"),
+                                      direct.pipelines.drop(columns="replication"), check_exact=True)
+        pd.testing.assert_frame_equal(replay.models.drop(columns="replication"),
+                                      direct.models.drop(columns="replication"), check_exact=False, rtol=1e-12)
+        assert direct.summary["rejected"].iloc[0] > 0 and direct.summary["deployments"].iloc[0] > 0
         cols = [c for c in direct.summary.columns]
         assert np.array_equal(replay.summary[cols].to_numpy(), direct.summary[cols].to_numpy(), equal_nan=True)
 

@@ -30,7 +30,9 @@ from numba.core.registry import CPUDispatcher
 
 import fastpipesim as fps
 from fastpipesim.engine import heaps, loop, summary
-from fastpipesim.engine.constants import PLACEMENTS
+from fastpipesim.engine import lifecycle as engine_lifecycle
+from fastpipesim.engine.constants import N_MODEL_ACCUMULATORS, PLACEMENTS
+from fastpipesim.lifecycle import no_lifecycle
 from fastpipesim.workload import concat_batches
 from randtrace import random_trace
 
@@ -203,10 +205,13 @@ def _run_loop(fn, batch, args):
     n_t, n_p, n_r = wa.n_tasks, wa.n_pipelines, wa.n_replications
     n_pools = args[6]
     out = dict(ready=np.empty(n_t), start=np.empty(n_t), end=np.empty(n_t), node=np.empty(n_t, np.int64),
-               status=np.empty(n_t, np.int64), pipeline_end=np.empty(n_p), rep=np.zeros((n_r, 4)),
-               alloc=np.zeros((n_r, n_pools, 3)))
+               status=np.empty(n_t, np.int64), pipeline_end=np.empty(n_p), outcome=np.empty(n_p, np.int64),
+               trigger=np.empty(n_p, np.int64), source=np.empty(n_p, np.int64), rep=np.zeros((n_r, 4)),
+               alloc=np.zeros((n_r, n_pools, 3)), model=np.zeros((0, N_MODEL_ACCUMULATORS)),
+               ext=np.zeros((n_r, 4), np.int64))
+    lc = no_lifecycle(n_p)
     for k in range(n_r):
-        fn(args[0], k, *args[1:], *out.values())
+        fn(args[0], k, *args[1:], lc, *out.values())
     return out
 
 
@@ -242,7 +247,7 @@ def test_summary_and_critical_path_py_func_twins():
             metrics = np.empty((wa.n_replications, summary.N_REP_METRICS))
             type_waits = np.empty((wa.n_replications, n_types, 3))
             for k in range(wa.n_replications):
-                fn(wa, k, out["start"], out["ready"], out["pipeline_end"], out["rep"][:, 0], 0.5, args[10],
+                fn(wa, k, out["start"], out["ready"], out["pipeline_end"], out["outcome"], out["rep"][:, 0], 0.5, args[10],
                    n_types, cp, metrics, type_waits)
             res.append((cp, metrics, type_waits))
         for x, y in zip(*res):
@@ -257,7 +262,7 @@ def test_summary_and_critical_path_py_func_twins():
 
 
 # --------------------------------------------------------------------------- the whole engine in Python
-ENGINE_MODULES = (loop, heaps, summary)
+ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle)
 
 
 @pytest.fixture
@@ -319,6 +324,31 @@ def test_whole_engine_in_python(python_engine):
         else:
             again = _simulate_trace(seed, **cfg)
         _assert_same_results(compiled, again)
+
+
+def _simulate_lifecycle(seed, policy):
+    from test_lifecycle_oracle import random_lifecycle_trace
+
+    rng = np.random.default_rng([seed, 11])
+    pipelines, tasks, cluster, models, gates = random_lifecycle_trace(rng)
+    return fps.simulate(fps.Trace.from_frames(pipelines, tasks, models), fps.Cluster(cluster), policy=policy,
+                        horizon=25.0, warmup=2.0, record_tasks=True, threads=1, progress=False, **gates)
+
+
+def test_whole_engine_in_python_with_the_lifecycle(python_engine):
+    """Gates, cancellation, deploys, drift, both rules and the staleness key, compiled vs Python."""
+    cases = [(seed, policy) for seed in range(6) for policy in ("fifo", "staleness")]
+    compiled = [_simulate_lifecycle(seed, policy) for seed, policy in cases]
+    assert sum(int((r.pipelines["triggered_by"] != "exogenous").sum()) for r in compiled) > 0
+    assert sum(int((r.tasks["status"] == "cancelled").sum()) for r in compiled) > 0
+    python_engine()
+    assert sim_mod.run_replication_nb is loop.run_replication_nb and not isinstance(loop.run_replication_nb,
+                                                                                    CPUDispatcher)
+    for (seed, policy), a in zip(cases, compiled):
+        b = _simulate_lifecycle(seed, policy)
+        _assert_same_results(a, b)
+        pd.testing.assert_frame_equal(a.pipelines, b.pipelines, check_exact=True)
+        pd.testing.assert_frame_equal(a.models, b.models, check_exact=True)
 
 
 def test_whole_engine_with_jit_disabled(tmp_path):
