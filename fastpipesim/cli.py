@@ -90,6 +90,15 @@ _PIPELINE_ROWS = {
     "throughput_per_hour": ("throughput (pipelines/h)", "number"),
     "queue_length_mean": ("ready queue length, mean (tasks)", "number"),
     "cost": ("cluster cost over the window", "number"),
+    "model_accuracy_mean": ("deployed accuracy, time average", "ratio"),
+    "model_frac_below": ("time below threshold (%)", "percent"),
+    "crossing_to_deploy_mean": ("threshold crossing to redeploy, mean", "time"),
+    "deployments": ("deployments", "count"),
+    "rejected_evaluate": ("  rejected by evaluate", "count"),
+    "rejected_bias_check": ("  rejected by bias_check", "count"),
+    "rejected_robustness_check": ("  rejected by robustness_check", "count"),
+    "submitted_on_drift": ("retrainings submitted on drift", "count"),
+    "submitted_periodic": ("retrainings submitted periodically", "count"),
     "end_time": ("simulated until", "time"),
     "events": ("events", "count"),
 }
@@ -101,6 +110,14 @@ _REPLAY_KEYS = (
     "wait_mean", "wait_p95", "slowdown_mean", "slowdown_p95",
     "throughput_per_hour", "queue_length_mean", "cost",
 )
+
+# The lifecycle block of `replay` (MODEL.md 7), when the trace has a models table.
+_REPLAY_LIFECYCLE_KEYS = (
+    "model_accuracy_mean", "model_frac_below", "crossing_to_deploy_mean", "deployments",
+    "rejected_evaluate", "rejected_bias_check", "rejected_robustness_check",
+    "submitted_on_drift", "submitted_periodic",
+)
+_LIFECYCLE_HEADING = "ML models (all models; accuracy and time below threshold averaged over models)"
 
 
 def _metric_rows(res, keys, all_dims: bool):
@@ -143,11 +160,11 @@ def _scaled(kind: str, ref: float):
 
 def format_stats(res, stats) -> str:
     """The table of ``fastpipesim run``: metric, mean and 95% interval across replications."""
-    from .results import HEADLINE_METRICS
+    from .results import HEADLINE_METRICS, LIFECYCLE_HEADLINE
 
     def cells(col, kind, div):
         mean, lo, hi = (float(stats.at[col, c]) / div for c in ("mean", "ci_low", "ci_high"))
-        d = 1 if kind == "percent" else _decimals(mean, lo, hi)
+        d = 1 if kind == "percent" else 3 if kind == "ratio" else _decimals(mean, lo, hi)
         return _fmt(mean, d), _fmt(lo, d), _fmt(hi, d)
 
     def row(label, col, kind, div=None, suffix=None):
@@ -157,6 +174,11 @@ def format_stats(res, stats) -> str:
 
     main, util = _metric_rows(res, HEADLINE_METRICS, all_dims=False)
     rows = [row(*r) for r in main] + [[]] + [row(*r) for r in util]
+    models, _ = _metric_rows(res, LIFECYCLE_HEADLINE, all_dims=False)
+    # the rules' counts only when some rule submitted something
+    models = [r for r in models if not (r[1].startswith("submitted_") and not res.summary[r[1]].any())]
+    if models:
+        rows += [[], [_LIFECYCLE_HEADING]] + [row(*r) for r in models]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(stats.at[c, "mean"])) for _, c in waits), default=0.0)
@@ -178,11 +200,15 @@ def format_replication(res) -> str:
         v = float(s[col])
         if div is None:
             suffix, div = _scaled(kind, v)
-        d = 0 if kind == "count" else 1 if kind == "percent" else _decimals(v / div)
+        d = 0 if kind == "count" else 1 if kind == "percent" else 3 if kind == "ratio" else _decimals(v / div)
         return [label + suffix, _fmt(v / div, d)]
 
     main, util = _metric_rows(res, _REPLAY_KEYS, all_dims=True)
     rows = [row(*r) for r in main] + [[]] + [row(*r) for r in util]
+    models, _ = _metric_rows(res, _REPLAY_LIFECYCLE_KEYS, all_dims=False)
+    models = [r for r in models if not (r[1].startswith("submitted_") and not res.summary[r[1]].any())]
+    if models:
+        rows += [[], [_LIFECYCLE_HEADING]] + [row(*r) for r in models]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(s[c])) for _, c in waits if math.isfinite(float(s[c]))), default=0.0)
@@ -231,7 +257,14 @@ def cmd_run(args) -> int:
     from .modelops import ModelOpsWorkload
     from .simulate import simulate
 
-    workload = ModelOpsWorkload() if args.days is None else ModelOpsWorkload(days=args.days)
+    changes = {}
+    if args.days is not None:
+        changes["days"] = args.days
+    if args.on_drift:
+        changes["on_drift"] = True
+    if args.period_days is not None:
+        changes["period_days"] = args.period_days
+    workload = ModelOpsWorkload(**changes)
     horizon = workload.days * SECONDS_PER_DAY
     warmup_days = args.warmup_days
     if warmup_days is None:
@@ -255,7 +288,7 @@ def cmd_run(args) -> int:
         workload, cluster,
         policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
         horizon=horizon, warmup=warmup, replications=args.replications, seed=args.seed,
-        threads=args.threads, progress=False if args.quiet else None,
+        threads=args.threads, progress=False if args.quiet else None, **_gate_kwargs(args),
     )
     stats = res.stats()
     print()
@@ -269,6 +302,9 @@ def cmd_run(args) -> int:
         _write_table(res.summary, written[0], index=True)
         _write_table(stats, written[1], index=True)
         _write_table(res.type_waits, written[2], index=False)
+        if not res.models.empty:
+            written.append(out / "models.csv")
+            _write_table(res.models, written[-1], index=False)
         print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -291,7 +327,7 @@ def cmd_replay(args) -> int:
         trace, cluster,
         policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
         horizon=args.horizon, warmup=args.warmup, replications=1,
-        record_tasks=args.tasks_out is not None, progress=False if args.quiet else None,
+        record_tasks=args.tasks_out is not None, progress=False if args.quiet else None, **_gate_kwargs(args),
     )
     print()
     print(format_replication(res))
@@ -346,8 +382,13 @@ def cmd_generate(args) -> int:
     print(f"wrote {trace.n_pipelines:,} pipelines and {trace.n_tasks:,} tasks "
           f"({_days(workload.default_horizon)}, seed {args.seed}, replication {args.replication}) to {out}/, "
           f"with its cluster table cluster.csv")
+    gates = ""
+    if trace.models is not None and hasattr(workload, "accuracy_gate"):
+        # the gates are the platform's, not part of a trace: pass the generator's
+        gates = (f" --accuracy-gate {workload.accuracy_gate:g} --fairness-gate {workload.fairness_gate:g}"
+                 f" --robustness-gate {workload.robustness_gate:g}")
     print(f"replay it with: fastpipesim replay {out} --cluster {out / 'cluster.csv'} "
-          f"--horizon {workload.default_horizon:g}")
+          f"--horizon {workload.default_horizon:g}{gates}")
     return 0
 
 
@@ -419,6 +460,20 @@ def _policy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
 
 
+def _lifecycle_options(p: argparse.ArgumentParser, defaults) -> None:
+    """Gates and the lifecycle switch (MODEL.md 7); ``defaults`` names where the defaults come from."""
+    for gate, task in (("accuracy", "evaluate"), ("fairness", "bias_check"), ("robustness", "robustness_check")):
+        p.add_argument(f"--{gate}-gate", type=float, default=None, metavar="G",
+                       help=f"{task} rejects a pipeline whose candidate {gate} is below G ({defaults})")
+    p.add_argument("--no-lifecycle", action="store_true",
+                   help="run the pipelines as plain jobs: no gates, deploys, drift or retraining rules")
+
+
+def _gate_kwargs(args) -> dict:
+    return dict(lifecycle=not args.no_lifecycle, accuracy_gate=args.accuracy_gate,
+                fairness_gate=args.fairness_gate, robustness_gate=args.robustness_gate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .modelops import ModelOpsWorkload
@@ -448,8 +503,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive_int, default=None, metavar="T",
                      help="threads (default: all cores)")
     run.add_argument("--out", default=None, metavar="DIR",
-                     help="write summary.csv (per replication), stats.csv and type_waits.csv to DIR")
+                     help="write summary.csv (per replication), stats.csv, type_waits.csv and models.csv "
+                          "(lifecycle metrics per replication and model) to DIR")
+    run.add_argument("--on-drift", action="store_true",
+                     help="retrain each model when its accuracy drifts below its threshold (MODEL.md 7)")
+    run.add_argument("--period-days", type=float, default=None, metavar="P",
+                     help="also retrain each model every P days (default: no periodic retraining)")
     _policy_options(run)
+    _lifecycle_options(run, "default: the workload's, "
+                            f"{ModelOpsWorkload.accuracy_gate:g} / {ModelOpsWorkload.fairness_gate:g} / "
+                            f"{ModelOpsWorkload.robustness_gate:g} for accuracy / fairness / robustness")
     run.set_defaults(func=cmd_run)
 
     rp = sub.add_parser(
@@ -470,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--summary-out", default=None, metavar="FILE",
                     help="write the replication's summary (CSV, or Parquet if FILE ends with .parquet)")
     _policy_options(rp)
+    _lifecycle_options(rp, "default 0: off; with a models table only")
     rp.set_defaults(func=cmd_replay)
 
     gen = sub.add_parser(

@@ -37,8 +37,17 @@ HEADLINE_METRICS = (
     "queue_length_mean",
     "completed",
     "cost",
+)
+
+# The lifecycle metrics the command line shows (MODEL.md 7), when the run has a lifecycle.
+LIFECYCLE_HEADLINE = (
     "model_accuracy_mean",
     "model_frac_below",
+    "crossing_to_deploy_mean",
+    "deployments",
+    "rejected",
+    "submitted_on_drift",
+    "submitted_periodic",
 )
 
 
