@@ -508,7 +508,7 @@ class ModelOpsWorkload:
             replications=np.array([int(replication)], dtype=np.int64),
             shapes=shapes,
             models=(_model_table(d.models),),
-            triggered=(functools.partial(self.triggered, seed, replication),),
+            triggered=(_TriggerSource(self, seed, replication, d.models),),
             gates=(self.accuracy_gate, self.fairness_gate, self.robustness_gate),
         )
 
@@ -541,23 +541,14 @@ class ModelOpsWorkload:
             advances, and is the same whatever ``counts`` is. It is distributed
             like an exogenous pipeline of model m.
         """
-        counts = np.asarray(counts)
-        M = self.n_models
-        if counts.shape != (M,) or not (np.issubdtype(counts.dtype, np.integer) or counts.size == 0) \
-                or np.any(counts < 0):
-            raise ValueError(f"counts must hold {M} integers >= 0 (one per model), got shape {counts.shape}")
-        counts = counts.astype(np.int64)
+        return _TriggerSource(self, seed, replication)(counts)
+
+    def _triggered_from(self, models: "_Models", u: np.ndarray, counts: np.ndarray, replication: int) -> Batch:
+        """Triggered pipelines from their uniform blocks ``u`` (rows: model by model, k in order)."""
         plan = self._plan
-        models = _draw_models(self, replication_rng(seed, replication))
+        M = self.n_models
         S = len(self.template)
-        width = _trigger_block_width(S)
         n = int(counts.sum())
-        u = np.empty((n, width))
-        at = 0
-        for m in np.flatnonzero(counts):
-            c = int(counts[m])
-            trigger_rng(seed, replication, int(m)).random((c, width), out=u[at : at + c])
-            at += c
         model = np.repeat(np.arange(M, dtype=np.int64), counts)
         fw = models.framework[model]
         size = models.base_size_gb[model] * _lognormal_mean_one(_normal(u[:, 0]), self.size_factor_sigma)
@@ -931,6 +922,50 @@ def _model_table(m: _Models) -> ModelTable:
         period=m.period,
         phase=m.phase,
     )
+
+
+class _TriggerSource:
+    """``counts -> Batch`` of one replication's triggered pipelines (see ``ModelOpsWorkload.triggered``).
+
+    Keeps each model's stream and the uniform rows drawn so far, so that asking
+    again with larger counts (the simulator does when a model runs out) draws
+    only the new rows: continuing a stream gives the same rows as drawing them
+    all at once.
+    """
+
+    def __init__(self, workload: ModelOpsWorkload, seed: int, replication: int, models: "_Models | None" = None):
+        self.workload = workload
+        self.seed = int(seed)
+        self.replication = int(replication)
+        self.models = models if models is not None else _draw_models(workload, replication_rng(seed, replication))
+        self.width = _trigger_block_width(len(workload.template))
+        self.streams = {}
+        self.rows = {}
+
+    def _uniforms(self, m: int, c: int) -> np.ndarray:
+        have = self.rows.get(m)
+        n_have = 0 if have is None else len(have)
+        if c > n_have:
+            rng = self.streams.get(m)
+            if rng is None:
+                rng = self.streams[m] = trigger_rng(self.seed, self.replication, m)
+            new = rng.random((c - n_have, self.width))
+            have = new if have is None else np.concatenate([have, new])
+            self.rows[m] = have
+        return have[:c]
+
+    def __call__(self, counts) -> Batch:
+        w = self.workload
+        counts = np.asarray(counts)
+        M = w.n_models
+        if counts.shape != (M,) or not (np.issubdtype(counts.dtype, np.integer) or counts.size == 0) \
+                or np.any(counts < 0):
+            raise ValueError(f"counts must hold {M} integers >= 0 (one per model), got shape {counts.shape}")
+        counts = counts.astype(np.int64)
+        live = np.flatnonzero(counts)
+        u = (np.concatenate([self._uniforms(int(m), int(counts[m])) for m in live]) if len(live)
+             else np.empty((0, self.width)))
+        return w._triggered_from(self.models, u, counts, self.replication)
 
 
 def _trigger_block_width(n_steps: int) -> int:

@@ -16,8 +16,8 @@ from .engine import engine_is_compiled
 from .engine.constants import N_MODEL_ACCUMULATORS, RUN_OK
 from .engine.loop import no_custom_key, run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
-from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, pipeline_rows,
-                        replication_batch, resolve_gates, trim)
+from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies,
+                        pipeline_rows, replication_batch, resolve_gates, trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
@@ -212,16 +212,16 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         if out.ext[0, 0] == RUN_OK:
             break
         m = int(out.ext[0, 1])
-        counts = counts.copy()
-        counts[m] = 2 * counts[m] + 1
-        if counts.sum() > cfg.max_triggered:
+        used = out.model_acc[0][:, -1]
+        if used.sum() >= cfg.max_triggered:
             raise ValueError(
-                f"replication {replication}: the automation rules of model {int(table.model_id[m])} "
-                f"submitted more than {int(counts.sum() - counts[m] + (counts[m] - 1) // 2)} pipelines in all, "
-                f"beyond max_triggered={cfg.max_triggered}; raise simulate(max_triggered=...) if that is "
-                "what you want, or check the rules (a gate that rejects every retraining of a stale model "
+                f"replication {replication}: the automation rules submitted {int(used.sum())} pipelines by "
+                f"t = {out.rep[0, 0]:g} s (model {int(table.model_id[m])} the most recent), the most "
+                f"max_triggered={cfg.max_triggered} allows; raise simulate(max_triggered=...) if that is what "
+                "you want, or check the rules (a gate that rejects every retraining of a stale model "
                 "resubmits it at once)"
             )
+        counts = more_copies(counts, used, m, float(out.rep[0, 0]), horizon, cfg.max_triggered)
     p_used, t_used = int(out.ext[0, 2]), int(out.ext[0, 3])
     final = trim(room, p_used, t_used, out.source)
     # the outputs, cut to the pipelines and tasks that exist

@@ -60,6 +60,7 @@ MODEL_ACCUMULATORS = (
     "submitted_periodic",
     "delay_sum",                  # sum of (deploy - threshold crossing), s
     "delay_count",
+    "copies",                     # pipelines the rules submitted over the whole run (the reserve used)
 )
 N_MODEL_ACCUMULATORS = len(MODEL_ACCUMULATORS)
 

@@ -622,8 +622,13 @@ def run_replication_nb(
                     # the k-th copy of model m: the k-th reserve pipeline of its row
                     r = lc.res_ptr[m] + n_submitted[m]
                     if r >= lc.res_ptr[m + 1]:
+                        # out of pre-drawn copies: say which model, when, and how many
+                        # each model has used so far, so the caller can draw enough
                         out_ext[k, 0] = RUN_NEED_RESERVE
                         out_ext[k, 1] = m
+                        out_rep[k, 0] = now
+                        for mm in range(n_models):
+                            out_model[mm, 10] = n_submitted[mm]
                         return
                     p = p_used
                     gp = p0 + p
@@ -789,6 +794,7 @@ def run_replication_nb(
         end = horizon
     for m in range(n_models):
         close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], lc.drift[m], cross[m], warmup)
+        out_model[m, 10] = n_submitted[m]
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
     out_rep[k, 2] = queue_area
