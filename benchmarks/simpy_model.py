@@ -480,7 +480,8 @@ class LifecycleModel(ClusterModel):
       crosses; drift must be >= 0. The trigger fires at max(crossing, 0); the metrics
       use the unclipped crossing for the time below threshold.
     - Candidates: all three of candidate_accuracy / _robustness / _fairness or none
-      (a partial row is an error); compress_loss NaN is 0. A copy gets the template's
+      (a partial row is an error); compress_loss NaN is 0; compress never takes the
+      candidate accuracy below 0 (accuracy stays in [0, 1]). A copy gets the template's
       candidate as given, not as changed by the template's own compress.
     - A pipeline of a model without lifecycle state has no effects and is in no
       model's in-flight count. A copy belongs to the triggering model (whatever the
@@ -714,7 +715,7 @@ class LifecycleModel(ClusterModel):
             if cand[index] < self.gate_value[gate]:
                 self.reject(p, kind, mi, now)
         elif kind == "compress":
-            cand[0] -= self.compress_loss[p]
+            cand[0] = max(cand[0] - self.compress_loss[p], 0.0)  # accuracy stays >= 0
         elif kind == "deploy":
             self.state[mi] = list(cand)
             self.deployed_at[mi] = now

@@ -300,7 +300,8 @@ class Results:
         a gate rejected it; its tasks that had not started are ``cancelled``; its
         ``end`` is when its last running task ended, and it has no response time).
         triggered_by: ``exogenous`` (the workload's), ``on_drift`` or ``periodic``
-        (submitted by an automation rule during the run)."""
+        (submitted by an automation rule during the run). Then the candidate
+        outcomes the pipeline carried (NaN: none), as drawn, before compress."""
         frames = []
         for p in self._recorded():
             wa = p.batch.arrays
@@ -317,6 +318,10 @@ class Results:
                 "n_tasks": np.diff(wa.task_ptr),
                 "outcome": pd.Categorical.from_codes(outcome, categories=list(PIPELINE_OUTCOMES)),
                 "triggered_by": pd.Categorical.from_codes(p.records["trigger"], categories=list(TRIGGERS)),
+                "candidate_accuracy": wa.cand_accuracy,
+                "candidate_robustness": wa.cand_robustness,
+                "candidate_fairness": wa.cand_fairness,
+                "compress_loss": wa.compress_loss,
             }))
         return pd.concat(frames, ignore_index=True)
 

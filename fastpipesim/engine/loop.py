@@ -579,7 +579,8 @@ def run_replication_nb(
                     elif ty == TYPE_COMPRESS:
                         loss = wa.compress_loss[gp]
                         if loss == loss:
-                            cand_acc[p] -= loss
+                            # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
+                            cand_acc[p] = max(cand_acc[p] - loss, 0.0)
                     elif ty == TYPE_DEPLOY:
                         _deploy(lc, row, p, gp, wa, now, warmup, cand_acc, a0, rob, fair, td, cross,
                                 seg_start, stale, out_model)
