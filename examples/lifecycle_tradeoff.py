@@ -91,9 +91,9 @@ def _tidy(stats: pd.DataFrame, gpu_nodes: int, policy: str) -> pd.DataFrame:
 
 # what the panels show: metric, title, y label, scale of the values
 PANELS = (
-    ("model_accuracy_mean", "Mean deployed accuracy", "accuracy", 1.0),
-    ("model_frac_below", "Time below threshold", "% of model-time", 100.0),
-    ("cost", "Cost of the cluster", "$ over the window", 1.0),
+    ("model_accuracy_mean", "Mean deployed accuracy", "% (time average over models)", 100.0),
+    ("model_frac_below", "Time below threshold", "% of model-time below threshold", 100.0),
+    ("cost", "Cost of the cluster", "$ over the observed window", 1.0),
 )
 
 
@@ -107,9 +107,8 @@ def plot(frame: pd.DataFrame, path) -> None:
 
     policies = [p for p in frame["policy"].unique() if " - " not in p]
     diffs = [p for p in frame["policy"].unique() if " - " in p]
-    n_panels = len(PANELS) + bool(diffs)
-    fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels, 4.0), constrained_layout=True)
-    days = None
+    fig, axes = plt.subplots(2, 2, figsize=(10, 8), constrained_layout=True)
+    axes = axes.ravel()[:len(PANELS) + bool(diffs)]
 
     def line(ax, rows, scale, label, offset):
         # offset the policies a little along x so that overlapping error bars stay readable
@@ -131,14 +130,15 @@ def plot(frame: pd.DataFrame, path) -> None:
             line(ax, rows.sort_values("gpu_nodes"), 100.0, policy, 0.0)
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_title("Paired difference, time below threshold")
-        ax.set_ylabel("percentage points (< 0: policy helps)")
+        ax.set_ylabel("percentage points (below 0: the policy helps)")
+    gpus = int(cluster(1).pools.set_index("pool").loc["gpu", "gpu"])
     for ax in axes:
-        ax.set_xlabel("GPU nodes (4 GPUs each)")
+        ax.set_xlabel(f"GPU nodes ({gpus} GPUs each)")
         ax.set_xticks(sorted(frame["gpu_nodes"].unique()))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     n = int(frame["n"].iloc[0])
-    fig.suptitle(f"ModelOps workload with retraining on drift: {n} replications, "
+    fig.suptitle(f"ModelOps workload with retraining on drift\n{n} replications per point, "
                  "common random numbers, 95% intervals")
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -148,9 +148,9 @@ def print_table(frame: pd.DataFrame) -> None:
     def cell(r, scale=1.0, digits=3):
         return f"{r['mean'] * scale:.{digits}f} [{r['ci_low'] * scale:.{digits}f}, {r['ci_high'] * scale:.{digits}f}]"
 
-    show = (("model_accuracy_mean", "accuracy", 1.0, 4), ("model_frac_below", "% below", 100.0, 2),
+    show = (("model_accuracy_mean", "accuracy %", 100.0, 2), ("model_frac_below", "% below", 100.0, 2),
             ("crossing_to_deploy_mean", "cross->deploy h", 1 / 3600, 2), ("util_gpu_gpu", "GPU util %", 100.0, 1),
-            ("cost", "cost $", 1.0, 0))
+            ("response_mean", "response h", 1 / 3600, 2), ("cost", "cost $", 1.0, 0))
     means = frame[~frame["policy"].str.contains(" - ")]
     table = {}
     for (g, policy), rows in means.groupby(["gpu_nodes", "policy"], sort=True):
