@@ -16,7 +16,10 @@ b. replications per second with 1 thread and with all threads;
 c. a single M/M/1 queue of 1M jobs;
 d. an overloaded cluster (a ready queue of 100k+ tasks on 1,000 nodes, backfill);
 e. cold compile, warm start and import time (subprocesses);
-f. memory: peak RSS of 100 vs 1000 replications without records, and per task with records.
+f. memory: peak RSS of 100 vs 1000 replications without records, and per task with records;
+g. reading and validating a 1M-task trace (CSV, Parquet);
+h. the ML model lifecycle: its cost against the same workload with it off, automated
+   retraining (on_drift), the staleness policy, and the SimPy model with the lifecycle.
 
 Every timing is repeated and its median reported; engine and SimPy timings are
 interleaved, so that a change of machine load during the run hits both. Everything
@@ -25,6 +28,7 @@ is seeded: two runs simulate the same workloads.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import importlib
 import json
@@ -68,6 +72,7 @@ TARGET_THREAD_RATIO = 1.7        # replications/s with 2 threads / with 1
 TARGET_QUEUE_RATE = 2e6          # events/s, single queue of 1M jobs, one thread
 TARGET_WARM_START = 3.0          # seconds, `fastpipesim run` on a warm cache
 TARGET_OVERLOAD_QUEUE = 100_000  # ready tasks the overloaded case must reach
+TARGET_LIFECYCLE_COST = 30.0     # %: throughput the lifecycle may cost on the default workload
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class Sizes:
     mem_reps: tuple           # replications without records: (fewer, more)
     record_reps: int          # replications with records, for memory per task
     min_seconds: float        # an engine timing loops until it lasts at least this
+    lifecycle_reps: int = 16  # replications per call in section h's throughput timings
+    simpy_rules_reps: int = 2  # replications of the on_drift trace run by both simulators
 
 
 FULL = Sizes(repeats=5, simpy_reps=4, simpy_repeats=3, thread_reps=128, queue_jobs=1_000_000,
@@ -97,7 +104,7 @@ FULL = Sizes(repeats=5, simpy_reps=4, simpy_repeats=3, thread_reps=128, queue_jo
 QUICK = Sizes(repeats=3, simpy_reps=2, simpy_repeats=2, thread_reps=16, queue_jobs=1_000_000,
               over_tasks=250_000, over_nodes=1000, simpy_over=(1000, 10), simpy_over_repeats=1,
               subprocess_repeats=1, cold_compile=False, mem_reps=(100, 300), record_reps=20,
-              min_seconds=0.1)
+              min_seconds=0.1, lifecycle_reps=4, simpy_rules_reps=1)
 
 
 # ----------------------------------------------------------------------------- report rows
@@ -143,6 +150,12 @@ def fmt_value(v, unit):
         return f"{v:,.0f} B"
     if unit == "tasks":
         return f"{v:,.0f}"
+    if unit == "count":
+        return f"{v:,.0f}"
+    if unit == "ms":
+        return f"{v:.2f} ms"
+    if unit == "%":
+        return f"{v:.1f}%"
     if unit == "cores":
         return f"{v:.2f}"
     if unit == "bool":
@@ -947,6 +960,197 @@ def bench_trace_io(sz: Sizes, rep: Report) -> None:
             rep.raw.setdefault("trace_io", {})[fmt] = {"seconds": times, "tasks": n_tasks, "mib": size}
 
 
+# ----------------------------------------------------------------------------- h. ML model lifecycle
+
+def _lifecycle_trace_tables(wl, seed: int, r: int, rules: bool):
+    """Replication r of a ModelOps workload as trace tables the SimPy model accepts.
+
+    ``ModelOpsWorkload.tables`` gives ``template_pipeline_id = -1`` (the generator
+    draws a triggered pipeline afresh): without rules it becomes NaN (no template);
+    with rules each model's template is its first pipeline of the replication, and a
+    model without one gets no rule (both simulators then copy the same pipeline).
+    """
+    tb = wl.tables(seed, r)
+    p, t, m = tb["pipelines"], tb["tasks"], tb["models"].copy()
+    if rules:
+        first = p.groupby("model_id")["pipeline_id"].min()
+        m["template_pipeline_id"] = m["model_id"].map(first)
+        # A model with no pipeline in the replication gets no rule; it still names a
+        # template (the trace's first pipeline, never copied): a replication that is
+        # rerun for more copies asks every model for at least one (lifecycle.more_copies),
+        # which a trace cannot make for a model without a template.
+        none = m["template_pipeline_id"].isna()
+        m.loc[none, "on_drift"] = False
+        m.loc[none, "period"] = 0.0
+        m.loc[none, "template_pipeline_id"] = p["pipeline_id"].iloc[0]
+        m["template_pipeline_id"] = m["template_pipeline_id"].astype(np.int64)
+    else:
+        m["template_pipeline_id"] = np.nan
+    return p, t, m
+
+
+def same_lifecycle(res, ref) -> bool:
+    """Same schedule (start, end, node of every task), event count and pipeline outcomes."""
+    if not same_schedule(res.tasks, ref.tasks) or res.n_events != ref.n_events:
+        return False
+    a = res.pipelines.sort_values("pipeline_id").reset_index(drop=True)
+    b = ref.pipelines.sort_values("pipeline_id").reset_index(drop=True)
+    if a["pipeline_id"].tolist() != b["pipeline_id"].tolist():
+        return False
+    submitted = a["outcome"].astype(str) != "not_submitted"
+    out_a = a["outcome"].astype(str).where(submitted, "unfinished")  # the SimPy model has no not_submitted
+    return (out_a.tolist() == b["outcome"].astype(str).tolist()
+            and a["triggered_by"].astype(str).tolist() == b["triggered_by"].astype(str).tolist()
+            and np.array_equal(a["end"].to_numpy(np.float64), b["end"].to_numpy(np.float64), equal_nan=True))
+
+
+def _cost(on, off):
+    """Throughput lost by ``on`` against ``off``, in %: 100 (1 - on / off)."""
+    return 100.0 * (1.0 - on / off) if on and off else None
+
+
+def bench_lifecycle(sz: Sizes, rep: Report):
+    sec = "h. ML model lifecycle"
+    R = sz.lifecycle_reps
+    log(f"[{sec}] {R} replications: lifecycle off / on / staleness / on_drift, x{sz.repeats}; "
+        f"SimPy {sz.simpy_reps} + {sz.simpy_rules_reps} replications x{sz.simpy_repeats}")
+    wl = ModelOpsWorkload()
+    wd = dataclasses.replace(wl, on_drift=True)
+    cl = fps.default_cluster()
+    reps = list(range(R))
+    kw = dict(placement="first_fit", backfill=True, horizon=HORIZON, threads=1, progress=False)
+    batch, batch_d = wl.batch(SEED, reps), wd.batch(SEED, reps)
+    # name: (workload, pre-generated batch, simulate's options)
+    configs = {
+        "off": (wl, batch, dict(policy="fifo", lifecycle=False)),
+        "on": (wl, batch, dict(policy="fifo", lifecycle=True)),
+        "staleness": (wl, batch, dict(policy="staleness", lifecycle=True)),
+        "on_drift": (wd, batch_d, dict(policy="fifo", lifecycle=True)),
+    }
+
+    def runners(name):
+        w, b, opts = configs[name]
+        return (lambda: _summarized(fps.simulate(b, cl, **kw, **opts)),
+                lambda: _summarized(fps.simulate(w, cl, replications=R, seed=SEED, **kw, **opts)))
+
+    for name in configs:  # compile or load every kernel variant first
+        for run in runners(name):
+            run()
+    kern = {n: [] for n in configs}
+    wall_b = {n: [] for n in configs}
+    wall_e = {n: [] for n in configs}
+    events, events_e, pipelines = {}, {}, {}
+    names = list(configs)
+    for i in range(sz.repeats):
+        # every configuration in each repeat, the order turned each time, so that a
+        # change of load hits them alike
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            run_b, run_e = runners(name)
+            w, k, _, res = timed_engine(run_b, sz.min_seconds)
+            wall_b[name].append(w)
+            kern[name].append(k)
+            w, _, _, res_e = timed_engine(run_e, sz.min_seconds)
+            wall_e[name].append(w)
+            events[name], events_e[name] = res.n_events, res_e.n_events
+            pipelines[name] = int(res.summary["submitted"].sum())
+    ev_rate = {n: {"kernel": rate(events[n], med(kern[n])), "simulate(Batch)": rate(events[n], med(wall_b[n])),
+                   "simulate(ModelOpsWorkload())": rate(events_e[n], med(wall_e[n]))} for n in configs}
+    rep_time = {n: {"kernel": med(kern[n]) / R, "simulate(Batch)": med(wall_b[n]) / R,
+                    "simulate(ModelOpsWorkload())": med(wall_e[n]) / R} for n in configs}
+    widths = ("kernel", "simulate(Batch)", "simulate(ModelOpsWorkload())")
+    tgt = f"<= {TARGET_LIFECYCLE_COST:g}%"
+    rep.add(sec, "default workload, lifecycle off: events per replication", events["off"] / R, "count",
+            note=f"{R} reps, {pipelines['off'] / R:,.0f} pipelines each, fifo, one thread")
+    rep.add(sec, "default workload, lifecycle on (gates): events per replication", events["on"] / R, "count",
+            note="rejected pipelines cancel their remaining tasks")
+    for wd_name in widths:
+        t_off, t_on = rep_time["off"][wd_name], rep_time["on"][wd_name]
+        rep.add(sec, f"{wd_name}, time per replication, lifecycle on", t_on * 1e3, "ms",
+                note=f"off: {t_off * 1e3:.2f} ms")
+        c = _cost(1 / t_on, 1 / t_off)
+        rep.add(sec, f"{wd_name}, lifecycle cost in replications/s (1 - on/off)", c, "%", target=tgt,
+                ok=None if c is None else c <= TARGET_LIFECYCLE_COST)
+        r_off, r_on = ev_rate["off"][wd_name], ev_rate["on"][wd_name]
+        c = _cost(r_on, r_off)
+        rep.add(sec, f"{wd_name}, lifecycle cost in events/s (1 - on/off)", c, "%", target=tgt,
+                ok=None if c is None else c <= TARGET_LIFECYCLE_COST,
+                note=f"{r_off / 1e6:.2f} M/s off, {r_on / 1e6:.2f} M/s on")
+    for wd_name in widths:
+        t_fifo, t_st = rep_time["on"][wd_name], rep_time["staleness"][wd_name]
+        rep.add(sec, f"staleness policy, {wd_name}, time per replication", t_st * 1e3, "ms",
+                note=f"fifo {t_fifo * 1e3:.2f} ms")
+        rep.add(sec, f"staleness / fifo, {wd_name}, time per replication", ratio(t_st, t_fifo), "x",
+                note=f"cost {_cost(1 / t_st, 1 / t_fifo):.0f}% of the replications/s")
+    rep.add(sec, "on_drift=True: pipelines per replication", pipelines["on_drift"] / R, "count",
+            note=f"{pipelines['on'] / R:,.0f} without rules; {events['on_drift'] / R:,.0f} events")
+    for wd_name in widths:
+        t_d, t_on = rep_time["on_drift"][wd_name], rep_time["on"][wd_name]
+        r_d, r_on = ev_rate["on_drift"][wd_name], ev_rate["on"][wd_name]
+        rep.add(sec, f"on_drift=True, {wd_name}", r_d, "events/s",
+                note=f"{t_d * 1e3:.2f} ms per replication; without rules {r_on / 1e6:.2f} M/s, "
+                     f"{t_on * 1e3:.2f} ms")
+        rep.add(sec, f"on_drift / no rules, {wd_name}, events/s", ratio(r_d, r_on), "x")
+
+    # The SimPy model on the same replications as traces: gates only (the default),
+    # then on_drift with each model's first pipeline as its template.
+    gates = dict(accuracy_gate=wl.accuracy_gate, fairness_gate=wl.fairness_gate,
+                 robustness_gate=wl.robustness_gate)
+    kw_t = dict(policy="fifo", placement="first_fit", backfill=True, horizon=HORIZON)
+    simpy_raw = {}
+    for label, w, n_reps, rules in (("gates", wl, sz.simpy_reps, False),
+                                    ("on_drift", wd, sz.simpy_rules_reps, True)):
+        tables = [_lifecycle_trace_tables(w, SEED, r, rules) for r in range(n_reps)]
+        traces = [fps.Trace.from_frames(p, t, m) for p, t, m in tables]
+
+        def run_engine(record=False):
+            return [fps.simulate(tr, cl, threads=1, progress=False, record_tasks=record, **kw_t, **gates)
+                    for tr in traces]
+
+        def run_simpy():
+            return [simulate_simpy(p, t, cl.pools, models=m, **kw_t, **gates) for p, t, m in tables]
+
+        run_engine()
+        s_s, e_w, e_k = [], [], []
+        ref = None
+        for i in range(max(sz.repeats, sz.simpy_repeats)):
+            if i < sz.simpy_repeats:
+                t0 = time.perf_counter()
+                ref = run_simpy()
+                s_s.append(time.perf_counter() - t0)
+            if i < sz.repeats:
+                w, k, _, _ = timed_engine(run_engine, sz.min_seconds)
+                e_w.append(w)
+                e_k.append(k)
+        res = run_engine(record=True)
+        agree = all(same_lifecycle(a, b) for a, b in zip(res, ref))
+        ev = sum(o.n_events for o in ref)
+        ev_e = sum(o.n_events for o in res)
+        r_sp, r_k, r_w = rate(ev, med(s_s)), rate(ev_e, med(e_k)), rate(ev_e, med(e_w))
+        what = ("default, gates on" if not rules
+                else "on_drift, template = each model's first pipeline")
+        n_trig = sum(int((o.pipelines["triggered_by"].astype(str) != "exogenous").sum()) for o in ref)
+        rep.add(sec, f"SimPy model, {what}", r_sp, "events/s",
+                note=f"{n_reps} reps, {ev:,} events" + (f", {n_trig:,} triggered pipelines" if rules else ""))
+        rep.add(sec, f"  engine / SimPy, {label}, kernel only", ratio(r_k, r_sp), "x",
+                note=f"{r_k / 1e6:.2f} M/s" if r_k else "")
+        rep.add(sec, f"  engine / SimPy, {label}, simulate(Trace)", ratio(r_w, r_sp), "x",
+                note=f"{r_w / 1e6:.2f} M/s, + trace to arrays, summaries")
+        rep.add(sec, f"  same schedule and outcomes as SimPy, {label}", agree, "bool", ok=agree,
+                note="start, end, node of every task; outcome, end, trigger of every pipeline")
+        simpy_raw[label] = {"replications": n_reps, "events": ev, "engine_events": ev_e,
+                            "simpy_seconds": s_s, "engine_kernel_seconds": e_k, "engine_simulate_seconds": e_w,
+                            "simpy_events_per_s": r_sp, "kernel_events_per_s": r_k,
+                            "simulate_events_per_s": r_w, "same": agree, "triggered": n_trig}
+    rep.raw["lifecycle"] = {
+        "replications": reps, "events": events, "events_end_to_end": events_e, "pipelines": pipelines,
+        "kernel_seconds": kern, "simulate_batch_seconds": wall_b, "end_to_end_seconds": wall_e,
+        "events_per_s": ev_rate, "seconds_per_replication": rep_time,
+        "cost_percent": {w_: {"replications": _cost(1 / rep_time["on"][w_], 1 / rep_time["off"][w_]),
+                              "events": _cost(ev_rate["on"][w_], ev_rate["off"][w_])} for w_ in widths},
+        "simpy": simpy_raw,
+    }
+
+
 # ----------------------------------------------------------------------------- main
 
 SECTIONS = {
@@ -957,6 +1161,7 @@ SECTIONS = {
     "e": bench_startup,
     "f": bench_memory,
     "g": bench_trace_io,
+    "h": bench_lifecycle,
 }
 
 
@@ -977,7 +1182,7 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--update-readme", action="store_true",
                     help=f"replace the block between {BEGIN_MARK} and {END_MARK} in benchmarks/README.md")
-    ap.add_argument("--sections", default="abcdefg", help="which sections to run, e.g. 'a,c' (default all)")
+    ap.add_argument("--sections", default="abcdefgh", help="which sections to run, e.g. 'a,c' (default all)")
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
     chosen = [s for s in args.sections.replace(",", "").lower() if s in SECTIONS]
