@@ -479,8 +479,9 @@ class LifecycleModel(ClusterModel):
     - Crossing: a0 <= threshold gives td even if drift is 0; threshold <= 0 < a0 never
       crosses; drift must be >= 0. The trigger fires at max(crossing, 0); the metrics
       use the unclipped crossing for the time below threshold.
-    - Candidates: all three of candidate_accuracy / _robustness / _fairness or none
-      (a partial row is an error); compress_loss NaN is 0; compress never takes the
+    - Candidates: every one of candidate_accuracy / _robustness / _fairness that the
+      table has, or none (a partial row is an error); a column the table leaves out
+      is NaN, which passes its gate; compress_loss NaN is 0; compress never takes the
       candidate accuracy below 0 (accuracy stays in [0, 1]). A copy gets the template's
       candidate as given, not as changed by the template's own compress.
     - A pipeline of a model without lifecycle state has no effects and is in no
@@ -525,12 +526,14 @@ class LifecycleModel(ClusterModel):
                 for c in CANDIDATE_COLUMNS]
         loss = pipelines["compress_loss"] if "compress_loss" in pipelines.columns else [math.nan] * n_p
         self.template_candidate = []   # as given (what a copy gets); None = no candidates
+        given = [c in pipelines.columns for c in CANDIDATE_COLUMNS]
         for row, values in enumerate(zip(*cols)):
-            present = [not pd.isna(v) for v in values]
+            # a column the table leaves out stays NaN: its gate passes (NaN < gate is false)
+            present = [not pd.isna(v) for v, g in zip(values, given) if g]
             if any(present) and not all(present):
                 raise ValueError(f"pipelines: row {row} (pipeline_id {self.pipeline_id[row]}) "
                                  f"has some but not all of {CANDIDATE_COLUMNS}")
-            self.template_candidate.append([float(v) for v in values] if all(present) else None)
+            self.template_candidate.append([float(v) for v in values] if present and all(present) else None)
         self.compress_loss = [0.0 if pd.isna(x) else float(x) for x in loss]
         # the pipeline's own candidate, changed by compress
         self.candidate = [None if c is None else list(c) for c in self.template_candidate]

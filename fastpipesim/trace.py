@@ -29,7 +29,8 @@ Decisions MODEL.md leaves open (kept here, in one place):
   every row, except the candidate outcome columns (``candidate_accuracy``,
   ``candidate_robustness``, ``candidate_fairness`` in [0, 1], ``compress_loss``
   >= 0), where an empty cell means "no candidate outcome" (NaN); a pipeline
-  has all three candidate values or none.
+  fills every candidate column the table has, or none. A candidate column the
+  table leaves out is not modelled: its gate passes every pipeline.
 - ``models``: ``model_id``, ``accuracy``, ``robustness``, ``fairness``,
   ``deployed_at``, ``drift_per_day`` and ``threshold`` are required (the
   model's state); the rule columns are optional: ``on_drift`` (default false;
@@ -584,12 +585,15 @@ def _validate(tables: dict) -> tuple:
         if c in pt.raw.columns:
             hi = None if c == "compress_loss" else 1
             cols[c] = pt.number(c, lo=0, hi=hi, allow_missing=True)
-    # a candidate is all three outcomes or none (MODEL.md 7: the gates read each)
-    present = [np.isfinite(cols[c]) if c in cols else np.zeros(len(pt), dtype=bool) for c in CANDIDATE_COLUMNS[:3]]
-    partial = np.any(present, axis=0) & ~np.all(present, axis=0)
-    if partial.any():
-        raise pt.fail("a pipeline's candidate outcome needs all of candidate_accuracy, candidate_robustness and "
-                      "candidate_fairness, or none of them", partial)
+    # a candidate fills every candidate column the table has, or none (a column the
+    # table leaves out is not modelled: its gate passes)
+    given = [c for c in CANDIDATE_COLUMNS[:3] if c in cols]
+    if given:
+        present = np.array([np.isfinite(cols[c]) for c in given])
+        partial = present.any(axis=0) & ~present.all(axis=0)
+        if partial.any():
+            raise pt.fail(f"a pipeline's candidate outcome fills all of {', '.join(given)} or none of them",
+                          partial)
     n_p = len(pt)
     p_order = np.argsort(pid, kind="stable")
     spid = pid[p_order]

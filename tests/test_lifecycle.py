@@ -288,7 +288,7 @@ def test_a_partial_candidate_is_an_input_error():
                               "candidate_fairness": [0.9, 0.9]})
     tasks = pd.DataFrame({"pipeline_id": [0, 1], "task": "a", "type": "train", "cpu": 1.0, "gpu": 0.0,
                           "mem_gb": 1.0, "duration": 1.0, "after": ""})
-    with pytest.raises(InputError, match="all of candidate_accuracy") as e:
+    with pytest.raises(InputError, match="all of candidate_accuracy, candidate_robustness, candidate_fairness") as e:
         fps.Trace.from_frames(pipelines, tasks)
     assert "row 1" in str(e.value) or "rows 1" in str(e.value)
 
