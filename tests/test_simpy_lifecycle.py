@@ -206,6 +206,18 @@ def test_a_crossing_before_zero_fires_at_zero_before_that_times_arrivals():
     assert col(res, "submit", "pipelines")[2] == 5.0
 
 
+def test_a_crossing_before_zero_fires_at_zero_with_no_other_event_then():
+    # Regression (found by the engine comparison, tests/test_lifecycle_oracle.py): the
+    # crossing at -100 must wake the model at 0 by itself; the first arrival is at 3.
+    pl = pipelines((3, 3, 0))
+    ts = tasks((3, "tr", "train", 5))
+    m = models(model(0, accuracy=0.7, deployed_at=-100.0, drift=0.1, on_drift=True, template=3))
+    res = simulate_simpy(pl, ts, nodes(2), models=m, horizon=4)
+    assert col(res, "pipeline_id", "pipelines") == [3, 4]
+    assert col(res, "submit", "pipelines") == [3.0, 0.0]
+    assert col(res, "triggered_by", "pipelines") == ["exogenous", "on_drift"]
+
+
 # ---- periodic ---------------------------------------------------------------------------
 
 def test_periodic_with_phase_skips_negative_times_and_in_flight_ones():

@@ -454,6 +454,8 @@ def run_replication_nb(
         if lc.on_drift[m] or lc.period[m] > 0.0:
             has_rules = True
     t_trigger = _next_trigger(lc, stale, cross, per_next) if has_rules else np.inf
+    model_key = np.empty(n_models)  # staleness key of each model in the current pass
+    model_key_pass = np.full(n_models, -1, dtype=np.int64)
     n_finished = 0
     # candidate accuracy of each pipeline as compress changes it; rejected pipelines
     cand_acc = np.empty(n_p)
@@ -702,8 +704,13 @@ def run_replication_nb(
                             acc_now, thr, st,
                         )
                     elif row >= 0:
-                        # staleness: -(threshold - a(now)); the model furthest below runs first
-                        kv = -(lc.threshold[row] - deployed_accuracy_nb(a0[row], td[row], lc.drift[row], now))
+                        # staleness: -(threshold - a(now)); the model furthest below runs
+                        # first. One value per model and pass, computed when first needed.
+                        if model_key_pass[row] != n_passes:
+                            model_key_pass[row] = n_passes
+                            model_key[row] = -(lc.threshold[row]
+                                               - deployed_accuracy_nb(a0[row], td[row], lc.drift[row], now))
+                        kv = model_key[row]
                     else:
                         kv = np.inf
                     if kv != kv:  # NaN sorts last
