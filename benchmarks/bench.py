@@ -1004,15 +1004,11 @@ def same_lifecycle(res, ref) -> bool:
             and np.array_equal(a["end"].to_numpy(np.float64), b["end"].to_numpy(np.float64), equal_nan=True))
 
 
-def _cost(on, off):
-    """Throughput lost by ``on`` against ``off``, in %: 100 (1 - on / off)."""
-    return 100.0 * (1.0 - on / off) if on and off else None
-
-
 def bench_lifecycle(sz: Sizes, rep: Report):
     sec = "h. ML model lifecycle"
     R = sz.lifecycle_reps
-    log(f"[{sec}] {R} replications: lifecycle off / on / staleness / on_drift, x{sz.repeats}; "
+    log(f"[{sec}] {R} replications: lifecycle off / on / staleness / on_drift, "
+        f"{sz.repeats * 3} rounds; "
         f"SimPy {sz.simpy_reps} + {sz.simpy_rules_reps} replications x{sz.simpy_repeats}")
     wl = ModelOpsWorkload()
     wd = dataclasses.replace(wl, on_drift=True)
@@ -1036,28 +1032,42 @@ def bench_lifecycle(sz: Sizes, rep: Report):
     for name in configs:  # compile or load every kernel variant first
         for run in runners(name):
             run()
-    kern = {n: [] for n in configs}
-    wall_b = {n: [] for n in configs}
-    wall_e = {n: [] for n in configs}
+    widths = ("kernel", "simulate(Batch)", "simulate(ModelOpsWorkload())")
+    # seconds of each call, round by round: times[width][config]
+    times = {w_: {n: [] for n in configs} for w_ in widths}
     events, events_e, pipelines = {}, {}, {}
     names = list(configs)
-    for i in range(sz.repeats):
-        # every configuration in each repeat, the order turned each time, so that a
-        # change of load hits them alike
+    rounds = sz.repeats * 3
+    for i in range(rounds):
+        # one call of every configuration in each round, the order turned each time,
+        # so that a change of load hits them alike; each call lasts 0.1-0.5 s (16 reps)
         for name in names[i % len(names):] + names[:i % len(names)]:
             run_b, run_e = runners(name)
-            w, k, _, res = timed_engine(run_b, sz.min_seconds)
-            wall_b[name].append(w)
-            kern[name].append(k)
-            w, _, _, res_e = timed_engine(run_e, sz.min_seconds)
-            wall_e[name].append(w)
+            with KernelClock() as clock:
+                t0 = time.perf_counter()
+                res = run_b()
+                times["simulate(Batch)"][name].append(time.perf_counter() - t0)
+            times["kernel"][name].append(clock.seconds["kernel"])
+            t0 = time.perf_counter()
+            res_e = run_e()
+            times["simulate(ModelOpsWorkload())"][name].append(time.perf_counter() - t0)
             events[name], events_e[name] = res.n_events, res_e.n_events
             pipelines[name] = int(res.summary["submitted"].sum())
-    ev_rate = {n: {"kernel": rate(events[n], med(kern[n])), "simulate(Batch)": rate(events[n], med(wall_b[n])),
-                   "simulate(ModelOpsWorkload())": rate(events_e[n], med(wall_e[n]))} for n in configs}
-    rep_time = {n: {"kernel": med(kern[n]) / R, "simulate(Batch)": med(wall_b[n]) / R,
-                    "simulate(ModelOpsWorkload())": med(wall_e[n]) / R} for n in configs}
-    widths = ("kernel", "simulate(Batch)", "simulate(ModelOpsWorkload())")
+    n_ev = {"kernel": events, "simulate(Batch)": events, "simulate(ModelOpsWorkload())": events_e}
+    ev_rate = {n: {w_: rate(n_ev[w_][n], med(times[w_][n])) for w_ in widths} for n in configs}
+    rep_time = {n: {w_: med(times[w_][n]) / R for w_ in widths} for n in configs}
+
+    def paired(w_, a, b):
+        """Median over the rounds of time(a) / time(b), both measured in the same round."""
+        return med([x / y for x, y in zip(times[w_][a], times[w_][b]) if x and y])
+
+    def cost(w_, on, off, per_event=False):
+        """Throughput lost by ``on`` against ``off``, in %, from the rounds' paired ratios."""
+        x = paired(w_, on, off)  # time on / time off
+        if per_event:
+            x *= n_ev[w_][off] / n_ev[w_][on]
+        return 100.0 * (1.0 - 1.0 / x) if x else None
+
     tgt = f"<= {TARGET_LIFECYCLE_COST:g}%"
     rep.add(sec, "default workload, lifecycle off: events per replication", events["off"] / R, "count",
             note=f"{R} reps, {pipelines['off'] / R:,.0f} pipelines each, fifo, one thread")
@@ -1067,11 +1077,11 @@ def bench_lifecycle(sz: Sizes, rep: Report):
         t_off, t_on = rep_time["off"][wd_name], rep_time["on"][wd_name]
         rep.add(sec, f"{wd_name}, time per replication, lifecycle on", t_on * 1e3, "ms",
                 note=f"off: {t_off * 1e3:.2f} ms")
-        c = _cost(1 / t_on, 1 / t_off)
+        c = cost(wd_name, "on", "off")
         rep.add(sec, f"{wd_name}, lifecycle cost in replications/s (1 - on/off)", c, "%", target=tgt,
                 ok=None if c is None else c <= TARGET_LIFECYCLE_COST)
         r_off, r_on = ev_rate["off"][wd_name], ev_rate["on"][wd_name]
-        c = _cost(r_on, r_off)
+        c = cost(wd_name, "on", "off", per_event=True)
         rep.add(sec, f"{wd_name}, lifecycle cost in events/s (1 - on/off)", c, "%", target=tgt,
                 ok=None if c is None else c <= TARGET_LIFECYCLE_COST,
                 note=f"{r_off / 1e6:.2f} M/s off, {r_on / 1e6:.2f} M/s on")
@@ -1079,8 +1089,8 @@ def bench_lifecycle(sz: Sizes, rep: Report):
         t_fifo, t_st = rep_time["on"][wd_name], rep_time["staleness"][wd_name]
         rep.add(sec, f"staleness policy, {wd_name}, time per replication", t_st * 1e3, "ms",
                 note=f"fifo {t_fifo * 1e3:.2f} ms")
-        rep.add(sec, f"staleness / fifo, {wd_name}, time per replication", ratio(t_st, t_fifo), "x",
-                note=f"cost {_cost(1 / t_st, 1 / t_fifo):.0f}% of the replications/s")
+        rep.add(sec, f"staleness / fifo, {wd_name}, time per replication", paired(wd_name, "staleness", "on"),
+                "x", note=f"costs {cost(wd_name, 'staleness', 'on'):.0f}% of the replications/s")
     rep.add(sec, "on_drift=True: pipelines per replication", pipelines["on_drift"] / R, "count",
             note=f"{pipelines['on'] / R:,.0f} without rules; {events['on_drift'] / R:,.0f} events")
     for wd_name in widths:
@@ -1089,7 +1099,9 @@ def bench_lifecycle(sz: Sizes, rep: Report):
         rep.add(sec, f"on_drift=True, {wd_name}", r_d, "events/s",
                 note=f"{t_d * 1e3:.2f} ms per replication; without rules {r_on / 1e6:.2f} M/s, "
                      f"{t_on * 1e3:.2f} ms")
-        rep.add(sec, f"on_drift / no rules, {wd_name}, events/s", ratio(r_d, r_on), "x")
+        x = paired(wd_name, "on_drift", "on")
+        rep.add(sec, f"on_drift / no rules, {wd_name}, events/s",
+                x and n_ev[wd_name]["on_drift"] / n_ev[wd_name]["on"] / x, "x")
 
     # The SimPy model on the same replications as traces: gates only (the default),
     # then on_drift with each model's first pipeline as its template.
@@ -1143,10 +1155,10 @@ def bench_lifecycle(sz: Sizes, rep: Report):
                             "simulate_events_per_s": r_w, "same": agree, "triggered": n_trig}
     rep.raw["lifecycle"] = {
         "replications": reps, "events": events, "events_end_to_end": events_e, "pipelines": pipelines,
-        "kernel_seconds": kern, "simulate_batch_seconds": wall_b, "end_to_end_seconds": wall_e,
-        "events_per_s": ev_rate, "seconds_per_replication": rep_time,
-        "cost_percent": {w_: {"replications": _cost(1 / rep_time["on"][w_], 1 / rep_time["off"][w_]),
-                              "events": _cost(ev_rate["on"][w_], ev_rate["off"][w_])} for w_ in widths},
+        "seconds_per_call": times, "events_per_s": ev_rate, "seconds_per_replication": rep_time,
+        "cost_percent": {w_: {"replications": cost(w_, "on", "off"),
+                              "events": cost(w_, "on", "off", per_event=True),
+                              "staleness_vs_fifo": cost(w_, "staleness", "on")} for w_ in widths},
         "simpy": simpy_raw,
     }
 
@@ -1165,11 +1177,55 @@ SECTIONS = {
 }
 
 
-def update_readme(markdown: str, machine_line: str, mode: str) -> None:
+def _parse_block(block: str):
+    """The figures block of the README: ([(sections, machine line, mode)], {section letter: [table rows]})."""
+    lines = block.splitlines()
+    table = [ln for ln in lines if ln.startswith("| ") and not ln.startswith("|  | Figure")]
+    head = "\n".join(ln for ln in lines if not ln.startswith("|"))
+    groups = [(m.group(1), m.group(2), m.group(3))
+              for m in re.finditer(r"^Sections (\w+) measured (.*?) Mode: (.*?)\.$", head, flags=re.M)]
+    if not groups:  # a block written by a run of every section it holds
+        measured = re.search(r"^Measured (.*)$", head, flags=re.M)
+        mode = re.search(r"^Mode: (.*?)\.$", head, flags=re.M)
+        letters = re.search(r"sections (\w+)", mode.group(1)) if mode else None
+        if measured and mode and letters:
+            groups = [(letters.group(1), measured.group(1), mode.group(1))]
+    rows = {}
+    for ln in table:
+        rows.setdefault(ln[2:3], []).append(ln)
+    return groups, rows
+
+
+def update_readme(markdown: str, machine_line: str, mode: str, chosen=None) -> None:
+    """Rewrite the figures block of the README.
+
+    A run of some sections only (``--sections``) replaces the rows of those sections
+    and keeps the others' rows, each group under the line saying when and how it was
+    measured, so a partial run on a busy machine does not overwrite figures it did not
+    measure.
+    """
     text = README.read_text()
-    block = f"{BEGIN_MARK}\nMeasured {machine_line}\n\nMode: {mode}.\n\n{markdown}\n{END_MARK}"
-    if BEGIN_MARK in text and END_MARK in text:
-        text = re.sub(re.escape(BEGIN_MARK) + ".*?" + re.escape(END_MARK), lambda _: block, text, flags=re.S)
+    found = re.search(re.escape(BEGIN_MARK) + "(.*?)" + re.escape(END_MARK), text, flags=re.S)
+    groups, old_rows = _parse_block(found.group(1)) if found else ([], {})
+    chosen = "".join(chosen or SECTIONS)
+    kept = {s: r for s, r in old_rows.items() if s not in chosen}
+    if not kept:
+        block = f"{BEGIN_MARK}\nMeasured {machine_line}\n\nMode: {mode}.\n\n{markdown}\n{END_MARK}"
+    else:
+        new_lines = markdown.splitlines()
+        rows = {}
+        for ln in new_lines[2:]:
+            rows.setdefault(ln[2:3], []).append(ln)
+        rows.update(kept)
+        heads = [f"Sections {chosen} measured {machine_line} Mode: {mode}."]
+        for letters, measured, old_mode in groups:
+            left = "".join(s for s in letters if s in kept)
+            if left:
+                heads.append(f"Sections {left} measured {measured} Mode: {old_mode}.")
+        table = new_lines[:2] + [ln for s in sorted(rows) for ln in rows[s]]
+        block = BEGIN_MARK + "\n" + "\n\n".join(heads) + "\n\n" + "\n".join(table) + "\n" + END_MARK
+    if found:
+        text = text[:found.start()] + block + text[found.end():]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     README.write_text(text)
@@ -1208,7 +1264,7 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps(payload, indent=2, default=_json_default))
         log(f"wrote {args.out}")
     if args.update_readme:
-        update_readme(format_markdown(report), machine_line, mode)
+        update_readme(format_markdown(report), machine_line, mode, chosen)
         log(f"updated {README}")
     return 0
 

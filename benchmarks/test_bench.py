@@ -11,6 +11,7 @@ report (compile time, warm start, memory, thread scaling).
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,7 +24,8 @@ if str(ROOT) not in sys.path:
 import fastpipesim as fps  # noqa: E402
 from fastpipesim.modelops import ModelOpsWorkload  # noqa: E402
 
-from benchmarks.bench import HORIZON, SEED, overloaded, single_queue, single_task_tables  # noqa: E402
+from benchmarks.bench import (HORIZON, SEED, _lifecycle_trace_tables, overloaded, single_queue,  # noqa: E402
+                              single_task_tables)
 from benchmarks.simpy_model import simulate_simpy  # noqa: E402
 
 KW = dict(policy="fifo", placement="first_fit", backfill=True)
@@ -36,10 +38,12 @@ def _events_per_s(benchmark, events):
         benchmark.extra_info["events_per_s"] = events / stats.stats.median
 
 
-def _engine(batch, cluster, horizon=None):
+def _engine(batch, cluster, horizon=None, **options):
     """One simulate() of a pre-generated batch on one thread; compiled (or loaded) first."""
+    kw = {**KW, **options}
+
     def run():
-        return fps.simulate(batch, cluster, threads=1, progress=False, horizon=horizon, **KW)
+        return fps.simulate(batch, cluster, threads=1, progress=False, horizon=horizon, **kw)
 
     run()
     return run
@@ -103,4 +107,41 @@ def test_simpy_overloaded_small(benchmark):
 def test_engine_overloaded_20k_tasks_100_nodes(benchmark):
     batch, cl = overloaded(20_000, 100, load=2.0)
     res = benchmark(_engine(batch, cl))
+    _events_per_s(benchmark, res.n_events)
+
+
+# The ML model lifecycle (MODEL.md 7): the same 16 replications with it off and on
+# (the workload's gates), with the staleness policy, and with on_drift retraining
+# (more pipelines: compare events_per_s). benchmarks/bench.py section h has the ratios.
+
+@pytest.mark.benchmark(group="lifecycle, 16 replications")
+@pytest.mark.parametrize("case", ["off", "on", "staleness", "on_drift"])
+def test_engine_lifecycle(benchmark, default_case, case):
+    wl, cl = default_case
+    options = {"off": dict(lifecycle=False), "on": dict(lifecycle=True),
+               "staleness": dict(lifecycle=True, policy="staleness"), "on_drift": dict(lifecycle=True)}[case]
+    if case == "on_drift":
+        wl = dataclasses.replace(wl, on_drift=True)
+    res = benchmark(_engine(wl.batch(SEED, range(16)), cl, HORIZON, **options))
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="lifecycle, 1 replication as a trace")
+def test_engine_lifecycle_trace(benchmark, default_case):
+    wl, cl = default_case
+    p, t, m = _lifecycle_trace_tables(wl, SEED, 0, rules=False)
+    gates = dict(accuracy_gate=wl.accuracy_gate, fairness_gate=wl.fairness_gate,
+                 robustness_gate=wl.robustness_gate)
+    res = benchmark(_engine(fps.Trace.from_frames(p, t, m), cl, HORIZON, **gates))
+    _events_per_s(benchmark, res.n_events)
+
+
+@pytest.mark.benchmark(group="lifecycle, 1 replication as a trace")
+def test_simpy_lifecycle_trace(benchmark, default_case):
+    wl, cl = default_case
+    p, t, m = _lifecycle_trace_tables(wl, SEED, 0, rules=False)  # the engine's case above
+    gates = dict(accuracy_gate=wl.accuracy_gate, fairness_gate=wl.fairness_gate,
+                 robustness_gate=wl.robustness_gate)
+    res = benchmark.pedantic(simulate_simpy, args=(p, t, cl.pools),
+                             kwargs=dict(horizon=HORIZON, models=m, **gates, **KW), rounds=3, iterations=1)
     _events_per_s(benchmark, res.n_events)
