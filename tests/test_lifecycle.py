@@ -296,3 +296,19 @@ def test_a_partial_candidate_is_an_input_error():
 def test_bad_gates_are_errors():
     with pytest.raises(ValueError, match="accuracy_gate"):
         fps.simulate(one_model_trace(on_drift=False), ample(), accuracy_gate=1.5)
+
+
+# --------------------------------------------------------------------------- determinism
+
+def test_rules_give_the_same_results_for_any_thread_count_and_as_a_pregenerated_batch():
+    w = fps.ModelOpsWorkload(days=2, on_drift=True, period_days=1.0)
+    kw = dict(seed=9, record_tasks=True, policy="staleness", warmup=3600.0)
+    one = fps.simulate(w, replications=[3, 0, 5], threads=1, **kw)
+    two = fps.simulate(w, replications=[3, 0, 5], threads=2, **kw)
+    batch = fps.simulate(w.batch(9, [3, 0, 5]), horizon=w.default_horizon, threads=2, **kw)
+    assert one.summary["submitted_on_drift"].sum() > 0 and one.summary["submitted_periodic"].sum() > 0
+    for other in (two, batch):
+        pd.testing.assert_frame_equal(one.summary, other.summary, check_exact=True)
+        pd.testing.assert_frame_equal(one.pipelines, other.pipelines, check_exact=True)
+        pd.testing.assert_frame_equal(one.tasks, other.tasks, check_exact=True)
+        pd.testing.assert_frame_equal(one.models, other.models, check_exact=True)
