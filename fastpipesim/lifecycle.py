@@ -147,7 +147,8 @@ def more_copies(counts: np.ndarray, used: np.ndarray, model: int, t_stop: float,
     """
     frac = max(t_stop / horizon, 0.05) if horizon > 0 else 1.0
     projected = np.ceil(used / frac * 1.25).astype(np.int64) + 1
-    out = np.maximum(counts, projected)
+    # only models with a rule (a first guess > 0) submit; the others have no template to copy
+    out = np.where(counts > 0, np.maximum(counts, projected), 0)
     out[model] = max(out[model], 4 * counts[model] + 4)  # a model that ran out is often in a retraining storm
     return np.minimum(out, max(limit, 1))
 

@@ -603,8 +603,15 @@ class ModelOpsWorkload:
         Returns ``{'pipelines', 'tasks', 'models'}`` DataFrames. ``models`` holds the
         lifecycle state at t = 0 (MODEL.md 7) plus the generator's per-model
         attributes (framework, base_dataset_size_gb, priority, popularity) as extra
-        columns; ``template_pipeline_id`` is -1 because the generator draws a
-        triggered pipeline afresh instead of copying one.
+        columns.
+
+        A trace's retraining copies a template pipeline (MODEL.md 7), while the
+        generator draws each retraining afresh: a model with a rule gets its first
+        pipeline of the replication as its template, so that the tables make a
+        valid trace (its replay then retrains with copies of that pipeline, not
+        with the generator's draws); a model with a rule but no pipeline in the
+        replication keeps no rule in the table. Without rules,
+        ``template_pipeline_id`` is -1 and the replay equals the generator's run.
         """
         d = _draw(self, seed, replication)
         plan = self._plan
@@ -632,6 +639,12 @@ class ModelOpsWorkload:
             "after": _after(plan, d.task_pattern, d.task_step),
         })
         m = d.models
+        template = np.full(self.n_models, -1, dtype=np.int64)
+        first = np.unique(d.model, return_index=True)  # pipelines are in id order
+        template[first[0]] = first[1]
+        has_rule = np.asarray(m.on_drift, dtype=bool) | (np.asarray(m.period) > 0)
+        template = np.where(has_rule, template, -1)
+        orphan = has_rule & (template < 0)
         models = pd.DataFrame({
             "model_id": np.arange(self.n_models, dtype=np.int64),
             "accuracy": m.accuracy,
@@ -640,10 +653,10 @@ class ModelOpsWorkload:
             "deployed_at": m.deployed_at,
             "drift_per_day": m.drift_per_day,
             "threshold": m.threshold,
-            "on_drift": m.on_drift,
-            "period": m.period,
+            "on_drift": np.asarray(m.on_drift, dtype=bool) & ~orphan,
+            "period": np.where(orphan, 0.0, m.period),
             "phase": m.phase,
-            "template_pipeline_id": np.full(self.n_models, -1, dtype=np.int64),
+            "template_pipeline_id": template,
             "framework": fw[m.framework],
             "base_dataset_size_gb": m.base_size_gb,
             "priority": m.priority,

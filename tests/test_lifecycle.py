@@ -312,3 +312,16 @@ def test_rules_give_the_same_results_for_any_thread_count_and_as_a_pregenerated_
         pd.testing.assert_frame_equal(one.pipelines, other.pipelines, check_exact=True)
         pd.testing.assert_frame_equal(one.tasks, other.tasks, check_exact=True)
         pd.testing.assert_frame_equal(one.models, other.models, check_exact=True)
+
+
+def test_tables_of_a_workload_with_rules_make_a_valid_trace(tmp_path):
+    w = fps.ModelOpsWorkload(days=1, on_drift=True)
+    tables = w.tables(4, 0)
+    trace = fps.Trace.from_frames(tables["pipelines"], tables["tasks"], tables["models"])
+    m = tables["models"]
+    with_rule = m[m["on_drift"]]
+    assert len(with_rule) > 0 and (with_rule["template_pipeline_id"] >= 0).all()
+    first = tables["pipelines"].groupby("model_id")["pipeline_id"].min()
+    assert (with_rule.set_index("model_id")["template_pipeline_id"] == first.loc[with_rule["model_id"]]).all()
+    res = fps.simulate(trace, horizon=w.default_horizon, record_tasks=True)
+    assert (res.pipelines["triggered_by"] == "on_drift").any()
