@@ -443,22 +443,25 @@ def bench_default(sz: Sizes, rep: Report):
     wl = ModelOpsWorkload()
     cl = fps.default_cluster()
     reps = list(range(sz.simpy_reps))
+    # the scheduling model of MODEL.md 1-6, which the SimPy model runs without a models
+    # table: the lifecycle off (section h measures it on, against SimPy with it too)
     kw = dict(policy="fifo", placement="first_fit", backfill=True, horizon=HORIZON)
+    ekw = dict(kw, lifecycle=False)
     batch = wl.batch(SEED, reps)
     tables = [wl.tables(SEED, r) for r in reps]  # built outside SimPy's timing
-    fps.simulate(batch, cl, threads=1, progress=False, **kw)  # compile or load the kernels
+    fps.simulate(batch, cl, threads=1, progress=False, **ekw)  # compile or load the kernels
 
     def run_simpy():
         return [simulate_simpy(tb["pipelines"], tb["tasks"], cl.pools, **kw) for tb in tables]
 
     def run_batch():
-        res = fps.simulate(batch, cl, threads=1, progress=False, **kw)
+        res = fps.simulate(batch, cl, threads=1, progress=False, **ekw)
         res.summary
         return res
 
     def run_e2e():
         res = fps.simulate(ModelOpsWorkload(), cl, replications=len(reps), seed=SEED, threads=1,
-                           progress=False, **kw)
+                           progress=False, **ekw)
         res.summary
         return res
 
@@ -480,7 +483,7 @@ def bench_default(sz: Sizes, rep: Report):
     simpy_events = sum(o.n_events for o in simpy_out)
 
     # like for like: the same schedule, task by task, and the same event count
-    rec = fps.simulate(batch, cl, threads=1, progress=False, record_tasks=True, **kw).tasks
+    rec = fps.simulate(batch, cl, threads=1, progress=False, record_tasks=True, **ekw).tasks
     agree = all(same_schedule(rec[rec["replication"] == r].reset_index(drop=True), o.tasks)
                 for r, o in zip(reps, simpy_out))
     agree = agree and events == simpy_events == res_e.n_events
@@ -562,7 +565,7 @@ def bench_threads(sz: Sizes, rep: Report):
     log(f"[{sec}] {R} replications with threads {counts}, x{sz.repeats}")
     wl = ModelOpsWorkload()
     cl = fps.default_cluster()
-    kw = dict(horizon=HORIZON, progress=False)
+    kw = dict(horizon=HORIZON, progress=False, lifecycle=False)  # as section a (h: the lifecycle)
     batch = wl.batch(SEED, range(R))
     fps.simulate(batch, cl, threads=max(counts), **kw)  # warm the pool path too
 

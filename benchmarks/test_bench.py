@@ -58,7 +58,7 @@ def default_case():
 @pytest.mark.benchmark(group="default workload, 1 replication")
 def test_engine_default_one_replication(benchmark, default_case):
     wl, cl = default_case
-    run = _engine(wl.generate(SEED, 0), cl, HORIZON)
+    run = _engine(wl.generate(SEED, 0), cl, HORIZON, lifecycle=False)  # as the SimPy case: MODEL.md 1-6
     res = benchmark(run)
     _events_per_s(benchmark, res.n_events)
 
@@ -75,7 +75,7 @@ def test_simpy_default_one_replication(benchmark, default_case):
 @pytest.mark.benchmark(group="default workload, batch")
 def test_engine_default_batch(benchmark, default_case):
     wl, cl = default_case
-    run = _engine(wl.batch(SEED, range(16)), cl, HORIZON)
+    run = _engine(wl.batch(SEED, range(16)), cl, HORIZON, lifecycle=False)
     res = benchmark(run)
     _events_per_s(benchmark, res.n_events)
 
