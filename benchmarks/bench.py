@@ -979,9 +979,9 @@ def _lifecycle_trace_tables(wl, seed: int, r: int, rules: bool):
         first = p.groupby("model_id")["pipeline_id"].min()
         m["template_pipeline_id"] = m["model_id"].map(first)
         # A model with no pipeline in the replication gets no rule; it still names a
-        # template (the trace's first pipeline, never copied): a replication that is
-        # rerun for more copies asks every model for at least one (lifecycle.more_copies),
-        # which a trace cannot make for a model without a template.
+        # template (the trace's first pipeline, never copied): before fcccdd9 a
+        # replication rerun for more copies asked every model for at least one, which a
+        # trace cannot make for a model without a template.
         none = m["template_pipeline_id"].isna()
         m.loc[none, "on_drift"] = False
         m.loc[none, "period"] = 0.0
