@@ -281,11 +281,11 @@ def _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize,
 
 
 @njit(cache=True, error_model="numpy")
-def _next_trigger(lc, stale, cross, per_next):
+def _next_trigger(on_drift, stale, cross, per_next):
     """Earliest pending trigger time: a drift crossing of a fresh on_drift model, or a periodic time."""
     t = np.inf
-    for m in range(lc.model_id.shape[0]):
-        if lc.on_drift[m] and not stale[m]:
+    for m in range(on_drift.shape[0]):
+        if on_drift[m] and not stale[m]:
             c = max(cross[m], 0.0)
             if c < t:
                 t = c
@@ -428,6 +428,14 @@ def run_replication_nb(
         remaining[p] = s
 
     # --- lifecycle state (MODEL.md 7), per model row ---
+    # The arrays the hot paths read, taken out of `lc` once: reading an array
+    # through the tuple costs a reference count each time (measured: a third of
+    # the loop's speed on a single queue).
+    pipeline_row = lc.pipeline_row
+    gates = lc.gates
+    on_drift = lc.on_drift
+    drift = lc.drift
+    threshold = lc.threshold
     n_models = lc.model_id.shape[0]
     lifecycle = n_models > 0
     a0 = lc.accuracy.copy()
@@ -443,7 +451,7 @@ def run_replication_nb(
     per_k = np.zeros(n_models, dtype=np.int64)
     per_next = np.full(n_models, np.inf)
     for m in range(n_models):
-        cross[m] = crossing_time_nb(a0[m], td[m], lc.drift[m], lc.threshold[m])
+        cross[m] = crossing_time_nb(a0[m], td[m], drift[m], threshold[m])
         if lc.period[m] > 0.0:
             per_k[m] = first_periodic_index_nb(lc.phase[m], lc.period[m])
             per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
@@ -451,9 +459,9 @@ def run_replication_nb(
             out_model[m, c] = 0.0
     has_rules = False
     for m in range(n_models):
-        if lc.on_drift[m] or lc.period[m] > 0.0:
+        if on_drift[m] or lc.period[m] > 0.0:
             has_rules = True
-    t_trigger = _next_trigger(lc, stale, cross, per_next) if has_rules else np.inf
+    t_trigger = _next_trigger(on_drift, stale, cross, per_next) if has_rules else np.inf
     model_key = np.empty(n_models)  # staleness key of each model in the current pass
     model_key_pass = np.full(n_models, -1, dtype=np.int64)
     n_finished = 0
@@ -465,6 +473,7 @@ def run_replication_nb(
         cand_acc[p] = wa.cand_accuracy[p0 + p]
     pending = np.empty(max(n_p - n_exo, 1), dtype=np.int64)  # copies submitted now, to arrive now
     n_pending = 0
+    cursor = np.zeros(5, dtype=np.int64)  # (p_used, t_used, e_used, next_pid, n_pending) for _trigger_phase
     next_pid = 0
     for p in range(p_used):
         if wa.pipeline_id[p0 + p] >= next_pid:
@@ -565,18 +574,18 @@ def run_replication_nb(
                     _make_ready(j, t0 + j, gp, p, now, policy, rekey, wa, remaining, key, ready,
                                 out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
-            row = lc.pipeline_row[gp] if lifecycle else -1
+            row = pipeline_row[gp] if lifecycle else -1
             if row >= 0:
                 running[p] -= 1
                 if not rejected[p] and cand_acc[p] == cand_acc[p]:
                     # the task's lifecycle effect (MODEL.md 7), at its completion
                     ty = wa.task_type[g]
                     gate = -1
-                    if ty == TYPE_EVALUATE and cand_acc[p] < lc.gates[GATE_ACCURACY]:
+                    if ty == TYPE_EVALUATE and cand_acc[p] < gates[GATE_ACCURACY]:
                         gate = OUTCOME_REJECTED_EVALUATE
-                    elif ty == TYPE_BIAS_CHECK and wa.cand_fairness[gp] < lc.gates[GATE_FAIRNESS]:
+                    elif ty == TYPE_BIAS_CHECK and wa.cand_fairness[gp] < gates[GATE_FAIRNESS]:
                         gate = OUTCOME_REJECTED_BIAS_CHECK
-                    elif ty == TYPE_ROBUSTNESS_CHECK and wa.cand_robustness[gp] < lc.gates[GATE_ROBUSTNESS]:
+                    elif ty == TYPE_ROBUSTNESS_CHECK and wa.cand_robustness[gp] < gates[GATE_ROBUSTNESS]:
                         gate = OUTCOME_REJECTED_ROBUSTNESS_CHECK
                     elif ty == TYPE_COMPRESS:
                         loss = wa.compress_loss[gp]
@@ -584,8 +593,8 @@ def run_replication_nb(
                             # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
                             cand_acc[p] = max(cand_acc[p] - loss, 0.0)
                     elif ty == TYPE_DEPLOY:
-                        _deploy(lc, row, p, gp, wa, now, warmup, cand_acc, a0, rob, fair, td, cross,
-                                seg_start, stale, out_model)
+                        _deploy(row, now, warmup, cand_acc[p], wa.cand_robustness[gp], wa.cand_fairness[gp],
+                                drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model)
                         deployed = True
                     if gate >= 0:
                         rejected[p] = True
@@ -601,78 +610,50 @@ def run_replication_nb(
                     out_outcome[gp] = OUTCOME_COMPLETED
                 if row >= 0:
                     in_flight[row] -= 1
-                    if stale[row] and lc.on_drift[row]:
+                    if stale[row] and on_drift[row]:
                         finished[row] = True
                         n_finished += 1
         if deployed and has_rules:
-            t_trigger = _next_trigger(lc, stale, cross, per_next)
+            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
 
         # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
         if has_rules and (t_trigger == now or n_finished > 0):
-            for m in range(n_models):
-                submit_rule = -1
-                if lc.on_drift[m]:
-                    if not stale[m] and max(cross[m], 0.0) == now:
-                        stale[m] = True
-                        if in_flight[m] == 0:
-                            submit_rule = TRIGGER_ON_DRIFT
-                    elif stale[m] and finished[m] and in_flight[m] == 0:
-                        submit_rule = TRIGGER_ON_DRIFT
-                finished[m] = False
-                for rule in (submit_rule, TRIGGER_PERIODIC if per_next[m] == now else -1):
-                    if rule < 0 or in_flight[m] > 0:
-                        continue
-                    # the k-th copy of model m: the k-th reserve pipeline of its row
-                    r = lc.res_ptr[m] + n_submitted[m]
-                    if r >= lc.res_ptr[m + 1]:
-                        # out of pre-drawn copies: say which model, when, and how many
-                        # each model has used so far, so the caller can draw enough
-                        out_ext[k, 0] = RUN_NEED_RESERVE
-                        out_ext[k, 1] = m
-                        out_rep[k, 0] = now
-                        for mm in range(n_models):
-                            out_model[mm, 10] = n_submitted[mm]
-                        return
-                    p = p_used
-                    gp = p0 + p
-                    t_used, e_used = _copy_pipeline(wa, lc, task_shape, r, gp, t0 + t_used, e_used, m)
-                    t_used -= t0
-                    p_used += 1
-                    wa.pipeline_id[gp] = next_pid
-                    next_pid += 1
-                    wa.submit[gp] = now
-                    out_trigger[gp] = rule
-                    out_source[gp] = r
-                    tasks_left[p] = wa.task_ptr[gp + 1] - wa.task_ptr[gp]
-                    rem = 0.0
-                    for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
-                        rem += wa.duration[g]
-                        pred_left[g - t0] = wa.n_pred[g]
-                    remaining[p] = rem
-                    cand_acc[p] = wa.cand_accuracy[gp]
-                    n_submitted[m] += 1
-                    in_flight[m] += 1
-                    if now >= warmup:
-                        out_model[m, 6 if rule == TRIGGER_ON_DRIFT else 7] += 1.0
-                    pending[n_pending] = p
-                    n_pending += 1
-                if per_next[m] == now:
-                    per_k[m] += 1
-                    per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
+            cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
+            short = _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight,
+                                   n_submitted, per_k, per_next, tasks_left, remaining, pred_left, cand_acc,
+                                   pending, cursor, out_trigger, out_source, out_model)
+            p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+            if short >= 0:
+                # out of pre-drawn copies: say which model, when, and how many each
+                # model has used so far, so that the caller can draw enough
+                out_ext[k, 0] = RUN_NEED_RESERVE
+                out_ext[k, 1] = short
+                out_rep[k, 0] = now
+                for mm in range(n_models):
+                    out_model[mm, 10] = n_submitted[mm]
+                return
             n_finished = 0
-            t_trigger = _next_trigger(lc, stale, cross, per_next)
+            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
 
         # 3. arrivals at `now`, by pipeline_id: the workload's, then the copies submitted now
         while next_arrival < n_exo and wa.submit[p0 + arrivals[next_arrival]] == now:
             p = arrivals[next_arrival]
             next_arrival += 1
             n_events += 1
-            n_ready += _arrive(p, p0, t0, now, policy, rekey, wa, lc, lifecycle, in_flight, out_outcome,
-                               remaining, key, ready, out_ready, task_shape, store, pos, base, hsize, active)
+            gp = p0 + p
+            if lifecycle and pipeline_row[gp] >= 0:
+                in_flight[pipeline_row[gp]] += 1  # (a submitted copy is in flight since its trigger)
+            out_outcome[gp] = OUTCOME_UNFINISHED
+            for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+                if wa.n_pred[g] == 0:
+                    _make_ready(g - t0, g, gp, p, now, policy, rekey, wa, remaining, key, ready,
+                                out_ready, task_shape, store, pos, base, hsize, active)
+                    n_ready += 1
         for x in range(n_pending):
             n_events += 1
-            n_ready += _arrive(pending[x], p0, t0, now, policy, rekey, wa, lc, False, in_flight, out_outcome,
-                               remaining, key, ready, out_ready, task_shape, store, pos, base, hsize, active)
+            p = pending[x]
+            n_ready += _arrive(p, p0 + p, t0, now, policy, rekey, wa, out_outcome, remaining, key, ready,
+                               out_ready, task_shape, store, pos, base, hsize, active)
         n_pending = 0
 
         # 4. one scheduling pass
@@ -687,15 +668,15 @@ def run_replication_nb(
                     j = store[b + jj]
                     g = t0 + j
                     gp = wa.task_pipeline[g]
-                    row = lc.pipeline_row[gp] if lifecycle else -1
+                    row = pipeline_row[gp] if lifecycle else -1
                     if custom:
                         sg = task_shape[g]
                         acc_now = np.nan
                         thr = np.nan
                         st = 0.0
                         if row >= 0:
-                            acc_now = deployed_accuracy_nb(a0[row], td[row], lc.drift[row], now)
-                            thr = lc.threshold[row]
+                            acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
+                            thr = threshold[row]
                             st = 1.0 if stale[row] else 0.0
                         kv = keyfn(
                             now, ready[j], wa.duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
@@ -708,8 +689,8 @@ def run_replication_nb(
                         # first. One value per model and pass, computed when first needed.
                         if model_key_pass[row] != n_passes:
                             model_key_pass[row] = n_passes
-                            model_key[row] = -(lc.threshold[row]
-                                               - deployed_accuracy_nb(a0[row], td[row], lc.drift[row], now))
+                            model_key[row] = -(threshold[row]
+                                               - deployed_accuracy_nb(a0[row], td[row], drift[row], now))
                         kv = model_key[row]
                     else:
                         kv = np.inf
@@ -801,7 +782,7 @@ def run_replication_nb(
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
     for m in range(n_models):
-        close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], lc.drift[m], cross[m], warmup)
+        close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], drift[m], cross[m], warmup)
         out_model[m, 10] = n_submitted[m]
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
@@ -812,15 +793,73 @@ def run_replication_nb(
 
 
 @njit(cache=True, error_model="numpy")
-def _arrive(p, p0, t0, now, policy, rekey, wa, lc, count_in_flight, in_flight, out_outcome,
-            remaining, key, ready, out_ready, task_shape, store, pos, base, hsize, active):
-    """Local pipeline p arrives now: its tasks without predecessors become ready; returns how many."""
-    gp = p0 + p
+def _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight, n_submitted,
+                   per_k, per_next, tasks_left, remaining, pred_left, cand_acc, pending, cursor, out_trigger,
+                   out_source, out_model):
+    """Apply the lifecycle triggers at ``now`` (MODEL.md 3 and 7), models in model_id order.
+
+    ``cursor`` holds (pipelines used, tasks used, edges used, next pipeline_id,
+    copies pending arrival) and is advanced for every copy submitted. Returns
+    -1, or the model row that ran out of pre-drawn copies.
+    """
+    for m in range(lc.model_id.shape[0]):
+        submit_rule = -1
+        if lc.on_drift[m]:
+            if not stale[m] and max(cross[m], 0.0) == now:
+                stale[m] = True
+                if in_flight[m] == 0:
+                    submit_rule = TRIGGER_ON_DRIFT
+            elif stale[m] and finished[m] and in_flight[m] == 0:
+                submit_rule = TRIGGER_ON_DRIFT
+        finished[m] = False
+        for rule in (submit_rule, TRIGGER_PERIODIC if per_next[m] == now else -1):
+            if rule < 0 or in_flight[m] > 0:
+                continue
+            # the k-th copy of model m is the k-th reserve pipeline of its row
+            r = lc.res_ptr[m] + n_submitted[m]
+            if r >= lc.res_ptr[m + 1]:
+                return m
+            p = cursor[0]
+            gp = p0 + p
+            g_next, e_next = _copy_pipeline(wa, lc, task_shape, r, gp, t0 + cursor[1], cursor[2], m)
+            cursor[0] += 1
+            cursor[1] = g_next - t0
+            cursor[2] = e_next
+            wa.pipeline_id[gp] = cursor[3]
+            cursor[3] += 1
+            wa.submit[gp] = now
+            out_trigger[gp] = rule
+            out_source[gp] = r
+            tasks_left[p] = wa.task_ptr[gp + 1] - wa.task_ptr[gp]
+            rem = 0.0
+            for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+                rem += wa.duration[g]
+                pred_left[g - t0] = wa.n_pred[g]
+            remaining[p] = rem
+            cand_acc[p] = wa.cand_accuracy[gp]
+            n_submitted[m] += 1
+            in_flight[m] += 1
+            if now >= warmup:
+                out_model[m, 6 if rule == TRIGGER_ON_DRIFT else 7] += 1.0
+            pending[cursor[4]] = p
+            cursor[4] += 1
+        if per_next[m] == now:
+            per_k[m] += 1
+            per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
+    return -1
+
+
+@njit(cache=True, error_model="numpy")
+def _arrive(p, gp, t0, now, policy, rekey, wa, out_outcome, remaining, key, ready, out_ready, task_shape,
+            store, pos, base, hsize, active):
+    """Local pipeline p (global gp) arrives now: its tasks without predecessors become ready; returns how many.
+
+    Used for the copies the rules submit; the workload's own arrivals do the
+    same inline in the loop, since a call that passes the workload's arrays
+    costs a reference count per array (measured: a third of the loop's speed
+    on a single queue, even with Numba's inline="always").
+    """
     out_outcome[gp] = OUTCOME_UNFINISHED
-    if count_in_flight:
-        row = lc.pipeline_row[gp]
-        if row >= 0:
-            in_flight[row] += 1  # (a submitted copy is in flight since its trigger)
     n = 0
     for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
         if wa.n_pred[g] == 0:
@@ -831,20 +870,25 @@ def _arrive(p, p0, t0, now, policy, rekey, wa, lc, count_in_flight, in_flight, o
 
 
 @njit(cache=True, error_model="numpy")
-def _deploy(lc, row, p, gp, wa, now, warmup, cand_acc, a0, rob, fair, td, cross, seg_start, stale, out_model):
-    """Pipeline p deploys its candidate as model row's new state (MODEL.md 7)."""
-    close_segment_nb(out_model, row, seg_start[row], now, a0[row], td[row], lc.drift[row], cross[row], warmup)
+def _deploy(row, now, warmup, accuracy, robustness, fairness, drift, threshold, a0, rob, fair, td, cross,
+            seg_start, stale, out_model):
+    """Model ``row`` deploys the candidate (accuracy, robustness, fairness) now (MODEL.md 7).
+
+    Closes the deployment that ends (its accuracy integral and time below
+    threshold) and, if its threshold crossing led to this deploy, the delay.
+    """
+    close_segment_nb(out_model, row, seg_start[row], now, a0[row], td[row], drift[row], cross[row], warmup)
     c = max(cross[row], 0.0)  # when the trigger fired (or would have)
     if c >= warmup and cross[row] <= now:
         out_model[row, 8] += now - c
         out_model[row, 9] += 1.0
     if now >= warmup:
         out_model[row, 2] += 1.0
-    a0[row] = cand_acc[p]
-    rob[row] = wa.cand_robustness[gp]
-    fair[row] = wa.cand_fairness[gp]
+    a0[row] = accuracy
+    rob[row] = robustness
+    fair[row] = fairness
     td[row] = now
-    cross[row] = crossing_time_nb(a0[row], now, lc.drift[row], lc.threshold[row])
+    cross[row] = crossing_time_nb(accuracy, now, drift[row], threshold[row])
     seg_start[row] = now
     stale[row] = False
 
