@@ -468,7 +468,6 @@ def run_replication_nb(
     # candidate accuracy of each pipeline as compress changes it; rejected pipelines
     cand_acc = np.empty(n_p)
     rejected = np.zeros(n_p, dtype=np.bool_)
-    running = np.zeros(n_p, dtype=np.int64)
     for p in range(p_used):
         cand_acc[p] = wa.cand_accuracy[p0 + p]
     pending = np.empty(max(n_p - n_exo, 1), dtype=np.int64)  # copies submitted now, to arrive now
@@ -576,7 +575,6 @@ def run_replication_nb(
                     n_ready += 1
             row = pipeline_row[gp] if lifecycle else -1
             if row >= 0:
-                running[p] -= 1
                 if not rejected[p] and cand_acc[p] == cand_acc[p]:
                     # the task's lifecycle effect (MODEL.md 7), at its completion
                     ty = wa.task_type[g]
@@ -745,7 +743,6 @@ def run_replication_nb(
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
             ev_size = ev_push(ev_time, ev_task, ev_size, now + wa.duration[g] / speed[node], i)
             p = wa.task_pipeline[g] - p0
-            running[p] += 1
             if track_remaining and not touched[p]:
                 touched[p] = True
                 touched_list[n_touched] = p
