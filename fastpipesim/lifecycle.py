@@ -11,8 +11,8 @@ before the run, so that it cannot depend on the schedule (common random numbers)
 
 There is no fixed buffer that could overflow silently: the slots are exactly
 the reserve, and when a model needs more copies than were drawn, the loop
-stops with ``RUN_NEED_RESERVE`` and :func:`run_with_rules` draws more and runs
-the replication again (it is deterministic, so the rerun gives the same
+stops with ``RUN_NEED_RESERVE`` and the simulator (``simulate._run_with_rules``)
+draws more (:func:`more_copies`) and runs the replication again (it is deterministic, so the rerun gives the same
 schedule up to that point and goes on). Only ``max_triggered`` bounds it, with
 an error that names it.
 """
@@ -25,7 +25,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .engine.constants import N_MODEL_ACCUMULATORS, SECONDS_PER_DAY
-from .workload import Batch, LifecycleArrays, ModelTable, RequestShapes, WorkloadArrays, build_arrays
+from .workload import (PIPELINE_FIELDS, TASK_FIELDS, Batch, LifecycleArrays, ModelTable, RequestShapes,
+                       WorkloadArrays, build_arrays)
+
+# The per-model metrics (MODEL.md 7) as reported, in order; MODEL_COUNTS are the counts among them.
+MODEL_METRICS = ("mean_accuracy", "frac_below", "deployments", "rejected_evaluate", "rejected_bias_check",
+                 "rejected_robustness_check", "submitted_on_drift", "submitted_periodic", "crossing_to_deploy")
+MODEL_COUNTS = MODEL_METRICS[2:8]
 
 
 @dataclass(frozen=True)
@@ -222,24 +228,15 @@ def trim(room: TriggerRoom, p_used: int, t_used: int, source: np.ndarray) -> Bat
     """The run's workload: the real pipelines and the filled slots, with the copies' task names."""
     wa = room.batch.arrays
     e_used = int(wa.succ_ptr[t_used])
-    fields = {}
-    for name in WorkloadArrays._fields:
-        x = getattr(wa, name)
-        if name == "rep_pipeline_ptr":
-            x = np.array([0, p_used], dtype=np.int64)
-        elif name == "rep_task_ptr":
-            x = np.array([0, t_used], dtype=np.int64)
-        elif name == "task_ptr":
-            x = x[: p_used + 1]
-        elif name == "succ_ptr":
-            x = x[: t_used + 1]
-        elif name == "succ":
-            x = x[:e_used]
-        elif len(x) == wa.n_pipelines:
-            x = x[:p_used]
-        else:
-            x = x[:t_used]
-        fields[name] = x.copy()
+    fields = {name: getattr(wa, name)[:p_used].copy() for name in PIPELINE_FIELDS}
+    fields.update({name: getattr(wa, name)[:t_used].copy() for name in TASK_FIELDS})
+    fields.update(
+        rep_pipeline_ptr=np.array([0, p_used], dtype=np.int64),
+        rep_task_ptr=np.array([0, t_used], dtype=np.int64),
+        task_ptr=wa.task_ptr[: p_used + 1].copy(),
+        succ_ptr=wa.succ_ptr[: t_used + 1].copy(),
+        succ=wa.succ[:e_used].copy(),
+    )
     res = room.reserve
     copies = source[room.n_real:p_used]
     names = [room.batch.task_names]
@@ -302,22 +299,16 @@ def replication_batch(batch: Batch, k: int) -> Batch:
                  triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates)
 
 
-def model_frame_columns() -> tuple:
-    """The per-model metrics (MODEL.md 7) as reported, in order."""
-    return ("mean_accuracy", "frac_below", "deployments", "rejected_evaluate", "rejected_bias_check",
-            "rejected_robustness_check", "submitted_on_drift", "submitted_periodic", "crossing_to_deploy")
-
-
 def model_metrics(acc: np.ndarray, span: float) -> np.ndarray:
     """Per-model metrics from the loop's accumulators (``float64[M, N_MODEL_ACCUMULATORS]``), and a total row.
 
-    Returns float64[M + 1, 9] in the order of :func:`model_frame_columns`; the
+    Returns float64[M + 1, 9] in the order of ``MODEL_METRICS``; the
     last row is the total: accuracy and time below averaged over the models,
     counts summed, crossing-to-deploy averaged over every model's delays.
     """
     assert acc.shape[1] == N_MODEL_ACCUMULATORS
     m = acc.shape[0]
-    out = np.empty((m + 1, 9))
+    out = np.empty((m + 1, len(MODEL_METRICS)))
     with np.errstate(invalid="ignore", divide="ignore"):
         out[:m, 0] = acc[:, 0] / span if span > 0 else np.nan
         out[:m, 1] = acc[:, 1] / span if span > 0 else np.nan

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .engine.constants import DIMENSIONS, OUTCOMES, STATUSES, TRIGGERS
 from .engine.summary import REP_METRICS
-from .lifecycle import model_frame_columns, model_metrics
+from .lifecycle import MODEL_COUNTS, MODEL_METRICS, model_metrics
 
 PIPELINE_OUTCOMES = OUTCOMES
 
@@ -163,7 +163,7 @@ class Results:
         lifecycle = self._model_blocks(span)
         if lifecycle is not None:
             totals = lifecycle[:, -1, :]
-            for c, col in enumerate(model_frame_columns()):
+            for c, col in enumerate(MODEL_METRICS):
                 names.append(LIFECYCLE_SUMMARY[col])
                 blocks.append(totals[:, c:c + 1])
         names += ["end_time", "events"]
@@ -172,7 +172,7 @@ class Results:
                           index=pd.Index(self.replications, name="replication"))
         ints = ["submitted", "completed", "unfinished", "rejected", "events"]
         if lifecycle is not None:
-            ints += [LIFECYCLE_SUMMARY[c] for c in model_frame_columns()[2:8]]
+            ints += [LIFECYCLE_SUMMARY[c] for c in MODEL_COUNTS]
         for c in ints:
             df[c] = df[c].to_numpy().astype(np.int64)
         return df
@@ -189,7 +189,7 @@ class Results:
         if all(m is None for m in models):
             return None
         n = max(len(m[0]) for m in models if m is not None)
-        out = np.full((len(models), n + 1, len(model_frame_columns())), np.nan)
+        out = np.full((len(models), n + 1, len(MODEL_METRICS)), np.nan)
         for r, m in enumerate(models):
             if m is not None and len(m[0]) == n:
                 out[r] = model_metrics(m[1], float(span[r]))
@@ -214,14 +214,14 @@ class Results:
             if m is None:
                 continue
             values = model_metrics(m[1], float(span[r]))[:-1]
-            df = pd.DataFrame(values, columns=list(model_frame_columns()))
+            df = pd.DataFrame(values, columns=list(MODEL_METRICS))
             df.insert(0, "model_id", m[0])
             df.insert(0, "replication", replication)
             frames.append(df)
         if not frames:
-            return pd.DataFrame(columns=["replication", "model_id", *model_frame_columns()])
+            return pd.DataFrame(columns=["replication", "model_id", *MODEL_METRICS])
         out = pd.concat(frames, ignore_index=True)
-        for c in model_frame_columns()[2:8]:
+        for c in MODEL_COUNTS:
             out[c] = out[c].astype(np.int64)
         return out
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cluster import Cluster, default_cluster
-from .engine.constants import FIT_TOL
 from .engine import engine_is_compiled
-from .engine.constants import N_MODEL_ACCUMULATORS, RUN_OK
+from .engine.constants import FIT_TOL, N_MODEL_ACCUMULATORS, RUN_OK
 from .engine.loop import no_custom_key, run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
 from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies,
@@ -88,7 +87,7 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
     :func:`_run_with_rules` (the batch must then hold that one replication).
     """
     tables = _model_tables(batch, cfg)
-    if any(t is not None and t.has_rules for t in tables):
+    if _has_rules(batch, cfg):
         if batch.n_replications != 1:
             raise ValueError("a batch whose models have automation rules runs one replication at a time")
         return _run_with_rules(batch, tables[0], cluster, cfg, record_tasks)
@@ -146,6 +145,14 @@ class _Outputs:
         self.tables = tables
         self.model_acc = [np.zeros((0 if t is None else t.n_models, N_MODEL_ACCUMULATORS)) for t in tables]
 
+    def trim(self, batch: Batch, p_used: int, t_used: int):
+        """Keep the outputs of the pipelines and tasks that exist (a run with slots, one replication)."""
+        self.wa = batch.arrays
+        for name in ("ready", "start", "end", "node", "status"):
+            setattr(self, name, getattr(self, name)[:t_used].copy())
+        for name in ("pipeline_end", "outcome", "trigger", "source", "scratch"):
+            setattr(self, name, getattr(self, name)[:p_used].copy())
+
     def run(self, k, task_shape, shape_req, cfg, lc, summarize=True):
         nodes = self.nodes
         keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else no_custom_key
@@ -190,8 +197,8 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
 
     The loop copies each submitted pipeline into a slot; the slots are the
     reserve drawn before the run. When a model needs more copies than were
-    drawn, draw twice as many and run again (the run is deterministic, so the
-    result is that of one run with an unlimited reserve).
+    drawn, draw more (``lifecycle.more_copies``) and run again (the run is
+    deterministic, so the result is that of one run with an unlimited reserve).
     """
     task_shape, shape_req = request_shapes(batch, cluster)
     horizon = float(cfg.horizon)
@@ -201,11 +208,12 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         raise ValueError("the workload's models have automation rules but the workload cannot make "
                          "the pipelines they submit (no template)")
     replication = int(batch.replications[0])
+    rows_real = pipeline_rows(table, batch.arrays.model)
     while True:
         reserve = source(counts)
         res_shape, res_req = request_shapes(reserve, cluster)
         room = make_room(batch, task_shape, shape_req, reserve, res_shape, res_req, counts)
-        rows = _pad_rows(pipeline_rows(table, batch.arrays.model), reserve.arrays.n_pipelines)
+        rows = np.concatenate([rows_real, np.full(reserve.arrays.n_pipelines, -1, dtype=np.int64)])
         lc = lifecycle_arrays(table, cfg.gates, rows, reserve, room.reserve_shape, room.reserve_ptr)
         out = _Outputs(room.batch, cluster, [table])
         out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False)
@@ -224,20 +232,9 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         counts = more_copies(counts, used, m, float(out.rep[0, 0]), horizon, cfg.max_triggered)
     p_used, t_used = int(out.ext[0, 2]), int(out.ext[0, 3])
     final = trim(room, p_used, t_used, out.source)
-    # the outputs, cut to the pipelines and tasks that exist
-    sized = _Outputs(final, cluster, [table])
-    for name in ("ready", "start", "end", "node", "status"):
-        getattr(sized, name)[:] = getattr(out, name)[:t_used]
-    for name in ("pipeline_end", "outcome", "trigger", "source"):
-        getattr(sized, name)[:] = getattr(out, name)[:p_used]
-    sized.rep[:], sized.alloc[:], sized.ext[:] = out.rep, out.alloc, out.ext
-    sized.model_acc = out.model_acc
-    sized.summarize(0, cfg)
-    return sized.result(final, record_tasks)
-
-
-def _pad_rows(rows: np.ndarray, n: int) -> np.ndarray:
-    return np.concatenate([rows, np.full(n, -1, dtype=np.int64)])
+    out.trim(final, p_used, t_used)
+    out.summarize(0, cfg)
+    return out.result(final, record_tasks)
 
 
 class _Progress:

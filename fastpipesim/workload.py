@@ -300,6 +300,12 @@ def build_arrays(
     )
 
 
+# The fields with one entry per pipeline and per task (the others are pointers
+# with one more entry, and the edges).
+PIPELINE_FIELDS = ("pipeline_id", "submit", "model", "priority", "cand_accuracy", "cand_robustness",
+                   "cand_fairness", "compress_loss")
+TASK_FIELDS = ("task_pipeline", "task_type", "cpu", "gpu", "mem", "duration", "n_pred")
+
 _POINTER_FIELDS = {"task_ptr": "task", "succ_ptr": "edge"}
 _INDEX_FIELDS = {"task_pipeline": "pipeline", "succ": "task"}
 
