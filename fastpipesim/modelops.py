@@ -61,7 +61,6 @@ The model's framework, base size and priority are the replication's (draws 1-3).
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -479,34 +478,10 @@ class ModelOpsWorkload:
     def generate(self, seed: int, replication: int = 0) -> Batch:
         """The workload of one replication as a :class:`Batch` (pipeline ids 0..n-1 in submit order)."""
         d = _draw(self, seed, replication)
-        plan = self._plan
-        arrays = build_arrays(
-            pipeline_id=np.arange(d.n, dtype=np.int64),
-            submit=d.submit,
-            model=d.model,
-            priority=d.priority,
-            task_count=d.task_count,
-            task_type=plan.step_type[d.task_step],
-            cpu=d.cpu,
-            gpu=d.gpu,
-            mem=d.mem,
-            duration=d.duration,
-            edge_pred=d.edge_pred,
-            edge_succ=d.edge_succ,
-            cand_accuracy=d.cand_accuracy,
-            cand_robustness=d.cand_robustness,
-            cand_fairness=d.cand_fairness,
-            compress_loss=d.compress_loss,
-        )
-        # a task's request is its step's for its pipeline's framework: (step, framework)
-        # names its request shape, so the simulator need not group requests itself
-        shapes = RequestShapes(task_shape=plan.shape_of[d.task_cell], shape_req=plan.shape_req)
-        return Batch(
-            arrays=arrays,
-            type_names=plan.type_names,
-            task_names=plan.step_name[d.task_step],
-            replications=np.array([int(replication)], dtype=np.int64),
-            shapes=shapes,
+        return _pipelines_batch(
+            self._plan, replication, np.arange(d.n, dtype=np.int64), d.submit, d.model, d.priority, d.task_count,
+            d.task_step, d.task_cell, d.duration, d.edge_pred, d.edge_succ,
+            (d.cand_accuracy, d.cand_robustness, d.cand_fairness, d.compress_loss),
             models=(_model_table(d.models),),
             triggered=(_TriggerSource(self, seed, replication, d.models),),
             gates=(self.accuracy_gate, self.fairness_gate, self.robustness_gate),
@@ -563,32 +538,9 @@ class ModelOpsWorkload:
         _, task_count, task_step, task_cell, duration, edge_pred, edge_succ = _assemble(
             plan, inc, np.ascontiguousarray(dur_z), size, fw
         )
-        request = plan.request.reshape(-1, 3)
-        arrays = build_arrays(
-            pipeline_id=np.full(n, -1, dtype=np.int64),
-            submit=np.zeros(n),
-            model=model,
-            priority=models.priority[model],
-            task_count=task_count,
-            task_type=plan.step_type[task_step],
-            cpu=request[:, 0].take(task_cell),
-            gpu=request[:, 1].take(task_cell),
-            mem=request[:, 2].take(task_cell),
-            duration=duration,
-            edge_pred=edge_pred,
-            edge_succ=edge_succ,
-            cand_accuracy=cand_acc,
-            cand_robustness=cand_rob,
-            cand_fairness=cand_fair,
-            compress_loss=closs,
-        )
-        return Batch(
-            arrays=arrays,
-            type_names=plan.type_names,
-            task_names=plan.step_name[task_step],
-            replications=np.array([int(replication)], dtype=np.int64),
-            shapes=RequestShapes(task_shape=plan.shape_of[task_cell], shape_req=plan.shape_req),
-        )
+        return _pipelines_batch(plan, replication, np.full(n, -1, dtype=np.int64), np.zeros(n), model,
+                                models.priority[model], task_count, task_step, task_cell, duration, edge_pred,
+                                edge_succ, (cand_acc, cand_rob, cand_fair, closs))
 
     def batch(self, seed: int, replications: Sequence[int]) -> Batch:
         """The workloads of several replications, concatenated in the order given."""
@@ -1101,6 +1053,44 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
         duration=duration,
         edge_pred=edge_pred,
         edge_succ=edge_succ,
+    )
+
+
+def _pipelines_batch(plan: _Plan, replication: int, pipeline_id, submit, model, priority, task_count, task_step,
+                     task_cell, duration, edge_pred, edge_succ, candidates, **lifecycle) -> Batch:
+    """A one-replication Batch of generated pipelines (the workload's, or the copies rules submit).
+
+    ``candidates`` is (accuracy, robustness, fairness, compress_loss);
+    ``lifecycle`` the Batch's models / triggered / gates, if any.
+    """
+    request = plan.request.reshape(-1, 3)
+    arrays = build_arrays(
+        pipeline_id=pipeline_id,
+        submit=submit,
+        model=model,
+        priority=priority,
+        task_count=task_count,
+        task_type=plan.step_type[task_step],
+        cpu=request[:, 0].take(task_cell),
+        gpu=request[:, 1].take(task_cell),
+        mem=request[:, 2].take(task_cell),
+        duration=duration,
+        edge_pred=edge_pred,
+        edge_succ=edge_succ,
+        cand_accuracy=candidates[0],
+        cand_robustness=candidates[1],
+        cand_fairness=candidates[2],
+        compress_loss=candidates[3],
+    )
+    # a task's request is its step's for its pipeline's framework: (step, framework)
+    # names its request shape, so the simulator need not group requests itself
+    return Batch(
+        arrays=arrays,
+        type_names=plan.type_names,
+        task_names=plan.step_name[task_step],
+        replications=np.array([int(replication)], dtype=np.int64),
+        shapes=RequestShapes(task_shape=plan.shape_of[task_cell], shape_req=plan.shape_req),
+        **lifecycle,
     )
 
 
