@@ -450,17 +450,15 @@ def run_replication_nb(
     n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
     per_k = np.zeros(n_models, dtype=np.int64)
     per_next = np.full(n_models, np.inf)
+    has_rules = False
     for m in range(n_models):
+        has_rules = has_rules or on_drift[m] or lc.period[m] > 0.0
         cross[m] = crossing_time_nb(a0[m], td[m], drift[m], threshold[m])
         if lc.period[m] > 0.0:
             per_k[m] = first_periodic_index_nb(lc.phase[m], lc.period[m])
             per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
         for c in range(out_model.shape[1]):
             out_model[m, c] = 0.0
-    has_rules = False
-    for m in range(n_models):
-        if on_drift[m] or lc.period[m] > 0.0:
-            has_rules = True
     t_trigger = _next_trigger(on_drift, stale, cross, per_next) if has_rules else np.inf
     model_key = np.empty(n_models)  # staleness key of each model in the current pass
     model_key_pass = np.full(n_models, -1, dtype=np.int64)
@@ -633,25 +631,29 @@ def run_replication_nb(
             n_finished = 0
             t_trigger = _next_trigger(on_drift, stale, cross, per_next)
 
-        # 3. arrivals at `now`, by pipeline_id: the workload's, then the copies submitted now
-        while next_arrival < n_exo and wa.submit[p0 + arrivals[next_arrival]] == now:
-            p = arrivals[next_arrival]
-            next_arrival += 1
+        # 3. arrivals at `now`, by pipeline_id: the workload's, then the copies submitted
+        # now (their ids are larger). Inline, not a call: a call that takes the workload's
+        # tuple costs a reference count per array, which halved the loop's speed.
+        x = 0
+        while True:
+            if next_arrival < n_exo and wa.submit[p0 + arrivals[next_arrival]] == now:
+                p = arrivals[next_arrival]
+                next_arrival += 1
+                if lifecycle and pipeline_row[p0 + p] >= 0:
+                    in_flight[pipeline_row[p0 + p]] += 1  # (a copy is in flight since its trigger)
+            elif x < n_pending:
+                p = pending[x]
+                x += 1
+            else:
+                break
             n_events += 1
             gp = p0 + p
-            if lifecycle and pipeline_row[gp] >= 0:
-                in_flight[pipeline_row[gp]] += 1  # (a submitted copy is in flight since its trigger)
             out_outcome[gp] = OUTCOME_UNFINISHED
             for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
                 if wa.n_pred[g] == 0:
                     _make_ready(g - t0, g, gp, p, now, policy, rekey, wa, remaining, key, ready,
                                 out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
-        for x in range(n_pending):
-            n_events += 1
-            p = pending[x]
-            n_ready += _arrive(p, p0 + p, t0, now, policy, rekey, wa, out_outcome, remaining, key, ready,
-                               out_ready, task_shape, store, pos, base, hsize, active)
         n_pending = 0
 
         # 4. one scheduling pass
@@ -844,26 +846,6 @@ def _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, fin
             per_k[m] += 1
             per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
     return -1
-
-
-@njit(cache=True, error_model="numpy")
-def _arrive(p, gp, t0, now, policy, rekey, wa, out_outcome, remaining, key, ready, out_ready, task_shape,
-            store, pos, base, hsize, active):
-    """Local pipeline p (global gp) arrives now: its tasks without predecessors become ready; returns how many.
-
-    Used for the copies the rules submit; the workload's own arrivals do the
-    same inline in the loop, since a call that passes the workload's arrays
-    costs a reference count per array (measured: a third of the loop's speed
-    on a single queue, even with Numba's inline="always").
-    """
-    out_outcome[gp] = OUTCOME_UNFINISHED
-    n = 0
-    for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
-        if wa.n_pred[g] == 0:
-            _make_ready(g - t0, g, gp, p, now, policy, rekey, wa, remaining, key, ready,
-                        out_ready, task_shape, store, pos, base, hsize, active)
-            n += 1
-    return n
 
 
 @njit(cache=True, error_model="numpy")
