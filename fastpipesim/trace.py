@@ -597,10 +597,8 @@ def _validate(tables: dict) -> tuple:
     n_p = len(pt)
     p_order = np.argsort(pid, kind="stable")
     spid = pid[p_order]
-    same = np.flatnonzero(spid[1:] == spid[:-1])
-    if len(same):
-        dup = np.zeros(n_p, dtype=bool)
-        dup[p_order[same]] = dup[p_order[same + 1]] = True
+    dup = _repeated(p_order, spid)
+    if dup is not None:
         raise pt.fail("duplicate pipeline_id", dup)
     pipelines = _frame(pt.raw, cols, PIPELINE_COLUMNS)
 
@@ -649,10 +647,8 @@ def _validate(tables: dict) -> tuple:
     key = rank.astype(np.int64) * n_names + name_code
     k_order = np.argsort(key, kind="stable")
     skey = key[k_order]
-    same = np.flatnonzero(skey[1:] == skey[:-1])
-    if len(same):
-        dup = np.zeros(n_t, dtype=bool)
-        dup[k_order[same]] = dup[k_order[same + 1]] = True
+    dup = _repeated(k_order, skey)
+    if dup is not None:
         raise tt.fail("duplicate task name within a pipeline", dup)
 
     # --- after -> edges (split the distinct 'after' strings only, then gather per row)
@@ -760,6 +756,16 @@ def _check_acyclic(tt: _Table, edge_pred, edge_succ, t_order, tpid, name):
     if len(comps) > MAX_ROWS_SHOWN:
         lines.append(f"and {len(comps) - MAX_ROWS_SHOWN} more cycles")
     raise tt.fail("cycle in 'after' (the tasks of a pipeline must form a DAG)", mask, "\n".join(lines))
+
+
+def _repeated(order: np.ndarray, sorted_keys: np.ndarray):
+    """Rows whose key another row shares (``sorted_keys = keys[order]``), as a mask; None if none."""
+    same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+    if not len(same):
+        return None
+    mask = np.zeros(len(order), dtype=bool)
+    mask[order[same]] = mask[order[same + 1]] = True
+    return mask
 
 
 def _validate_models(mt: _Table, spid: np.ndarray) -> pd.DataFrame:
