@@ -580,13 +580,14 @@ class ModelOpsWorkload:
             "candidate_fairness": d.cand_fairness,
             "compress_loss": d.compress_loss,
         })
+        cpu, gpu, mem = _requests(plan, d.task_cell)
         tasks = pd.DataFrame({
             "pipeline_id": np.repeat(np.arange(d.n, dtype=np.int64), d.task_count),
             "task": plan.step_name[d.task_step],
             "type": np.asarray(plan.type_names, dtype=object)[plan.step_type[d.task_step]],
-            "cpu": d.cpu,
-            "gpu": d.gpu,
-            "mem_gb": d.mem,
+            "cpu": cpu,
+            "gpu": gpu,
+            "mem_gb": mem,
             "duration": d.duration,
             "after": _after(plan, d.task_pattern, d.task_step),
         })
@@ -865,9 +866,6 @@ class _Draw(NamedTuple):
     task_step: np.ndarray  # int64[T]: template step of each task
     task_cell: np.ndarray  # int64[T]: (step, framework) cell, step * n_frameworks + framework
     task_pattern: np.ndarray  # int64[T]: inclusion pattern of the task's pipeline
-    cpu: np.ndarray
-    gpu: np.ndarray
-    mem: np.ndarray
     duration: np.ndarray
     edge_pred: np.ndarray  # int64[E], task indices of the replication
     edge_succ: np.ndarray
@@ -1028,7 +1026,6 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
     closs = lo + (hi - lo) * rng.random(n)
 
     pattern, task_count, task_step, task_cell, duration, edge_pred, edge_succ = _assemble(plan, inc, dur_z, size, fw)
-    request = plan.request.reshape(-1, 3)
     task_pipeline = np.repeat(np.arange(n, dtype=np.int64), task_count)
 
     return _Draw(
@@ -1047,13 +1044,16 @@ def _draw(w: ModelOpsWorkload, seed: int, replication: int) -> _Draw:
         task_step=task_step,
         task_cell=task_cell,
         task_pattern=pattern[task_pipeline],
-        cpu=request[:, 0].take(task_cell),
-        gpu=request[:, 1].take(task_cell),
-        mem=request[:, 2].take(task_cell),
         duration=duration,
         edge_pred=edge_pred,
         edge_succ=edge_succ,
     )
+
+
+def _requests(plan: _Plan, task_cell: np.ndarray):
+    """(cpu, gpu, mem) of each task: its (step, framework) cell's request."""
+    request = plan.request.reshape(-1, 3)
+    return request[:, 0].take(task_cell), request[:, 1].take(task_cell), request[:, 2].take(task_cell)
 
 
 def _pipelines_batch(plan: _Plan, replication: int, pipeline_id, submit, model, priority, task_count, task_step,
@@ -1063,7 +1063,7 @@ def _pipelines_batch(plan: _Plan, replication: int, pipeline_id, submit, model, 
     ``candidates`` is (accuracy, robustness, fairness, compress_loss);
     ``lifecycle`` the Batch's models / triggered / gates, if any.
     """
-    request = plan.request.reshape(-1, 3)
+    cpu, gpu, mem = _requests(plan, task_cell)
     arrays = build_arrays(
         pipeline_id=pipeline_id,
         submit=submit,
@@ -1071,9 +1071,9 @@ def _pipelines_batch(plan: _Plan, replication: int, pipeline_id, submit, model, 
         priority=priority,
         task_count=task_count,
         task_type=plan.step_type[task_step],
-        cpu=request[:, 0].take(task_cell),
-        gpu=request[:, 1].take(task_cell),
-        mem=request[:, 2].take(task_cell),
+        cpu=cpu,
+        gpu=gpu,
+        mem=mem,
         duration=duration,
         edge_pred=edge_pred,
         edge_succ=edge_succ,
