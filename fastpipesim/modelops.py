@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaincinv, ndtri
 
+from .engine import fpmath
 from .engine.constants import STANDARD_TYPES
 from .engine.generate import assemble_tasks_nb
 from .workload import Batch, ModelTable, RequestShapes, build_arrays, concat_batches
@@ -768,7 +769,7 @@ def _make_plan(w: ModelOpsWorkload) -> _Plan:
     preds = [[name_idx[x] for x in st.after] for st in steps]
     optional = np.array([j for j, st in enumerate(steps) if st.p < 1.0], dtype=np.int64)
     step_name = np.array([st.name for st in steps], dtype=object)
-    pop = 1.0 / np.arange(1, w.n_models + 1, dtype=np.float64) ** w.zipf_s
+    pop = 1.0 / fpmath.power(np.arange(1, w.n_models + 1, dtype=np.float64), w.zipf_s)
     pop /= pop.sum()
     hours = w.days * 24.0
     n_bins = int(math.ceil(hours - 1e-9))
@@ -943,14 +944,14 @@ def _normal(u: np.ndarray) -> np.ndarray:
 
 def _lognormal_mean_one(z: np.ndarray, sigma) -> np.ndarray:
     sigma = np.asarray(sigma, dtype=np.float64)
-    return np.exp(sigma * z - 0.5 * sigma * sigma)
+    return fpmath.exp(sigma * z - 0.5 * sigma * sigma)
 
 
 def _curve(w: ModelOpsWorkload, framework: np.ndarray, size_gb: np.ndarray) -> np.ndarray:
     A = np.asarray(w.curve_A)[framework]
     B = np.asarray(w.curve_B)[framework]
     c = np.asarray(w.curve_c)[framework]
-    return A - B * size_gb ** (-c)
+    return A - B * fpmath.power(size_gb, -c)
 
 
 def _draw_models(w: ModelOpsWorkload, rng: np.random.Generator) -> _Models:
@@ -961,9 +962,9 @@ def _draw_models(w: ModelOpsWorkload, rng: np.random.Generator) -> _Models:
     plan = w._plan
     M = w.n_models
     m_fw = _pick(plan.framework_cdf, rng.random(M))
-    base = w.size_median_gb * np.exp(w.size_sigma * rng.standard_normal(M))
+    base = w.size_median_gb * fpmath.exp(w.size_sigma * rng.standard_normal(M))
     m_prio = np.asarray(w.priority_classes, dtype=np.int64)[_pick(plan.priority_cdf, rng.random(M))]
-    drift = w.drift_median_per_day * np.exp(w.drift_sigma * rng.standard_normal(M))
+    drift = w.drift_median_per_day * fpmath.exp(w.drift_sigma * rng.standard_normal(M))
     lo, hi = w.threshold_ratio
     ratio = lo + (hi - lo) * rng.random(M)
     expected_acc = _curve(w, m_fw, base)

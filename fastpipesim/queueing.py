@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .engine import fpmath
 from .engine.constants import STANDARD_TYPES
 from .workload import Batch, build_arrays
 
@@ -235,7 +236,7 @@ class QueueWorkload:
             return np.full(n, m)
         elif self.service == "lognormal":
             sigma2 = math.log1p(float(self.cv) ** 2)
-            s = np.exp(rng.standard_normal(n) * math.sqrt(sigma2) + (math.log(m) - 0.5 * sigma2))
+            s = fpmath.exp(rng.standard_normal(n) * math.sqrt(sigma2) + (math.log(m) - 0.5 * sigma2))
         else:  # gamma: shape 1/cv^2, scale mean cv^2
             shape = 1.0 / float(self.cv) ** 2
             s = rng.standard_gamma(shape, n) * (m / shape)

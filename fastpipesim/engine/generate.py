@@ -5,6 +5,8 @@ the workload's definition); this kernel turns them into tasks and DAG edges.
 Doing it compiled and without the GIL lets replications be generated on
 several threads at once.
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -69,8 +71,10 @@ def assemble_tasks_nb(inc, dur_z, size, framework, pattern, pat_ptr, pat_pred, p
         for j in range(n_steps):
             if inc[p, j]:
                 s = sigma[j]
-                duration[t] = ((a[j] + b[j] * size[p] ** e[j]) * factor[j, f]
-                               * np.exp(s * dur_z[p, j] - 0.5 * s * s))
+                # math.pow / math.exp: the C library's functions, which the Python
+                # twin calls too (np.exp on a NumPy scalar would take NumPy's vector kernel)
+                duration[t] = ((a[j] + b[j] * math.pow(size[p], e[j])) * factor[j, f]
+                               * math.exp(s * dur_z[p, j] - 0.5 * s * s))
                 task_step[t] = j
                 task_cell[t] = j * n_fw + f
                 t += 1
