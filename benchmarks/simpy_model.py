@@ -816,7 +816,7 @@ class LifecycleModel(ClusterModel):
                          "mean_accuracy": integral / span if span > 0 else math.nan,
                          "frac_below": below / span if span > 0 else math.nan,
                          **counts[mi],
-                         "crossing_to_deploy": float(np.mean(delays)) if delays else math.nan})
+                         "crossing_to_deploy": _sum_in_order(delays) / len(delays) if delays else math.nan})
         total = {"model_id": -1}
         for key in ("mean_accuracy", "frac_below"):
             total[key] = float(np.mean([r[key] for r in rows])) if rows else math.nan
@@ -825,6 +825,14 @@ class LifecycleModel(ClusterModel):
         total["crossing_to_deploy"] = float(np.mean(all_delays)) if all_delays else math.nan
         rows.append(total)
         return pd.DataFrame(rows)
+
+
+def _sum_in_order(values) -> float:
+    """Left-to-right float sum (in event order), not NumPy's pairwise nor Python 3.12's compensated sum."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
 
 
 def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.DataFrame,

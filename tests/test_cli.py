@@ -74,6 +74,7 @@ def test_run_prints_table_and_writes_files(tmp_path, capsys):
     assert str(out_dir / "summary.csv") in out
 
 
+@pytest.mark.crosspath
 def test_run_is_reproducible_across_runs_and_threads(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     assert run_main(capsys, SMALL_RUN + ["--seed", "7", "--threads", "1", "--out", a])[0] == 0

@@ -11,6 +11,8 @@ import pytest
 import fastpipesim as fps
 from fastpipesim.workload import concat_batches
 
+pytestmark = pytest.mark.crosspath
+
 WORKLOADS = {
     # short ModelOps runs, on a cluster small enough that tasks queue
     "modelops": (fps.ModelOpsWorkload(days=1.0), fps.default_cluster().scaled(gpu=1), dict(policy="srpt")),

@@ -233,6 +233,7 @@ def test_generated_workload_looks_like_the_trace(modelops):
     assert set(tab["pipelines"]["priority"]) <= set(trace.pipelines["priority"])
 
 
+@pytest.mark.crosspath
 def test_generate_is_deterministic_and_matches_tables(modelops):
     _, _, fit = modelops
     g = fit.workload
@@ -255,6 +256,7 @@ def test_days_override(modelops):
 
 
 # ------------------------------------------------------------------------- JSON and plots
+@pytest.mark.crosspath
 def test_json_round_trip(modelops, tmp_path):
     _, _, fit = modelops
     path = fit.save(tmp_path / "params.json")

@@ -449,6 +449,7 @@ def test_philly_random_replay(tmp_path):
 # ---------------------------------------------------------------------------- written and read back
 
 
+@pytest.mark.crosspath
 def test_written_trace_and_cluster_replay_alike(tmp_path):
     """What the command line writes (trace folder + cluster.csv) reads back and replays the same."""
     from fastpipesim.cluster import read_cluster

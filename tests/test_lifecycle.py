@@ -130,6 +130,7 @@ def _triggered(res):
     return p.set_index(["replication", "model_id", "k"])
 
 
+@pytest.mark.crosspath
 def test_the_kth_retraining_of_a_model_is_the_same_under_two_policies():
     w = dataclasses.replace(fps.ModelOpsWorkload(days=3), on_drift=True)
     kw = dict(replications=[0, 1], seed=11, record_tasks=True, warmup=0.0)
@@ -300,6 +301,7 @@ def test_bad_gates_are_errors():
 
 # --------------------------------------------------------------------------- determinism
 
+@pytest.mark.crosspath
 def test_rules_give_the_same_results_for_any_thread_count_and_as_a_pregenerated_batch():
     w = fps.ModelOpsWorkload(days=2, on_drift=True, period_days=1.0)
     kw = dict(seed=9, record_tasks=True, policy="staleness", warmup=3600.0)

@@ -19,6 +19,8 @@ from benchmarks.simpy_model import simulate_simpy
 from randtrace import random_trace
 from test_oracle import assert_same_schedule
 
+pytestmark = pytest.mark.crosspath
+
 LIFECYCLE_TYPES = ("preprocess", "train", "evaluate", "bias_check", "robustness_check", "compress", "deploy")
 METRICS = ("mean_accuracy", "frac_below", "deployments", "rejected_evaluate", "rejected_bias_check",
            "rejected_robustness_check", "submitted_on_drift", "submitted_periodic", "crossing_to_deploy")
@@ -94,12 +96,17 @@ def assert_same_lifecycle(res, ref, label):
     assert a["triggered_by"].astype(str).tolist() == b["triggered_by"].tolist(), label
     ours = res.models.drop(columns="replication").set_index("model_id")
     theirs = ref.models.set_index("model_id")
+    # Per model, the two implementations run the same arithmetic: equal to the last bit.
+    # The totals over models are sums (and means) over the M models that each implementation
+    # accumulates in its own order; reordering a sum of M terms moves it by at most about M
+    # ulps of the sum, so the totals are compared within 4 M ulps, not exactly.
+    rel = 4 * len(ours.index) * np.finfo(float).eps
     for name in METRICS:
         for mid in ours.index:
             x, y = ours.at[mid, name], theirs.at[mid, name]
-            assert x == pytest.approx(y, rel=1e-9, abs=1e-12, nan_ok=True), f"{label}: model {mid} {name}"
+            assert x == y or (np.isnan(x) and np.isnan(y)), f"{label}: model {mid} {name}: {x!r} != {y!r}"
         total = res.summary[TOTALS.get(name, name)].iloc[0]
-        assert total == pytest.approx(theirs.at[-1, name], rel=1e-9, abs=1e-12, nan_ok=True), f"{label}: {name}"
+        assert total == pytest.approx(theirs.at[-1, name], rel=rel, abs=0.0, nan_ok=True), f"{label}: {name}"
 
 
 POLICIES = ("fifo", "staleness", "srpt", "priority")

@@ -65,6 +65,7 @@ def preds_of(arrays: WorkloadArrays, names: np.ndarray) -> dict:
 
 
 # ---------------------------------------------------------------- determinism
+@pytest.mark.crosspath
 def test_same_seed_and_replication_give_identical_arrays():
     a = DEFAULT.generate(11, 4)
     b = ModelOpsWorkload().generate(11, 4)
@@ -74,6 +75,7 @@ def test_same_seed_and_replication_give_identical_arrays():
     assert list(a.replications) == [4]
 
 
+@pytest.mark.crosspath
 def test_replication_alone_equals_replication_in_a_batch():
     reps = [5, 0, 3]
     batch = DEFAULT.batch(11, reps)
@@ -397,6 +399,7 @@ def arrays_from_tables(tables, type_names) -> WorkloadArrays:
 
 
 @pytest.mark.parametrize("seed,rep", [(0, 0), (21, 6)])
+@pytest.mark.crosspath
 def test_tables_reproduce_generate_exactly(seed, rep):
     b = DEFAULT.generate(seed, rep)
     tables = DEFAULT.tables(seed, rep)
@@ -407,6 +410,7 @@ def test_tables_reproduce_generate_exactly(seed, rep):
     np.testing.assert_array_equal(tables["tasks"]["task"].to_numpy(), b.task_names)
 
 
+@pytest.mark.crosspath
 def test_tables_survive_a_csv_round_trip(tmp_path):
     tables = DEFAULT.tables(1, 0)
     for name, frame in tables.items():

@@ -16,6 +16,8 @@ import fastpipesim as fps
 from benchmarks.simpy_model import simulate_simpy
 from randtrace import random_trace
 
+pytestmark = pytest.mark.crosspath
+
 CONFIGS = list(itertools.product(("fifo", "priority", "sjf", "srpt"),
                                  ("first_fit", "best_fit", "worst_fit"), (True, False)))
 COLUMNS = ["node", "ready", "start", "end"]

@@ -112,6 +112,7 @@ def test_formulas_agree_with_each_other_and_known_values():
 
 
 # --------------------------------------------------------------------------- the workload generator
+@pytest.mark.crosspath
 def test_generate_is_a_poisson_queue_and_deterministic():
     w = QueueWorkload(rate=2.0, service_mean=0.5, n_jobs=200_000)
     b = w.generate(1, 3)

@@ -5,6 +5,8 @@ import pytest
 
 import fastpipesim as fps
 
+pytestmark = pytest.mark.crosspath
+
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 
 

@@ -194,6 +194,7 @@ def _random_frames(seed=0, n_p=30):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.crosspath
 def test_round_trip(tmp_path, fmt):
     pytest.importorskip("pyarrow")
     tr = Trace.from_frames(*_random_frames(), source="mem")

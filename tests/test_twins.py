@@ -360,6 +360,8 @@ sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
 from numba.core.config import DISABLE_JIT
 assert DISABLE_JIT
 from test_twins import CONFIGS, _simulate_trace
+
+pytestmark = pytest.mark.crosspath
 out = []
 for seed, cfg in enumerate(CONFIGS):
     if cfg["policy"] == "hrrn":
