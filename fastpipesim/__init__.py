@@ -4,6 +4,7 @@
 >>> res = fps.simulate(fps.ModelOpsWorkload(), fps.default_cluster(), replications=8, seed=1)
 >>> table = res.stats()
 """
+from .campaign import Campaign, CampaignResults
 from .cluster import Cluster, default_cluster, read_cluster
 from .errors import InputError
 from .policies import CustomPolicy, custom_policy
@@ -15,6 +16,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch",
+    "Campaign",
+    "CampaignResults",
     "Cluster",
     "CustomPolicy",
     "InputError",

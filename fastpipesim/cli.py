@@ -9,6 +9,8 @@ and formats :class:`Results` for a terminal. It holds no simulation logic.
     fastpipesim generate --seed 3 --days 2 --out traces/x     # a synthetic trace
     fastpipesim import alibaba-gpu-2023 NODES.csv PODS.csv --out traces/openb
     fastpipesim fit traces/x --out params.json
+    fastpipesim campaign experiment.toml --out results/ [--workers 2] [--resume]
+    fastpipesim report results/
 
 Exit codes: 0 success, 1 a file could not be written, 2 bad input or options
 (the message names the file and the rule), 130 interrupted.
@@ -343,6 +345,42 @@ def cmd_replay(args) -> int:
     return 0
 
 
+def cmd_campaign(args) -> int:
+    """Run (or resume) the campaign of an experiment file into a folder."""
+    from .campaign import Campaign
+
+    camp = Campaign.from_toml(args.experiment)
+    e = camp.experiment
+    plan = e.replications
+    reps = (f"{plan.min} replications" if plan.fixed else
+            f"{plan.min} to {plan.max} replications until {', '.join(plan.metrics)} are within "
+            f"{plan.target:.1%} (95% half-width / mean)")
+    print(f"campaign {e.name!r}: {len(e.scenarios)} scenario(s) x {reps}, seed {e.seed}"
+          f"{' (resuming)' if args.resume else ''}", flush=True)
+    res = camp.run(args.out, resume=args.resume, threads=args.threads, workers=args.workers,
+                   scheduler=args.scheduler, progress=False if args.quiet else None, batch=args.batch)
+    n = len(res.replications)
+    took = f" in {res.seconds:.1f} s" if res.seconds is not None else ""
+    print(f"{n:,} replications of {len(res.scenarios)} scenario(s){took}; results in {args.out}/ "
+          "(replications.parquet, stats.csv" + (", compare.csv" if not res.compare.empty else "") + ")")
+    short = [k for k, v in res.precision.items() if v.get("precise") is False]
+    if short:
+        print(f"warning: {len(short)} scenario(s) reached max replications without the precision asked for: "
+              f"{', '.join(short)}", file=sys.stderr)
+    print(f"write the report with: fastpipesim report {args.out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Write report.md and plots for a campaign folder."""
+    from .campaign import CampaignResults
+
+    res = CampaignResults.open(args.dir)
+    path = res.report(args.out)
+    print(f"wrote {path} and its plots")
+    return 0
+
+
 def cmd_generate(args) -> int:
     """Write one replication of a synthetic workload as a trace folder, with its cluster table."""
     import dataclasses
@@ -514,6 +552,33 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{ModelOpsWorkload.accuracy_gate:g} / {ModelOpsWorkload.fairness_gate:g} / "
                             f"{ModelOpsWorkload.robustness_gate:g} for accuracy / fairness / robustness")
     run.set_defaults(func=cmd_run)
+
+    camp = sub.add_parser(
+        "campaign", help="run an experiment file: scenarios x replications, on threads or Dask",
+        description="Run every scenario of an experiment file (TOML) with common random numbers, writing "
+                    "results to DIR as they complete; --resume computes only what is missing.",
+    )
+    camp.add_argument("experiment", metavar="EXP.toml")
+    camp.add_argument("--out", required=True, metavar="DIR", help="the campaign folder (new or empty)")
+    camp.add_argument("--resume", action="store_true",
+                      help="continue the campaign in DIR (refuses if the experiment file changed)")
+    camp.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                      help="threads in this process (default: all cores), or per Dask worker")
+    camp.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                      help="run on a local Dask cluster of N worker processes")
+    camp.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="run on an existing Dask cluster (tcp://host:8786)")
+    camp.add_argument("--batch", type=_positive_int, default=None, metavar="B",
+                      help="replications per unit of work (default 25)")
+    camp.add_argument("--quiet", action="store_true", help="no progress bar")
+    camp.set_defaults(func=cmd_campaign)
+
+    rep = sub.add_parser("report", help="write report.md and plots for a campaign folder",
+                         description="Write DIR/report.md and PNG plots: each metric against each swept axis, "
+                                     "paired differences against the baseline, Welch plots of time series.")
+    rep.add_argument("dir", metavar="DIR")
+    rep.add_argument("--out", default=None, metavar="FOLDER", help="where to write (default: DIR)")
+    rep.set_defaults(func=cmd_report)
 
     rp = sub.add_parser(
         "replay", help="replay a trace once on a cluster and print its metrics",
