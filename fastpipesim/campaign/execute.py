@@ -10,6 +10,7 @@ Dask is imported only when a Dask executor is made.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 
 import pandas as pd
@@ -109,7 +110,7 @@ class DaskExecutor:
                 raise ValueError("workers must be >= 1")
             self._cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1 if threads is None else int(threads), processes=True,
-                dashboard_address=None, silence_logs="error",
+                dashboard_address=":0", silence_logs=logging.ERROR,
             )
             self.client = distributed.Client(self._cluster, set_as_default=False)
         info = self.client.scheduler_info()
@@ -129,8 +130,8 @@ class DaskExecutor:
         return self.client.submit(fn, *args, pure=False, retries=1)
 
     def wait_any(self, futures):
-        done = self._distributed.wait(list(futures), return_when="FIRST_COMPLETED").done
-        return done
+        with self.client.as_current():  # distributed.wait finds its client as the current one
+            return self._distributed.wait(list(futures), return_when="FIRST_COMPLETED").done
 
     @staticmethod
     def result(future):

@@ -395,15 +395,47 @@ def check_config(exp: Experiment, config: dict, where: dict | None = None) -> No
     where = where or {}
 
     def err(key, message):
-        for swept, label in where.items():  # an error in a swept value names the sweep entry
+        for swept, label in where.items():  # an error in (or about) a swept value names the sweep entry
             path = ".".join(_sweep_path(swept) or ())
-            if key == path or key.startswith(path + "."):
+            if key == path or key.startswith(path + ".") or path.startswith(key + "."):
                 return exp.error(label, f"{message} (as {key})")
         return exp.error(key, message)
 
-    build_workload(exp, config["workload"], err)
-    build_cluster(exp, config["cluster"], err)
+    workload = build_workload(exp, config["workload"], err)
+    cluster = build_cluster(exp, config["cluster"], err)
     run_kwargs(config["run"], err)
+    _check_fits(err, workload, cluster)
+
+
+def _check_fits(err, workload, cluster) -> None:
+    """Every task request of the workload fits some node of the cluster (MODEL.md 2), checked
+    before anything runs where the requests are known without generating the workload."""
+    import numpy as np
+
+    from ..engine.constants import FIT_TOL
+    from ..trace import Trace, check_fits
+
+    if cluster is None:
+        return
+    if isinstance(workload, Trace):
+        try:
+            check_fits(workload, cluster)
+        except ValueError as e:
+            raise err("cluster", str(e)) from None
+        return
+    plan = getattr(workload, "_plan", None)
+    req = getattr(plan, "shape_req", None)
+    if req is None and all(hasattr(workload, k) for k in ("cpu", "gpu", "mem_gb")):
+        req = np.array([[workload.cpu, workload.gpu, workload.mem_gb]], dtype=np.float64)
+    if req is None:
+        return
+    nodes = cluster.nodes()
+    cap = nodes.pool_node_capacity[nodes.pool_count > 0]
+    fits = (cap[None, :, :] >= np.asarray(req)[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
+    if not fits.all():
+        bad = np.asarray(req)[~fits][0]
+        raise err("cluster", f"a task request of the workload (cpu {bad[0]:g}, gpu {bad[1]:g}, mem_gb {bad[2]:g}) "
+                             "fits no node of any pool of this cluster")
 
 
 def _one_source(err, table: dict, sources, where: str, default=None):

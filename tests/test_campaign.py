@@ -1,0 +1,470 @@
+"""Campaigns (fastpipesim.campaign): experiment files, results equal to simulate, resume, precision, Dask."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fastpipesim as fps
+from fastpipesim.campaign import Campaign, CampaignResults, ExperimentError
+from fastpipesim.campaign.run import run_campaign
+from fastpipesim.campaign.stats import holm, mser5
+from fastpipesim.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SMALL = """
+name = "small"
+seed = 3
+replications = 5
+
+[workload]
+generator = "modelops"
+days = 0.5
+
+[cluster]
+preset = "default"
+
+[run]
+horizon_days = 0.5
+warmup_hours = 2
+
+[sweep]
+policy = ["fifo", "sjf"]
+"cluster.scale.gpu" = [1, 2]
+
+[compare]
+baseline = { policy = "fifo" }
+"""
+
+
+def write(tmp_path, text, name="exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def result_files(folder: Path) -> dict:
+    """The contents of a finished campaign's result files (what must not depend on how it ran)."""
+    out = {}
+    for name in ("replications.parquet", "models.parquet", "series.parquet"):
+        p = folder / name
+        if p.is_file():
+            out[name] = pd.read_parquet(p)
+    for name in ("stats.csv", "compare.csv", "warmup.csv", "scenarios.csv", "campaign.json"):
+        p = folder / name
+        if p.is_file():
+            out[name] = p.read_text()
+    return out
+
+
+def assert_same_files(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], pd.DataFrame):
+            pd.testing.assert_frame_equal(a[k], b[k], check_exact=True)
+        else:
+            assert a[k] == b[k], k
+
+
+# --------------------------------------------------------------------------- results
+def test_scenarios_equal_the_simulate_calls_bit_for_bit(tmp_path):
+    camp = Campaign.from_toml(write(tmp_path, SMALL))
+    assert list(camp.scenarios["scenario"]) == ["s000", "s001", "s002", "s003"]
+    # the product in file order, the last key fastest
+    assert camp.scenarios[["policy", "cluster.scale.gpu"]].values.tolist() == [
+        ["fifo", 1], ["fifo", 2], ["sjf", 1], ["sjf", 2]]
+    res = camp.run(tmp_path / "out", batch=2, progress=False)
+    assert res.complete and len(res.replications) == 20
+    for k in range(4):
+        w, cluster, kw = camp.simulate_args(k)
+        assert kw == {"policy": ["fifo", "sjf"][k // 2], "horizon": 43200.0, "warmup": 7200.0}
+        assert cluster.pools.set_index("pool").loc["gpu", "count"] == [1, 2][k % 2]
+        ref = fps.simulate(w, cluster, seed=3, replications=5, **kw)
+        got = res.scenario(k)
+        pd.testing.assert_frame_equal(got[ref.summary.columns], ref.summary, check_exact=True)
+        mine = res.models[res.models["scenario"] == f"s{k:03d}"].drop(
+            columns=["scenario", "policy", "cluster.scale.gpu"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, ref.models, check_exact=True)
+    # the stats are Results.stats' numbers, the paired differences Results.compare's
+    st = res.stats.set_index(["scenario", "metric"])
+    ref = fps.simulate(*camp.simulate_args(3)[:2], seed=3, replications=5, **camp.simulate_args(3)[2])
+    base = fps.simulate(*camp.simulate_args(1)[:2], seed=3, replications=5, **camp.simulate_args(1)[2])
+    assert st.loc[("s003", "response_mean"), "ci_high"] == ref.stats().loc["response_mean", "ci_high"]
+    cmp = res.compare.set_index(["scenario", "metric"])
+    assert cmp.loc[("s003", "response_mean"), "baseline"] == "s001"
+    diff = ref.compare(base).loc["response_mean"]
+    assert cmp.loc[("s003", "response_mean"), "mean_diff"] == diff["mean"]
+    assert cmp.loc[("s003", "response_mean"), "ci_low"] == diff["ci_low"]
+    # the folder reopens to the same thing
+    again = CampaignResults.open(tmp_path / "out")
+    pd.testing.assert_frame_equal(again.replications, res.replications)
+
+
+def test_the_replications_table_has_the_documented_columns(tmp_path):
+    res = Campaign.from_toml(write(tmp_path, SMALL)).run(tmp_path / "out", progress=False)
+    cols = list(res.replications.columns)
+    assert cols[:4] == ["scenario", "policy", "cluster.scale.gpu", "replication"]
+    assert {"response_mean", "util_gpu_gpu", "cost", "model_accuracy_mean"} <= set(cols)
+    st = res.stats
+    assert list(st.columns[:4]) == ["scenario", "policy", "cluster.scale.gpu", "metric"]
+    assert {"n", "mean", "std", "ci_low", "ci_high", "half_width", "rel_half_width"} <= set(st.columns)
+    cmp = res.compare
+    assert set(cmp["scenario"]) == {"s002", "s003"} and set(cmp["baseline"]) == {"s000", "s001"}
+    assert {"mean_diff", "ci_low", "ci_high", "p_value", "p_holm"} <= set(cmp.columns)
+    assert (cmp["p_holm"] >= cmp["p_value"] - 1e-15).all()
+    on_disk = json.loads((tmp_path / "out" / "campaign.json").read_text())
+    assert on_disk["experiment"]["seed"] == 3 and (tmp_path / "out" / "experiment.toml").read_text() == SMALL
+
+
+def test_a_dict_experiment_runs_the_same_as_its_toml(tmp_path):
+    import tomllib
+
+    a = Campaign.from_toml(write(tmp_path, SMALL)).run(tmp_path / "a", progress=False)
+    b = Campaign(tomllib.loads(SMALL)).run(tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(a.replications, b.replications, check_exact=True)
+    assert (tmp_path / "b" / "experiment.json").is_file()
+
+
+def test_workload_fields_traces_and_queue_generators(tmp_path):
+    # a swept workload field, a trace given by a relative path, a queue on its own servers
+    trace_dir = tmp_path / "tr"
+    fps.ModelOpsWorkload(days=0.25).tables(5, 0)
+    tables = fps.ModelOpsWorkload(days=0.25).tables(5, 0)
+    fps.Trace.from_frames(tables["pipelines"], tables["tasks"]).write(trace_dir)
+    exp = write(tmp_path, """
+seed = 1
+replications = 2
+[workload]
+trace = "tr"
+[sweep]
+placement = ["first_fit", "best_fit"]
+""")
+    res = Campaign.from_toml(exp).run(tmp_path / "o1", progress=False)
+    direct = fps.simulate(fps.read_trace(trace_dir), replications=2, placement="best_fit")
+    pd.testing.assert_frame_equal(res.scenario(1)[direct.summary.columns], direct.summary, check_exact=True)
+
+    exp = write(tmp_path, """
+seed = 2
+replications = 3
+[workload]
+generator = "queue"
+rate = 1.5
+n_jobs = 300
+[cluster]
+servers = 2
+[sweep]
+"workload.service" = ["exp", "det"]
+""", "q.toml")
+    res = Campaign.from_toml(exp).run(tmp_path / "o2", progress=False)
+    w = fps.QueueWorkload(rate=1.5, n_jobs=300, service="det")
+    direct = fps.simulate(w, w.cluster(2), seed=2, replications=3)
+    pd.testing.assert_frame_equal(res.scenario(1)[direct.summary.columns], direct.summary, check_exact=True)
+
+
+# --------------------------------------------------------------------------- bad files
+BAD = [
+    ("nme = 'x'", "nme", "unknown key"),
+    ("[workload]\ndayz = 3", "workload.dayz", "not a ModelOpsWorkload field"),
+    ("[workload]\ndays = 'three'", "workload.days", "expected a number"),
+    ("[workload]\non_drift = 1", "workload.on_drift", "expected a boolean"),
+    ("[workload]\ndays = -2", "workload.days", "days must be"),
+    ("replications = 0", "replications", "integer >= 1"),
+    ("replications = 2.5", "replications", "expected an integer"),
+    ("[replications]\nmin = 5\nmax = 50\nprecision = { metrics = ['response_mean'] }",
+     "replications.precision.relative_half_width", "missing"),
+    ("[replications]\nmin = 5\nmax = 50\nprecision = { metrics = ['respons_mean'], relative_half_width = 0.1 }",
+     "replications.precision.metrics", "unknown metric"),
+    ("[run]\npolicy = 'lifo'", "run.policy", "expected one of"),
+    ("[run]\nhorizon_days = 1\nhorizon = 5", "run.horizon", "give horizon once"),
+    ("[run]\nthreads = 2", "run.threads", "unknown key"),
+    ("[sweep]\npolicy = []", "sweep.policy", "non-empty list"),
+    ("[sweep]\npolicy = 'fifo'", "sweep.policy", "expected a list"),
+    ("[sweep]\npolicy = ['fifo', 'lifo']", "sweep.policy[1]", "expected one of"),
+    ("[sweep]\ndays = [1, 2]", "sweep.days", "a bare key names a [run] key"),
+    ('[sweep]\n"cluster.scale.tpu" = [1]', 'sweep."cluster.scale.tpu"[0]', "no pool of that name"),
+    ('[sweep]\n"workload.days" = [1, 0]', 'sweep."workload.days"[1]', "days must be"),
+    ("[sweep]\npolicy = ['fifo', 'sjf']\n[compare]\nbaseline = { policy = 'srpt' }", "compare.baseline",
+     "matches no scenario"),
+    ("[sweep]\npolicy = ['fifo', 'sjf']\n[compare]\nbaseline = { placement = 'best_fit' }",
+     "compare.baseline.placement", "not a swept key"),
+    ("[workload]\ntrace = 'no-such-folder'", "workload.trace", "not found"),
+    ("[workload]\nparams = 'no-such.json'", "workload.params", "not found"),
+    ("[cluster]\nfile = 'no-such.csv'", "cluster.file", "not found"),
+    ("[cluster]\npreset = 'default'\nfile = 'x.csv'", "cluster.file", "not both"),
+    ("[cluster]\nscale = { gpu = -1 }", "cluster.scale.gpu", ">= 0"),
+    ("[series]\nbin_hours = 0", "series.bin_hours", "> 0"),
+]
+
+
+@pytest.mark.parametrize("text,key,words", BAD)
+def test_bad_experiment_files_name_the_key(tmp_path, text, key, words):
+    path = write(tmp_path, text + "\n")
+    with pytest.raises(ExperimentError) as info:
+        Campaign.from_toml(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: {key}: "), msg
+    assert words in msg, msg
+
+
+def test_a_bad_file_fails_on_the_command_line_before_anything_runs(tmp_path, capsys):
+    path = write(tmp_path, "[sweep]\npolicy = []\n")
+    assert main(["campaign", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.policy" in err and "non-empty" in err
+    assert not (tmp_path / "out").exists()
+    assert main(["campaign", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "out")]) == 2
+    path = write(tmp_path, "seed = [1", "broken.toml")
+    assert main(["campaign", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_a_task_that_fits_no_node_is_reported_before_anything_runs(tmp_path):
+    path = write(tmp_path, SMALL.replace('"cluster.scale.gpu" = [1, 2]', '"cluster.scale.gpu" = [1, 0]'))
+    with pytest.raises(ExperimentError) as info:
+        Campaign.from_toml(path)
+    assert 'sweep."cluster.scale.gpu"[1]' in str(info.value) and "fits no node" in str(info.value)
+
+
+# --------------------------------------------------------------------------- resume
+def test_resume_refuses_a_changed_experiment_and_an_occupied_folder(tmp_path):
+    path = write(tmp_path, SMALL)
+    Campaign.from_toml(path).run(tmp_path / "out", progress=False)
+    with pytest.raises(ValueError, match="holds a campaign already"):
+        Campaign.from_toml(path).run(tmp_path / "out", progress=False)
+    changed = write(tmp_path, SMALL.replace("seed = 3", "seed = 4"), "changed.toml")
+    with pytest.raises(ValueError, match="experiment differs"):
+        Campaign.from_toml(changed).run(tmp_path / "out", resume=True, progress=False)
+    with pytest.raises(ValueError, match="no campaign to resume"):
+        Campaign.from_toml(path).run(tmp_path / "empty", resume=True, progress=False)
+
+
+def test_resuming_a_finished_campaign_computes_nothing(tmp_path):
+    path = write(tmp_path, SMALL)
+    Campaign.from_toml(path).run(tmp_path / "out", progress=False)
+    before = result_files(tmp_path / "out")
+    chunks = json.loads((tmp_path / "out" / "manifest.json").read_text())["chunks"]
+    calls = []
+    res = run_campaign(Campaign.from_toml(path).experiment, tmp_path / "out", resume=True, progress=False,
+                       on_chunk=calls.append)
+    assert calls == [] and res.complete
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["chunks"] == chunks
+    assert_same_files(before, result_files(tmp_path / "out"))
+
+
+def test_an_interrupted_campaign_resumes_to_the_same_files(tmp_path):
+    path = write(tmp_path, SMALL)
+    whole = Campaign.from_toml(path).run(tmp_path / "whole", batch=2, progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after(n):
+        def hook(k):
+            if k >= n:
+                raise Stop
+        return hook
+
+    exp = Campaign.from_toml(path).experiment
+    with pytest.raises(Stop):
+        run_campaign(exp, tmp_path / "part", unit_size=2, progress=False, on_chunk=stop_after(3))
+    # a killed run can leave a half-written file and a chunk it never listed
+    (tmp_path / "part" / "chunks" / "s000" / "r000004-000004.summary.parquet.tmp-1").write_bytes(b"PAR1 half")
+    (tmp_path / "part" / "chunks" / "s003").mkdir(exist_ok=True)
+    (tmp_path / "part" / "chunks" / "s003" / "r000000-000001.summary.parquet").write_bytes(b"not data")
+    assert not CampaignResults.open(tmp_path / "part").complete
+    res = run_campaign(exp, tmp_path / "part", resume=True, unit_size=3, progress=False)
+    assert res.complete
+    assert_same_files(result_files(tmp_path / "whole"), result_files(tmp_path / "part"))
+    assert not list((tmp_path / "part").rglob("*.tmp-*"))
+
+
+def _wait_for_chunks(folder: Path, n: int, proc, timeout=60.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            return False
+        try:
+            m = json.loads((folder / "manifest.json").read_text())
+            if len(m["chunks"]) >= n:
+                return True
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.01)
+    return False
+
+
+def test_kill_9_at_random_moments_then_resume_gives_identical_files(tmp_path):
+    """SIGKILL the command several times at random points (also between writing and listing a
+    chunk), resume each time: the final files equal an uninterrupted run's."""
+    path = write(tmp_path, SMALL.replace("replications = 5", "replications = 8"))
+    assert main(["campaign", str(path), "--out", str(tmp_path / "whole"), "--quiet", "--batch", "1"]) == 0
+    out = tmp_path / "killed"
+    rng = np.random.default_rng(12)
+    cmd = [sys.executable, "-m", "fastpipesim", "campaign", str(path), "--out", str(out), "--quiet",
+           "--batch", "1", "--threads", "1"]
+    kills = 0
+    resume = []
+    for attempt in range(6):
+        proc = subprocess.Popen(cmd + resume, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        resume = ["--resume"]
+        chunks_now = len(json.loads((out / "manifest.json").read_text())["chunks"]) if (out / "manifest.json").exists() else 0
+        if attempt < 4 and _wait_for_chunks(out, chunks_now + 1 + int(rng.integers(0, 4)), proc):
+            time.sleep(float(rng.uniform(0, 0.05)))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += proc.returncode == -signal.SIGKILL
+            continue
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        break
+    assert kills >= 3
+    assert CampaignResults.open(out).complete
+    assert_same_files(result_files(tmp_path / "whole"), result_files(out))
+
+
+# --------------------------------------------------------------------------- precision
+def test_precision_stopping_meets_its_target_on_a_known_variance(tmp_path):
+    """Jobs never queue (one server each), so a replication's mean response is the mean of n iid
+    log-normal service times: its coefficient of variation is cv / sqrt(n). The first round whose
+    relative half-width is at most h stops the scenario; about (t cv / (h sqrt(n)))^2 replications."""
+    cv, n_jobs, h = 1.0, 200, 0.02
+    exp = write(tmp_path, f"""
+seed = 5
+[replications]
+min = 10
+max = 400
+batch = 10
+precision = {{ metrics = ["response_mean"], relative_half_width = {h} }}
+[workload]
+generator = "queue"
+rate = 0.05
+n_jobs = {n_jobs}
+service = "lognormal"
+cv = {cv}
+[cluster]
+servers = 64
+""")
+    res = Campaign.from_toml(exp).run(tmp_path / "out", progress=False)
+    n = len(res.replications)
+    assert res.precision["s000"] == {"replications": n, "precise": True}
+    x = res.replications["response_mean"].to_numpy()
+    from fastpipesim.results import student_t_interval
+
+    def rel(k):
+        m, _, _, lo, hi = student_t_interval(x[:k])
+        return (hi - lo) / 2 / m
+
+    assert rel(n) <= h < rel(n - 10)  # stopped at the first round that met it
+    expected = (1.96 * cv / (h * math.sqrt(n_jobs))) ** 2  # ~48
+    assert 0.5 * expected < n < 2.0 * expected
+    # the stopping point does not depend on how the work was cut
+    again = Campaign.from_toml(exp).run(tmp_path / "again", batch=3, threads=1, progress=False)
+    assert len(again.replications) == n
+
+
+def test_precision_that_is_not_reached_stops_at_max_and_says_so(tmp_path, capsys):
+    exp = write(tmp_path, """
+seed = 5
+[replications]
+min = 4
+max = 8
+batch = 2
+precision = { metrics = ["response_mean"], relative_half_width = 0.0001 }
+[workload]
+generator = "queue"
+n_jobs = 100
+[cluster]
+servers = 2
+""")
+    assert main(["campaign", str(exp), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "reached max replications without the precision" in captured.err
+    res = CampaignResults.open(tmp_path / "out")
+    assert len(res.replications) == 8 and res.precision["s000"]["precise"] is False
+
+
+# --------------------------------------------------------------------------- statistics
+def test_holm_adjustment():
+    p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
+    got = holm(p)
+    # sorted: 0.005 (x4), 0.01 (x3), 0.03 (x2), 0.04 (x1), monotone
+    assert got[4] == pytest.approx(0.02)
+    assert got[0] == pytest.approx(0.03)
+    assert got[2] == pytest.approx(0.06)
+    assert got[1] == pytest.approx(0.06)
+    assert np.isnan(got[3])
+
+
+def test_mser5_finds_a_transient():
+    rng = np.random.default_rng(1)
+    t = np.arange(400)
+    y = 50.0 * np.exp(-t / 15.0) + rng.normal(0, 1, t.size)
+    drop, _ = mser5(y)
+    assert 30 <= drop <= 120
+    drop, _ = mser5(rng.normal(0, 1, 400))
+    assert drop <= 100
+    assert mser5([1.0, 2.0])[0] == 0
+
+
+def test_report_writes_markdown_and_plots(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = write(tmp_path, SMALL)
+    assert main(["campaign", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert main(["report", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "Paired differences" in text and "![response_mean](metric_response_mean.png)" in text
+    assert (tmp_path / "out" / "metric_response_mean.png").stat().st_size > 10_000
+    assert (tmp_path / "out" / "compare.png").is_file()
+
+
+# --------------------------------------------------------------------------- Dask
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield cluster, client
+    client.close()
+    cluster.close()
+
+
+def test_a_local_cluster_of_two_workers_gives_the_same_results_as_none(tmp_path, dask_cluster):
+    cluster, client = dask_cluster
+    path = write(tmp_path, SMALL)
+    local = Campaign.from_toml(path).run(tmp_path / "local", progress=False)
+    killed = []
+
+    def kill_a_worker(n):
+        # after the first chunk, kill one worker process: its unit in flight must run again
+        if n == 1 and not killed:
+            worker = list(client.scheduler_info()["workers"])[0]
+            pid = client.run(os.getpid, workers=[worker])[worker]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(worker)
+
+    res = run_campaign(Campaign.from_toml(path).experiment, tmp_path / "dask", scheduler=cluster.scheduler_address,
+                       unit_size=1, progress=False, on_chunk=kill_a_worker)
+    assert killed
+    assert_same_files(result_files(tmp_path / "local"), result_files(tmp_path / "dask"))
+    assert res.complete
+
+
+def test_workers_option_runs_a_local_cluster(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    path = write(tmp_path, SMALL.replace("replications = 5", "replications = 2"))
+    assert main(["campaign", str(path), "--out", str(tmp_path / "a"), "--workers", "2", "--quiet"]) == 0
+    assert main(["campaign", str(path), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert_same_files(result_files(tmp_path / "a"), result_files(tmp_path / "b"))
