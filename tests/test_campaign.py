@@ -468,3 +468,25 @@ def test_workers_option_runs_a_local_cluster(tmp_path, capsys):
     assert main(["campaign", str(path), "--out", str(tmp_path / "a"), "--workers", "2", "--quiet"]) == 0
     assert main(["campaign", str(path), "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert_same_files(result_files(tmp_path / "a"), result_files(tmp_path / "b"))
+
+
+# --------------------------------------------------------------------------- the README's experiment
+def test_the_readme_experiment_files_are_valid_and_run(tmp_path):
+    """The README's TOML blocks: the experiment checks, and runs at a reduced size; the
+    precision and series block checks when merged into it."""
+    import re
+    import tomllib
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    data = tomllib.loads(blocks[0])
+    assert Campaign(data).experiment.compare["baseline"] == {"policy": "fifo"}
+    assert len(Campaign(data).experiment.scenarios) == 12
+    small = dict(data, replications=2, workload=dict(data["workload"], days=0.25),
+                 run=dict(data["run"], horizon_days=0.25, warmup_days=0.05),
+                 sweep={"policy": ["fifo", "staleness"], "cluster.scale.gpu": [2]})
+    res = Campaign(small).run(tmp_path / "out", progress=False)
+    assert len(res.replications) == 4 and not res.compare.empty
+    extra = tomllib.loads(blocks[1])
+    exp = Campaign({**data, **extra}).experiment
+    assert exp.replications.target == 0.02 and exp.series == 3600.0
