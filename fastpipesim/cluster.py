@@ -109,37 +109,42 @@ def validate_cluster(frame: pd.DataFrame, source: str = "<cluster>", row_base: i
     missing = [c for c in ("pool", "count", "cpu", "gpu", "mem_gb") if c not in frame.columns]
     if missing:
         raise InputError(source, f"missing required column(s) {missing}; a cluster table has columns {list(CLUSTER_COLUMNS)}")
-    out = frame.copy()
+    # Checks on NumPy arrays; a DataFrame is built only to show offending rows.
+    # (Cheap, because a campaign builds a cluster per scenario.)
+    out = frame.reset_index(drop=True)
+    cols = {c: out[c] for c in out.columns}
     for col, default in _CLUSTER_DEFAULTS.items():
-        if col not in out.columns:
-            out[col] = default
-        else:
-            out[col] = out[col].fillna(default) if out[col].dtype != object else out[col]
-    out["pool"] = out["pool"].astype(str)
+        if col not in cols:
+            cols[col] = pd.Series(np.full(len(out), default), index=out.index)
+        elif cols[col].dtype != object:
+            cols[col] = cols[col].fillna(default)
+    cols["pool"] = cols["pool"].astype(str)
+    shown = pd.DataFrame(cols)
+
+    def check(bad, rule):
+        if bad.any():
+            raise offending(source, rule, shown, bad, row_base=row_base)
+
+    values = {}
     for col in ("count", "cpu", "gpu", "mem_gb", "speed", "price_per_hour"):
-        num = pd.to_numeric(out[col], errors="coerce")
-        bad = num.isna() | ~np.isfinite(num.to_numpy(np.float64, na_value=np.nan))
-        if bad.any():
-            raise offending(source, f"column {col!r} must hold finite numbers", out, bad, row_base=row_base)
-        out[col] = num.astype(np.float64)
+        x = cols[col]
+        if x.dtype.kind not in "fiu":
+            x = pd.to_numeric(x, errors="coerce")
+        a = x.to_numpy(np.float64, na_value=np.nan)
+        check(~np.isfinite(a), f"column {col!r} must hold finite numbers")
+        values[col] = a
     for col in ("cpu", "gpu", "mem_gb", "price_per_hour"):
-        bad = out[col] < 0
-        if bad.any():
-            raise offending(source, f"column {col!r} must be >= 0", out, bad, row_base=row_base)
-    bad = (out["count"] < 0) | (out["count"] != np.round(out["count"]))
-    if bad.any():
-        raise offending(source, "column 'count' must be a whole number >= 0", out, bad, row_base=row_base)
-    bad = out["speed"] <= 0
-    if bad.any():
-        raise offending(source, "column 'speed' must be > 0", out, bad, row_base=row_base)
-    dup = out["pool"].duplicated(keep=False)
-    if dup.any():
-        raise offending(source, "pool names must be unique", out, dup, row_base=row_base)
-    if out["count"].sum() < 1:
+        check(values[col] < 0, f"column {col!r} must be >= 0")
+    count = values["count"]
+    check((count < 0) | (count != np.round(count)), "column 'count' must be a whole number >= 0")
+    check(values["speed"] <= 0, "column 'speed' must be > 0")
+    check(cols["pool"].duplicated(keep=False).to_numpy(), "pool names must be unique")
+    if count.sum() < 1:
         raise InputError(source, "the cluster has no nodes (every count is 0)")
-    out["count"] = out["count"].astype(np.int64)
+    values["count"] = count.astype(np.int64)
     extra = [c for c in out.columns if c not in CLUSTER_COLUMNS]
-    return out[list(CLUSTER_COLUMNS) + extra].reset_index(drop=True)
+    return pd.DataFrame({"pool": cols["pool"].to_numpy(), **{c: values[c] for c in CLUSTER_COLUMNS[1:]},
+                         **{c: cols[c].to_numpy() for c in extra}})
 
 
 def cluster_of_machines(machines: pd.DataFrame, model: str, source: str = "<machines>") -> Cluster:

@@ -278,9 +278,9 @@ def test_an_interrupted_campaign_resumes_to_the_same_files(tmp_path):
     with pytest.raises(Stop):
         run_campaign(exp, tmp_path / "part", unit_size=2, progress=False, on_chunk=stop_after(3))
     # a killed run can leave a half-written file and a chunk it never listed
-    (tmp_path / "part" / "chunks" / "s000" / "r000004-000004.summary.parquet.tmp-1").write_bytes(b"PAR1 half")
+    (tmp_path / "part" / "chunks" / "s000" / "r000004-000004.summary.arrow.tmp-1").write_bytes(b"PAR1 half")
     (tmp_path / "part" / "chunks" / "s003").mkdir(exist_ok=True)
-    (tmp_path / "part" / "chunks" / "s003" / "r000000-000001.summary.parquet").write_bytes(b"not data")
+    (tmp_path / "part" / "chunks" / "s003" / "r000000-000001.summary.arrow").write_bytes(b"not data")
     assert not CampaignResults.open(tmp_path / "part").complete
     res = run_campaign(exp, tmp_path / "part", resume=True, unit_size=3, progress=False)
     assert res.complete

@@ -15,13 +15,13 @@ FINAL_TABLES = ("replications.parquet", "models.parquet", "series.parquet", "sta
                 "warmup.csv")
 
 
-def finalize(store: CampaignStore, exp, chunks: list) -> None:
+def finalize(store: CampaignStore, exp, chunks: list, cache: dict | None = None) -> None:
     """Build the final tables from the listed chunks (sorted by scenario, then replication)."""
     scenarios = pd.read_csv(store.root / "scenarios.csv")
     axes = exp.axis_names
-    reps = _sorted(store.read_chunks(chunks, "summary"), ["scenario", "replication"])
-    models = _sorted(store.read_chunks(chunks, "models"), ["scenario", "replication", "model_id"])
-    series = _sorted(store.read_chunks(chunks, "series"), ["scenario", "replication", "bin"])
+    reps = _sorted(store.read_chunks(chunks, "summary", cache), ["scenario", "replication"])
+    models = _sorted(store.read_chunks(chunks, "models", cache), ["scenario", "replication", "model_id"])
+    series = _sorted(store.read_chunks(chunks, "series", cache), ["scenario", "replication", "bin"])
     store.clear_outputs(FINAL_TABLES)
     atomic_write_parquet(reps, store.root / "replications.parquet")
     if len(models):

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .execute import make_executor, run_unit
-from .spec import Experiment, build_cluster, build_workload, run_kwargs
+from .spec import Experiment
 from .stats import precision_met
 from .store import CampaignStore
 
@@ -69,13 +69,9 @@ class Progress:
 
 
 def scenario_inputs(exp: Experiment, scenario) -> tuple:
-    """(workload, cluster, simulate keywords) of a scenario."""
-    cfg = scenario.config
-    workload = build_workload(exp, cfg["workload"])
-    cluster = build_cluster(exp, cfg["cluster"])
-    if cluster is None:  # [cluster] servers = c: a queue's own cluster
-        cluster = workload.cluster(int(cfg["cluster"]["servers"]))
-    return workload, cluster, run_kwargs(cfg["run"], exp.error)
+    """(workload, cluster, simulate keywords) of a scenario, as the experiment's checks built them."""
+    workload, cluster, kwargs = exp.inputs[scenario.index]
+    return workload, cluster, dict(kwargs)
 
 
 def run_campaign(exp: Experiment, out, *, resume: bool = False, threads: int | None = None,
@@ -98,7 +94,7 @@ def run_campaign(exp: Experiment, out, *, resume: bool = False, threads: int | N
     digest = exp.digest()
     if resume:
         store.check_resume(digest)
-        chunks = store.manifest().get("chunks", [])
+        chunks = store.valid_chunks(store.manifest().get("chunks", []))
         store.remove_unlisted_chunks(chunks)
     else:
         store.create(exp, resolved, digest)
@@ -111,6 +107,7 @@ def run_campaign(exp: Experiment, out, *, resume: bool = False, threads: int | N
     plan = exp.replications
     for c in chunks:
         states[int(c["scenario"][1:])].done.update(range(c["first"], c["last"] + 1))
+    cache = {}  # the tables of the chunks this run wrote, so that they need not be read back
     summary = store.read_chunks(chunks, "summary") if (chunks and not plan.fixed) else None
     for st in states:
         _advance(st, plan, summary)
@@ -146,15 +143,18 @@ def run_campaign(exp: Experiment, out, *, resume: bool = False, threads: int | N
                 for fut in executor.wait_any(list(flying)):
                     st, todo = flying.pop(fut)
                     result = executor.result(fut)
-                    entry = store.write_chunk(st.scenario.name, todo[0], todo[-1],
-                                              _chunk_tables(exp, st.scenario, result))
+                    tables = _chunk_tables(exp, st.scenario, result)
+                    entry = store.write_chunk(st.scenario.name, todo[0], todo[-1], tables)
+                    for name, frame in tables.items():
+                        if frame is not None:
+                            cache[(st.scenario.name, todo[0], name)] = frame
                     chunks.append(entry)
                     store.write_manifest(chunks, complete=False, digest=digest)
                     st.flying.difference_update(todo)
                     st.done.update(todo)
                     if not st.flying and _round_done(st):
                         sub = store.read_chunks([c for c in chunks if c["scenario"] == st.scenario.name],
-                                                "summary") if not plan.fixed else None
+                                                "summary", cache) if not plan.fixed else None
                         _advance(st, plan, sub)
                     bar.update(len(todo), sum(s.finished for s in states), _planned(states, plan))
                     if on_chunk is not None:
@@ -166,7 +166,7 @@ def run_campaign(exp: Experiment, out, *, resume: bool = False, threads: int | N
             executor.close()
     extra = {"precision": {st.scenario.name: {"replications": st.target, "precise": st.precise}
                            for st in states}}
-    finalize(store, exp, chunks)
+    finalize(store, exp, chunks, cache)
     store.write_manifest(chunks, complete=True, digest=digest, extra=extra)
     res = CampaignResults.open(store.root)
     res.seconds = time.perf_counter() - t0

@@ -257,6 +257,7 @@ class Experiment:
     def _resolve(self, base: dict) -> list:
         err = self.error
         scenarios = []
+        self.inputs = []  # (workload, cluster, run keywords) of each scenario, built by the checks
         keys = [k for k, _, _ in self.axes]
         for index, combo in enumerate(itertools.product(*[range(len(v)) for _, _, v in self.axes])):
             config = copy.deepcopy(base)
@@ -266,7 +267,7 @@ class Experiment:
                 values[key] = value
                 _set_path(config, path, value)
             where = {k: f'sweep."{k}"[{j}]' if "." in k else f"sweep.{k}[{j}]" for k, j in zip(keys, combo)}
-            check_config(self, config, where)
+            self.inputs.append(check_config(self, config, where))
             scenarios.append(Scenario(index, f"s{index:03d}", values, config))
         if not scenarios:
             raise err("sweep", "the sweep makes no scenario")
@@ -389,9 +390,10 @@ def _set_path(config: dict, path: tuple, value):
 
 
 # ----------------------------------------------------------------------------- checks
-def check_config(exp: Experiment, config: dict, where: dict | None = None) -> None:
+def check_config(exp: Experiment, config: dict, where: dict | None = None) -> tuple:
     """Check one scenario's workload / cluster / run tables, naming the key (or the sweep entry
-    that set it) in an error. Builds the workload and cluster, so files are read here."""
+    that set it) in an error; returns what ``simulate`` is called with: (workload, cluster,
+    keywords). Files are read here."""
     where = where or {}
 
     def err(key, message):
@@ -403,8 +405,13 @@ def check_config(exp: Experiment, config: dict, where: dict | None = None) -> No
 
     workload = build_workload(exp, config["workload"], err)
     cluster = build_cluster(exp, config["cluster"], err)
-    run_kwargs(config["run"], err)
+    if cluster is None:  # [cluster] servers = c: a queue's own cluster of c one-job servers
+        if not hasattr(workload, "cluster"):
+            raise err("cluster.servers", "servers goes with generator = \"queue\"; give a preset, file or pools")
+        cluster = workload.cluster(int(config["cluster"]["servers"]))
+    kwargs = run_kwargs(config["run"], err)
     _check_fits(err, workload, cluster)
+    return workload, cluster, kwargs
 
 
 def _check_fits(err, workload, cluster) -> None:

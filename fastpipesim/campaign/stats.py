@@ -111,11 +111,11 @@ def compare_table(reps: pd.DataFrame, exp, scenarios: pd.DataFrame) -> pd.DataFr
             continue
         a, b = by[s.name], by[base.name]
         common = a.index.intersection(b.index)
-        for m in metrics:
-            if m not in a.columns or m not in b.columns:
-                continue
-            x = a.loc[common, m].to_numpy(np.float64)
-            y = b.loc[common, m].to_numpy(np.float64)
+        both = [m for m in metrics if m in a.columns and m in b.columns]
+        xs = a.loc[common, both].to_numpy(np.float64)
+        ys = b.loc[common, both].to_numpy(np.float64)
+        for k, m in enumerate(both):
+            x, y = xs[:, k], ys[:, k]
             keep = np.isfinite(x) & np.isfinite(y)
             if not keep.any():
                 continue
