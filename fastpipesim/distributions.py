@@ -23,8 +23,10 @@ A :class:`DurationDist` is one of these families (``params`` in brackets):
   multiplied by a mean-one log-normal factor ``exp(h Z - h^2 / 2)`` (a kernel in
   log space; the mean stays the sample's).
 
-Selection (:func:`fit_candidates`): every candidate is fitted; one whose mean is
-more than ``MEAN_TOL`` from the sample's, or whose 99th percentile is more than
+Selection (:func:`fit_candidates`): every candidate is fitted; one whose mean (or,
+for a class whose request is drawn at the duration's rank, whose expected
+``request x duration`` in some resource) is more than ``MEAN_TOL`` from the
+sample's, or whose 99th percentile is more than
 ``P99_TOL`` from the sample's and outside that percentile's 95% distribution-free
 interval, is *inadmissible*: it would not carry the trace's load. Among the
 admissible parametric candidates the lowest AIC wins; if there is none, the
@@ -460,8 +462,7 @@ def fit_spliced(x: np.ndarray, st: dict | None = None) -> dict:
         p = {"mu": mu, "s": s, "u": u, "phi": (n - k) / n, "xi": xi, "sigma": sigma, "upper": top}
         ll = float(np.sum(_spliced_logpdf(xs, np.log(xs), p)))
         if st is not None:
-            d = DurationDist("spliced", p)
-            ll = (all(admissible(d.mean(), d.quantile(P99_LEVEL), st)), ll)
+            ll = (all(admissible(DurationDist("spliced", p), st)), ll)
         if (math.isfinite(ll[-1]) if st is not None else math.isfinite(ll)) and (best is None or ll > best_ll):
             best, best_ll = p, ll
     if best is None:
@@ -587,9 +588,36 @@ def sample_stats(x: np.ndarray) -> dict:
             "p99": float(np.quantile(xs, P99_LEVEL)), "p99_lo": float(xs[lo]), "p99_hi": float(xs[hi])}
 
 
-def admissible(mean: float, p99: float, st: dict) -> tuple[bool, bool]:
-    """(mean ok, p99 ok) of a candidate against the sample's statistics (see MEAN_TOL, P99_TOL)."""
+def sample_work(x: np.ndarray, requests: np.ndarray | None) -> dict | None:
+    """What a class's work check needs: its requests sorted by the durations' rank (ties in the
+    sample's order, as ``rank_request`` is built) and the sample's mean ``request x duration``."""
+    if requests is None:
+        return None
+    requests = np.asarray(requests, dtype=np.float64).reshape(len(x), -1)
+    order = np.argsort(x, kind="stable")
+    return {"sorted": requests[order], "work": (requests * np.asarray(x)[:, None]).mean(axis=0)}
+
+
+def class_work(d: "DurationDist", sorted_requests: np.ndarray) -> np.ndarray:
+    """``E[request x duration]`` when a task drawn at duration quantile u gets ``sorted_requests[floor(u n)]``."""
+    n = len(sorted_requests)
+    return (sorted_requests * d.bin_means(np.arange(n + 1, dtype=np.float64) / n)[:, None]).sum(axis=0)
+
+
+def admissible(d: "DurationDist", st: dict) -> tuple[bool, bool]:
+    """(mean ok, p99 ok) of a candidate against the sample's statistics (see MEAN_TOL, P99_TOL).
+
+    When the class's requests vary (``st["work"]``, from :func:`sample_work`), its
+    load is ``E[request x duration]``, not the mean duration: each resource's
+    expected work must then also be within ``MEAN_TOL`` of the sample's.
+    """
+    mean, p99 = d.mean(), d.quantile(P99_LEVEL)
     mean_ok = math.isfinite(mean) and abs(mean - st["mean"]) <= MEAN_TOL * st["mean"]
+    if mean_ok and st.get("work") is not None:
+        want = st["work"]["work"]
+        got = class_work(d, st["work"]["sorted"])
+        live = want > 0
+        mean_ok = bool(np.all(np.abs(got[live] - want[live]) <= MEAN_TOL * want[live]))
     p99_ok = math.isfinite(p99) and (abs(p99 - st["p99"]) <= P99_TOL * st["p99"]
                                      or st["p99_lo"] <= p99 <= st["p99_hi"])
     return mean_ok, p99_ok
@@ -598,8 +626,11 @@ def admissible(mean: float, p99: float, st: dict) -> tuple[bool, bool]:
 CANDIDATE_COLUMNS = ("family", "label", "k", "loglik", "aic", "mean", "p99", "mean_ok", "p99_ok", "chosen")
 
 
-def fit_candidates(x, families=CANDIDATES, smoothing=0.0) -> tuple[DurationDist, pd.DataFrame]:
+def fit_candidates(x, families=CANDIDATES, smoothing=0.0, requests=None) -> tuple[DurationDist, pd.DataFrame]:
     """Fit every family in ``families`` to durations ``x`` and choose one (see the module docstring).
+
+    ``requests`` (float64[n, 3], optional): the request of each duration's task, for a
+    class whose request is drawn at the duration's rank (see :func:`admissible`).
 
     Returns the chosen distribution and one row per candidate (``CANDIDATE_COLUMNS``);
     a family that cannot be fitted (too few points, no spread) has no row. One value,
@@ -620,6 +651,7 @@ def fit_candidates(x, families=CANDIDATES, smoothing=0.0) -> tuple[DurationDist,
         return d, pd.DataFrame([row], columns=list(CANDIDATE_COLUMNS))
     logx = np.log(x)
     st = sample_stats(x)
+    st["work"] = sample_work(x, requests)
     rows, dists = [], []
     for name in families:
         try:
@@ -633,7 +665,7 @@ def fit_candidates(x, families=CANDIDATES, smoothing=0.0) -> tuple[DurationDist,
         if name != "empirical" and not math.isfinite(ll):
             continue
         mean, p99 = d.mean(), d.quantile(P99_LEVEL)
-        mean_ok, p99_ok = admissible(mean, p99, st)
+        mean_ok, p99_ok = admissible(d, st)
         rows.append(dict(family=name, label=d.label(), k=k, loglik=ll, aic=2 * k - 2 * ll if name != "empirical"
                          else np.nan, mean=mean, p99=p99, mean_ok=mean_ok, p99_ok=p99_ok, chosen=False))
         dists.append(d)
