@@ -29,8 +29,9 @@ for a class whose request is drawn at the duration's rank, whose expected
 sample's, or whose 99th percentile is more than
 ``P99_TOL`` from the sample's and outside that percentile's 95% distribution-free
 interval, is *inadmissible*: it would not carry the trace's load. Among the
-admissible parametric candidates the lowest AIC wins; if there is none, the
-empirical distribution (which carries the sample's mean exactly).
+admissible parametric candidates the lowest AIC wins (or the simplest within 2 AIC
+units of it); if there is none, the empirical distribution (which carries the
+sample's mean exactly).
 
 Quantiles used by the generator (:meth:`DurationDist.ppf`) are computed without
 NumPy's array ``exp``/``log``/``power`` (``engine.fpmath``, scipy.special's scalar
@@ -65,6 +66,10 @@ MIX_MAX_COMPONENTS = 4
 #: few values, and a component shrinking onto one of them would win the likelihood by
 #: describing the clock's resolution, not the durations
 MIX_MIN_SIGMA = 0.05
+#: AIC units within which the simpler candidate is kept (Burnham and Anderson: models within 2
+#: of the best have substantial support); else the spliced family, with five more parameters,
+#: would win on log-normal data by the luck of the sample's largest values
+PARSIMONY = 2.0
 SPLICE_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 SPLICE_MIN_POINTS = 20  # at least this many observations in the body and in the tail
 
@@ -242,7 +247,7 @@ class DurationDist:
         if f == "lognorm_mix":
             return 3 * len(p["w"]) - 1
         if f == "spliced":
-            return 6  # mu, s, u, phi, xi, sigma (upper is the sample's maximum)
+            return 7  # mu, s, u, phi, xi, sigma, and upper (the sample's maximum, the bound's maximum likelihood)
         return 0
 
     def loglik(self, x: np.ndarray) -> float:
@@ -393,15 +398,31 @@ def _trunc_gpd_nll(y, top, xi, sigma) -> float:
     return -ll + n * math.log(gt)
 
 
+def _trunc_gpd_mean(xi: float, sigma: float, top: float) -> float:
+    """Mean of the generalized Pareto distribution truncated at ``top`` (scalar ``_gpd_lpm / _gpd_cdf``)."""
+    t = top / sigma
+    if xi == 0.0:
+        g = -math.expm1(-t)
+        integral = sigma * g
+    else:
+        z = 1.0 + xi * t
+        if z <= 0:
+            return math.nan
+        lz = math.log(z)
+        g = -math.expm1(-lz / xi)
+        integral = sigma * math.log1p(t) if xi == 1.0 else sigma / (1.0 - xi) * -math.expm1((1.0 - 1.0 / xi) * lz)
+    return (integral - top * (1.0 - g)) / g if g > 0 else math.nan
+
+
 def _trunc_gpd_sigma(xi: float, top: float, mean: float) -> float:
     """The scale that gives the generalized Pareto distribution truncated at ``top`` the mean ``mean``."""
     def gap(ls):
-        sigma = math.exp(ls)
-        return float(_gpd_lpm(np.array(top), xi, sigma) / _gpd_cdf(np.array(top), xi, sigma)) - mean
+        return _trunc_gpd_mean(xi, math.exp(ls), top) - mean
 
     # above ~20 x top the truncated tail is nearly uniform (mean top/2) and the formula loses digits
     lo, hi = math.log(mean) - 40.0, math.log(top) + 3.0
-    if not gap(lo) < 0 < gap(hi):
+    g_lo, g_hi = gap(lo), gap(hi)
+    if not (g_lo < 0 < g_hi):
         raise ValueError("no scale gives that mean")
     return math.exp(optimize.brentq(gap, lo, hi, xtol=1e-12))
 
@@ -473,11 +494,17 @@ def fit_spliced(x: np.ndarray, st: dict | None = None) -> dict:
 # ----------------------------------------------------------------------------- mixtures
 def _mix_logpdf(lx, p):
     """Log density of ``log x`` under the mixture."""
-    comp = np.stack([math.log(w) + stats.norm.logpdf(lx, m, s) for w, m, s in zip(p["w"], p["mu"], p["s"])])
+    comp = np.stack([math.log(w) - math.log(s) - _LOG_SQRT_2PI - 0.5 * ((lx - m) / s) ** 2
+                     for w, m, s in zip(p["w"], p["mu"], p["s"])])
     return special.logsumexp(comp, axis=0)
 
 
-def _em(lx: np.ndarray, k: int, iterations: int = 500):
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _em(lx: np.ndarray, k: int, iterations: int = 300):
+    """EM of a k-component normal mixture on ``lx`` (plain NumPy: scipy's per-call checks cost
+    more than the arithmetic at these sizes)."""
     n = len(lx)
     floor = MIX_MIN_SIGMA
     mu = np.quantile(lx, (np.arange(k) + 0.5) / k)
@@ -485,15 +512,17 @@ def _em(lx: np.ndarray, k: int, iterations: int = 500):
     w = np.full(k, 1.0 / k)
     ll_old = -math.inf
     for _ in range(iterations):
-        logp = np.log(w)[:, None] + stats.norm.logpdf(lx[None, :], mu[:, None], s[:, None])
-        tot = special.logsumexp(logp, axis=0)
-        ll = float(np.sum(tot))
-        r = np.exp(logp - tot)
+        logp = (np.log(w) - np.log(s) - _LOG_SQRT_2PI)[:, None] - 0.5 * ((lx[None, :] - mu[:, None]) / s[:, None]) ** 2
+        top = logp.max(axis=0)
+        r = np.exp(logp - top)
+        tot = r.sum(axis=0)
+        ll = float(np.sum(np.log(tot) + top))
+        r /= tot
         nk = r.sum(axis=1) + 1e-300
         w = nk / n
         mu = (r @ lx) / nk
         s = np.maximum(np.sqrt(np.maximum((r * (lx[None, :] - mu[:, None]) ** 2).sum(axis=1) / nk, 0.0)), floor)
-        if abs(ll - ll_old) < 1e-9 * max(1.0, abs(ll)):
+        if abs(ll - ll_old) < 1e-8 * max(1.0, abs(ll)):
             break
         ll_old = ll
     keep = w > 1e-12
@@ -675,7 +704,10 @@ def fit_candidates(x, families=CANDIDATES, smoothing=0.0, requests=None) -> tupl
     ok = tab["mean_ok"] & tab["p99_ok"]
     parametric = tab["family"] != "empirical"
     if (ok & parametric).any():
-        i = int(tab["aic"].where(ok & parametric).idxmin())
+        # the lowest AIC, or the fewest parameters among the candidates within PARSIMONY of it
+        aic = tab["aic"].where(ok & parametric)
+        near = aic <= aic.min() + PARSIMONY
+        i = int(tab[near].sort_values("k", kind="stable").index[0])
     elif (~parametric).any():
         i = int(np.flatnonzero(~parametric)[0])
     else:  # only parametric families were asked for, and none carries the load: the best of them, flagged
