@@ -104,7 +104,7 @@ class DurationDist:
         if f == "gamma":
             return p["scale"] * special.gammaincinv(p["a"], u)
         if f == "weibull_min":
-            return p["scale"] * fpmath.power(-fpmath.log1p(-u), 1.0 / p["c"])
+            return p["scale"] * fpmath.power(-fpmath.log1p(-u), np.full(u.shape, 1.0 / p["c"]))
         if f == "expon":
             return -p["scale"] * fpmath.log1p(-u)
         if f == "lognorm_mix":
@@ -362,7 +362,7 @@ def _spliced_ppf(u, p):
     if xi == 0.0:
         y = -sigma * fpmath.log1p(-v)
     else:
-        y = sigma / xi * (fpmath.power(1.0 - v, -xi) - 1.0)
+        y = sigma / xi * (fpmath.power(1.0 - v, np.full(v.shape, -xi)) - 1.0)
     out[~body] = np.minimum(thr + y, p["upper"])
     return out
 
