@@ -463,9 +463,17 @@ def cmd_fit(args) -> int:
     from .trace import read_trace
 
     start = args.start if args.start == "first" else float(args.start)
-    fitted = fit_trace(read_trace(args.trace), start=start, days=args.days)
+    kw = {}
+    if args.families is not None:
+        kw["families"] = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    if args.smooth is not None:
+        kw["smoothing"] = args.smooth if args.smooth == "auto" else float(args.smooth)
+    fitted = fit_trace(read_trace(args.trace), start=start, days=args.days, arrivals=args.arrivals,
+                       correlation=not args.independent, **kw)
     fitted.save(args.out)
     print(fitted.summary())
+    for line in fitted.load_warnings():  # loudly: also where a script that keeps only stderr sees it
+        print(line, file=sys.stderr)
     print(f"\nwrote {args.out}; make a workload like it with: "
           f"fastpipesim generate --params {args.out} --rate-scale 10 --out DIR")
     if args.plot:
@@ -654,6 +662,17 @@ def build_parser() -> argparse.ArgumentParser:
                           "arrival (for imported traces whose clock does not start at 0; default 0)")
     fit.add_argument("--days", type=float, default=None, metavar="D",
                      help="length of the observation window (default: up to the last arrival)")
+    fit.add_argument("--arrivals", default="auto", choices=["auto", "weekly", "daily", "days"],
+                     help="arrival model: hourly x weekday profile, hourly profile x a level per day of the trace, "
+                          "or the trace's days resampled (default auto: weekly or daily by AIC)")
+    fit.add_argument("--families", default=None, metavar="F,F",
+                     help="candidate duration families, comma-separated (default all: lognorm, gamma, weibull_min, "
+                          "expon, lognorm_mix, spliced, empirical)")
+    fit.add_argument("--smooth", default=None, metavar="H",
+                     help="smooth the empirical distribution with a log-space kernel of bandwidth H ('auto': "
+                          "Silverman's rule; default: resample the durations as they are)")
+    fit.add_argument("--independent", action="store_true",
+                     help="draw the durations of a pipeline's tasks independently (no copula)")
     fit.set_defaults(func=cmd_fit)
     return parser
 

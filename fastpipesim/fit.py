@@ -1,17 +1,16 @@
-"""Fitting a workload generator to a trace (MODEL.md 8, "Fitting").
+"""Fitting a workload generator to a trace (MODEL.md 8, "Fitting", and MODEL.md 10).
 
 :func:`fit_trace` estimates, from a :class:`~fastpipesim.trace.Trace`, a
 generator that makes workloads "like this trace", optionally bigger
-(``rate_scale``) or longer (``days``):
+(``rate_scale``) or longer (``days``), and that carries the trace's load:
 
-- arrivals: a non-homogeneous Poisson process with rate
-  ``base_rate * hourly[hour of day] * weekday[day of week]`` (profiles of mean 1,
-  time 0 a Monday 00:00, as in MODEL.md 8), fitted by maximum likelihood
-  (a Poisson log-linear model on the hour bins of the observation window
-  ``[start, start + days)``, by default ``[0, last arrival rounded up to an
-  hour)``, solved by iterative proportional fitting, so that partial weeks are
-  handled). An hour or weekday that the window never covers gets 1. The
-  generator draws arrivals on the same window (``rate_scale`` times as many).
+- arrivals (:mod:`fastpipesim.arrivals`): a non-homogeneous Poisson process with
+  an hourly x weekday profile (``weekly``) or an hourly profile x one level per day
+  of the trace (``daily``, for traces whose rate drifts), fitted by maximum
+  likelihood on the hour bins of the observation window ``[start, start + days)``
+  (by default ``[0, last arrival rounded up to an hour)``), or whole days of the
+  trace resampled (``days``). ``arrivals="auto"`` picks weekly or daily by AIC.
+  The generator draws arrivals on the same window (``rate_scale`` times as many).
 - pipeline shapes: the distinct DAGs (the sequence of task types in task-index
   order plus the edges between task positions), each with the task names of
   its first pipeline; a generated pipeline draws its shape, ``model_id`` and
@@ -19,29 +18,40 @@ generator that makes workloads "like this trace", optionally bigger
 - per task type, *classes* of tasks: if the type has few distinct resource
   requests (<= ``max_request_classes``), each with at least ``min_class_size``
   tasks, one class per request (so that, for example, GPU and CPU training keep
-  their own durations); otherwise one class holding the empirical distribution
-  of the type's requests. Each class has a duration distribution, chosen among
-  log-normal, gamma, Weibull and exponential (location 0) by AIC, fitted with
-  scipy.stats (closed-form maximum likelihood for log-normal and exponential).
+  their own durations); otherwise one class holding the type's requests, drawn
+  at the rank of the task's duration (the request of a trace task whose
+  duration has that rank: long tasks keep the requests that long tasks had, so
+  the class's work ``E[request x duration]`` is the trace's). Each class has a
+  duration distribution (:mod:`fastpipesim.distributions`): log-normal, gamma,
+  Weibull, exponential, a mixture of log-normals, a spliced log-normal body
+  with a generalized Pareto tail, or the empirical distribution, chosen by AIC
+  among the candidates that keep the sample's mean and 99th percentile.
+- durations within a pipeline: a Gaussian copula with one factor per pipeline
+  (a pipeline-level size) and a loading per class, estimated from the
+  correlation of the normal scores of durations of tasks of the same pipeline
+  (a large dataset makes every step long). The classes' distributions are kept
+  exactly.
 
-What is not kept: correlations between the durations of the tasks of one
-pipeline (a large dataset makes every step longer), between a task's
-duration and its pipeline's model, and the lifecycle (``models`` table,
-candidate outcomes): generated pipelines carry no candidate outcomes.
+What is not kept: correlations between a task's duration and its pipeline's
+model, and the lifecycle (``models`` table, candidate outcomes): generated
+pipelines carry no candidate outcomes.
 
 Goodness of fit: per fitted distribution, the Kolmogorov-Smirnov statistic
 and its p-value against the fitted CDF (parameters estimated from the same
 data, so the p-value is optimistic, and with many thousands of tasks even a
 good fit is rejected: read the statistic, the largest CDF gap). Arrivals get
-a row too: by the time-rescaling theorem, the fitted cumulative rate at the
-arrival times, divided by its total, is uniform on [0, 1] under the model.
+a row per model: by the time-rescaling theorem, the fitted cumulative rate at
+the arrival times, divided by its total, is uniform on [0, 1] under the model.
+The *load* report compares, per resource, the trace's work per day with the
+fitted model's expected work per day.
 
 :class:`FitResult` holds the generator (:class:`FittedWorkload`), the
-goodness-of-fit table, and can be saved to / loaded from JSON (the PARAMS file)
-and drawn (:meth:`FitResult.plot`). Typical use::
+goodness-of-fit table, the candidates of every class, the load report, and can
+be saved to / loaded from JSON (the PARAMS file) and drawn
+(:meth:`FitResult.plot`). Typical use::
 
     fit = fit_trace(read_trace("traces/modelops-medium"))
-    print(fit.summary())                       # KS per fitted distribution
+    print(fit.summary())                       # KS per fitted distribution, load per day
     fit.save("params.json"); fit.plot("fit.png")
     bigger = FitResult.load("params.json").generator(rate_scale=10)
     simulate(bigger, replications=8)           # or bigger.tables(seed, r) -> a trace
@@ -50,8 +60,7 @@ For traces of the ModelOps generator itself (pipelines with ``framework`` and
 ``dataset_size_gb``, task names = template steps), :func:`fit_modelops`
 estimates the :class:`~fastpipesim.modelops.ModelOpsWorkload` parameters
 instead (step duration models ``a + b * size**e``, ``sigma``, inclusion
-probabilities, Zipf exponent, size distributions), which keeps the
-correlation between the steps of a pipeline that :func:`fit_trace` loses.
+probabilities, Zipf exponent, size distributions).
 """
 from __future__ import annotations
 
@@ -65,134 +74,29 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from . import arrivals as arr
+from .distributions import CANDIDATE_COLUMNS, CANDIDATES, DurationDist, fit_candidates, fit_duration  # noqa: F401
 from .workload import Batch, build_arrays, type_codes
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 FORMAT = "fastpipesim-fit"
-FORMAT_VERSION = 1
-
-#: candidate duration families: name -> (scipy distribution, number of free parameters)
-FAMILIES = {
-    "lognorm": (stats.lognorm, 2),
-    "gamma": (stats.gamma, 2),
-    "weibull_min": (stats.weibull_min, 2),
-    "expon": (stats.expon, 1),
-}
-GOF_COLUMNS = ("type", "request", "distribution", "params", "n", "ks_stat", "p_value", "aic", "mean", "fitted_mean")
+FORMAT_VERSION = 2  # 2: arrival models, heavy-tailed families, request ranks, loadings, load report; reads 1
+FAMILIES = CANDIDATES
+GOF_COLUMNS = ("type", "request", "distribution", "params", "n", "ks_stat", "p_value", "aic", "mean", "fitted_mean",
+               "p99", "fitted_p99", "chosen")
+RESOURCES = (("cpu", "core-hours"), ("gpu", "GPU-hours"), ("mem_gb", "GiB-hours"))
+LOAD_COLUMNS = ("resource", "unit", "trace_per_day", "model_per_day", "rel_diff")
+#: the fit report warns when the model's expected work per day differs from the trace's by more than this
+LOAD_WARN = 0.05
 _QUANTILES = 201  # empirical quantiles kept per class, for plots after load()
+_TAIL_POINTS = 200  # largest durations kept per class, for the survival plot after load()
+
+fit_arrivals = arr.fit_weekly  # the name this module has always exported
 
 
 def _rng(seed: int, replication: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=(int(replication),))))
-
-
-# ----------------------------------------------------------------------------- distributions
-@dataclass(frozen=True)
-class DurationDist:
-    """A duration distribution: a scipy.stats family with location 0, or a constant.
-
-    ``params`` are scipy's keyword parameters (``s``/``a``/``c`` shape and
-    ``scale``), or ``{"value": x}`` for ``family == "constant"``.
-    """
-
-    family: str
-    params: dict
-
-    def _frozen(self):
-        dist, _ = FAMILIES[self.family]
-        return dist(**self.params, loc=0.0)
-
-    def cdf(self, x):
-        x = np.asarray(x, dtype=np.float64)
-        if self.family == "constant":
-            return (x >= self.params["value"]).astype(np.float64)
-        return self._frozen().cdf(x)
-
-    def ppf(self, u):
-        u = np.asarray(u, dtype=np.float64)
-        if self.family == "constant":
-            return np.full(u.shape, float(self.params["value"]))
-        return self._frozen().ppf(u)
-
-    def mean(self) -> float:
-        if self.family == "constant":
-            return float(self.params["value"])
-        return float(self._frozen().mean())
-
-    def to_json(self) -> dict:
-        return {"family": self.family, "params": {k: float(v) for k, v in self.params.items()}}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "DurationDist":
-        fam = d["family"]
-        if fam != "constant" and fam not in FAMILIES:
-            raise ValueError(f"unknown duration family {fam!r}; expected one of {sorted(FAMILIES)} or 'constant'")
-        return cls(fam, {k: float(v) for k, v in d["params"].items()})
-
-
-def _fit_family(name: str, x: np.ndarray, logx: np.ndarray) -> dict:
-    """Maximum-likelihood parameters (location 0) of one family."""
-    if name == "lognorm":
-        return {"s": float(np.std(logx)), "scale": float(np.exp(np.mean(logx)))}
-    if name == "expon":
-        return {"scale": float(np.mean(x))}
-    if name == "gamma":
-        # profile likelihood: log(a) - digamma(a) = log(mean x) - mean(log x), scale = mean / a
-        m = float(np.mean(x))
-        rhs = math.log(m) - float(np.mean(logx))
-        if not rhs > 0:
-            raise ValueError("no spread")
-        a = optimize.brentq(lambda la: la - special.digamma(math.exp(la)) - rhs, -30.0, 30.0)
-        a = math.exp(a)
-        return {"a": a, "scale": m / a}
-    # Weibull: the shape c solves 1/c + mean(log x) - sum(x^c log x) / sum(x^c) = 0 (monotone in c);
-    # computed on log x centred (x / geometric mean), so x^c cannot overflow for c in range
-    z = logx - float(np.mean(logx))
-
-    def score(lc):
-        c = math.exp(lc)
-        w = np.exp(c * (z - z.max()))
-        return 1.0 / c - float(np.sum(w * z) / np.sum(w))
-
-    c = math.exp(optimize.brentq(score, -12.0, 8.0))
-    scale = math.exp(float(np.mean(logx)) + z.max() + math.log(float(np.mean(np.exp(c * (z - z.max()))))) / c)
-    return {"c": c, "scale": scale}
-
-
-def fit_duration(x, families=tuple(FAMILIES)) -> tuple[DurationDist, dict]:
-    """Fit each family by maximum likelihood (location 0) and keep the one with the lowest AIC.
-
-    Returns ``(best, {family: aic})``. Every fit is exact maximum likelihood on all
-    the data: closed form for log-normal and exponential, a one-dimensional root
-    for the gamma and Weibull shapes. One value, or all values equal, gives a
-    constant (no AIC).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) == 0:
-        raise ValueError("no durations to fit")
-    if not np.all(np.isfinite(x)) or np.any(x <= 0):
-        raise ValueError("durations must be finite and > 0")
-    if len(x) < 2 or np.ptp(x) <= 1e-12 * np.max(x):
-        return DurationDist("constant", {"value": float(np.mean(x))}), {}
-    logx = np.log(x)
-    aics, fits = {}, {}
-    for name in families:
-        dist, k = FAMILIES[name]
-        try:
-            params = _fit_family(name, x, logx)
-            with np.errstate(all="ignore"):
-                ll = float(np.sum(dist.logpdf(x, **params, loc=0.0)))
-        except (ValueError, ArithmeticError):  # no root in the bracket (degenerate data): drop the family
-            continue
-        if not math.isfinite(ll) or not all(math.isfinite(v) and v > 0 for v in params.values()):
-            continue
-        aics[name] = 2 * k - 2 * ll
-        fits[name] = params
-    if not fits:  # pragma: no cover - log-normal always fits data with spread
-        raise ValueError("no duration family could be fitted")
-    best = min(aics, key=aics.get)
-    return DurationDist(best, fits[best]), aics
 
 
 def _ks(x: np.ndarray, cdf) -> tuple[float, float]:
@@ -201,75 +105,6 @@ def _ks(x: np.ndarray, cdf) -> tuple[float, float]:
     # the exact p-value costs seconds beyond ~10^4 points; the asymptotic one is then accurate
     r = stats.kstest(x, cdf, method="exact" if len(x) <= 10_000 else "asymp")
     return float(r.statistic), float(r.pvalue)
-
-
-# ----------------------------------------------------------------------------- arrivals
-def _bins(days: float, start_hour: int = 0):
-    """Hour bins of ``[start, start + days)``: (hour of day, day of week, length in hours) of each."""
-    hours = days * 24.0
-    n = int(math.ceil(hours - 1e-9))
-    k = np.arange(n)
-    g = k + int(start_hour)  # hours since time 0 (a Monday 00:00)
-    return g % 24, (g // 24) % 7, np.minimum(hours - k, 1.0)
-
-
-def _start_hour(start: float) -> int:
-    h = float(start) / SECONDS_PER_HOUR
-    if not (math.isfinite(h) and h >= 0 and abs(h - round(h)) < 1e-9):
-        raise ValueError(f"start must be a whole number of hours (in seconds, >= 0), got {start!r}")
-    return int(round(h))
-
-
-def fit_arrivals(submit, days: float, iterations: int = 100, start: float = 0.0):
-    """Maximum-likelihood ``(base_rate per hour, hourly[24], weekday[7])`` of the NHPP on
-    ``[start, start + days)`` (``start`` in seconds, a whole hour; arrivals outside are ignored).
-
-    The model is Poisson with mean ``base * hourly[h] * weekday[d] * length`` per
-    hour bin; profiles are normalized to mean 1 (unobserved hours / weekdays
-    get 1 first).
-    """
-    h0 = _start_hour(start)
-    submit = np.asarray(submit, dtype=np.float64)
-    submit = submit[(submit >= start) & (submit < start + days * SECONDS_PER_DAY)]
-    hod, dow, length = _bins(days, h0)
-    counts = np.bincount(np.minimum(((submit - start) // SECONDS_PER_HOUR).astype(np.int64), len(length) - 1),
-                         minlength=len(length)).astype(np.float64)
-    n_h = np.bincount(hod, weights=counts, minlength=24)
-    n_d = np.bincount(dow, weights=counts, minlength=7)
-    seen_h = np.bincount(hod, weights=length, minlength=24) > 0
-    seen_d = np.bincount(dow, weights=length, minlength=7) > 0
-    h, w = np.ones(24), np.ones(7)
-    for _ in range(iterations):  # IPF: exact after one step when the window is whole weeks
-        eh = np.bincount(hod, weights=w[dow] * length, minlength=24)
-        h_new = np.where(seen_h, n_h / np.where(eh > 0, eh, 1.0), 1.0)
-        ed = np.bincount(dow, weights=h_new[hod] * length, minlength=7)
-        w_new = np.where(seen_d, n_d / np.where(ed > 0, ed, 1.0), 1.0)
-        done = np.allclose(h_new, h, rtol=1e-10, atol=1e-12) and np.allclose(w_new, w, rtol=1e-10, atol=1e-12)
-        h, w = h_new, w_new
-        if done:
-            break
-    # unobserved entries: 1 relative to the observed ones' mean, then mean 1 overall
-    for prof, seen in ((h, seen_h), (w, seen_d)):
-        if seen.any() and prof[seen].mean() > 0:
-            prof[seen] /= prof[seen].mean()
-        prof[~seen] = 1.0
-        prof /= prof.mean() if prof.mean() > 0 else 1.0
-    expo = float(np.sum(h[hod] * w[dow] * length))
-    base = len(submit) / expo if expo > 0 else 0.0
-    if base == 0.0:  # no arrivals: flat profiles
-        h, w = np.ones(24), np.ones(7)
-    return base, h, w
-
-
-def _cum_rate(t: np.ndarray, days: float, hourly, weekday, start: float = 0.0) -> np.ndarray:
-    """Integrated relative rate (hourly * weekday, in hours) from ``start`` to t."""
-    hod, dow, length = _bins(days, _start_hour(start))
-    mass = np.asarray(hourly)[hod] * np.asarray(weekday)[dow] * length
-    cum = np.concatenate([[0.0], np.cumsum(mass)])
-    rel = (np.asarray(t, dtype=np.float64) - start) / SECONDS_PER_HOUR
-    k = np.clip(np.floor(rel).astype(np.int64), 0, len(mass) - 1)
-    frac = np.clip(rel - k, 0.0, length[k])
-    return cum[k] + mass[k] / length[k] * frac
 
 
 # ----------------------------------------------------------------------------- the generator
@@ -290,13 +125,30 @@ class Template:
 
 @dataclass(frozen=True)
 class TaskClass:
-    """Tasks of one type that share a duration distribution; their requests and the requests' probabilities."""
+    """Tasks of one type that share a duration distribution; their requests and the requests' probabilities.
+
+    ``rank_request``, if not empty, holds for the class's trace tasks sorted by
+    duration the index (in ``requests``) of each one's request: a task drawn at
+    duration quantile ``u`` gets the request at position ``floor(u * len)``.
+    ``loading`` is the class's loading on the pipeline factor of the duration copula.
+    """
 
     type: str
     requests: tuple  # ((cpu, gpu, mem_gb), ...)
     request_p: tuple
     duration: DurationDist
     share: float  # fraction of the type's tasks in this class
+    rank_request: tuple = ()
+    loading: float = 0.0
+
+    def work(self) -> np.ndarray:
+        """Expected ``request x duration`` of a task of the class: float64[3] (cpu, gpu, mem_gb) x seconds."""
+        reqs = np.asarray(self.requests, dtype=np.float64).reshape(-1, 3)
+        if self.rank_request:
+            n = len(self.rank_request)
+            part = self.duration.bin_means(np.arange(n + 1, dtype=np.float64) / n)
+            return (reqs[np.asarray(self.rank_request, dtype=np.int64)] * part[:, None]).sum(axis=0)
+        return (np.asarray(self.request_p, dtype=np.float64) @ reqs) * self.duration.mean()
 
 
 @dataclass(frozen=True)
@@ -305,21 +157,33 @@ class FittedWorkload:
 
     ``generate(seed, replication)`` draws replication ``replication`` of ``seed`` from
     ``Generator(PCG64(SeedSequence(seed, spawn_key=(replication,))))`` (MODEL.md 8), in
-    this order: the number of pipelines (Poisson), their arrival times (uniforms in
-    cumulative-rate space), their (shape, model, priority) (one uniform each), then
-    per task a uniform for its class, one for its request and one for its duration
-    (inverse CDF). Change ``rate_scale`` or ``days`` with :func:`dataclasses.replace`.
+    this order (MODEL.md 10.4):
+
+    1. arrivals: ``weekly``/``daily``: the number of pipelines (Poisson) and their
+       times (uniforms in cumulative-rate space); ``days``: one uniform per generated
+       day (how many copies) and one per copy (which day of the trace);
+    2. per pipeline, its (shape, model, priority) (one uniform each);
+    3. per task, a uniform for its class, one for its request and one for its
+       duration (inverse CDF);
+    4. only if a class has a non-zero ``loading``: per pipeline, a uniform for its
+       copula factor (-> standard normal);
+    5. only if a class is a smoothed empirical distribution: per task, a uniform
+       for the smoothing kernel.
+
+    Draws 4 and 5 do not exist for workloads without those features, so the
+    numbers of a PARAMS file of version 1 are unchanged. Change ``rate_scale`` or
+    ``days`` with :func:`dataclasses.replace`.
 
     Attributes
     ----------
     days : float
         Arrivals are generated on ``[start, start + days)``; the default horizon is its end.
     base_rate : float
-        Pipelines per hour on average over a week (before ``rate_scale``).
+        Pipelines per hour on average over the fitted window (before ``rate_scale``).
     hourly, weekday : tuple of float
         Relative rate per hour of day (24) and day of week (7, Monday first), mean 1.
     rate_scale : float
-        Multiplies the arrival rate.
+        Multiplies the arrival rate (``days``: the expected copies of each day).
     templates : tuple of Template
     pipeline_kinds : tuple of (template index, model_id, priority)
     pipeline_p : tuple of float
@@ -328,6 +192,15 @@ class FittedWorkload:
     start : float
         Seconds, a whole hour: start of the arrival window (0 unless the trace was fitted
         from a later start).
+    arrivals : str
+        ``weekly``, ``daily`` or ``days`` (:mod:`fastpipesim.arrivals`).
+    daily : tuple of float
+        ``daily``: relative rate of each calendar day of the fitted window (mean 1);
+        days past it repeat the window's last week.
+    day_blocks : tuple of tuple of float
+        ``days``: arrival offsets (seconds) in each whole 24-hour block of the window.
+    day_window : int
+        ``days``: a generated day copies a block of the same weekday within this many weeks.
     """
 
     days: float
@@ -340,6 +213,10 @@ class FittedWorkload:
     classes: tuple
     rate_scale: float = 1.0
     start: float = 0.0
+    arrivals: str = "weekly"
+    daily: tuple = ()
+    day_blocks: tuple = ()
+    day_window: int = arr.DAYS_WINDOW
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -347,7 +224,7 @@ class FittedWorkload:
             v = getattr(self, nm)
             if not (isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{nm} must be a finite number >= 0, got {v!r}")
-        _start_hour(self.start)
+        arr.start_hour(self.start)
         if not self.days > 0:
             raise ValueError(f"days must be > 0, got {self.days!r}")
         for nm, n in (("hourly", 24), ("weekday", 7)):
@@ -357,12 +234,34 @@ class FittedWorkload:
             if abs(prof.mean() - 1.0) > 1e-12:  # accepted as a shape, stored with mean 1
                 prof = prof / prof.mean()
             object.__setattr__(self, nm, tuple(float(x) for x in prof))
+        if self.arrivals not in arr.MODELS:
+            raise ValueError(f"arrivals must be one of {arr.MODELS}, got {self.arrivals!r}")
+        daily = np.asarray(self.daily, dtype=np.float64)
+        if self.arrivals == "daily" and (daily.ndim != 1 or len(daily) == 0 or not np.all(np.isfinite(daily))
+                                         or np.any(daily < 0) or daily.sum() <= 0):
+            raise ValueError("daily arrivals need 'daily': one finite level >= 0 per day, not all 0")
+        object.__setattr__(self, "daily", tuple(float(x) for x in daily))
+        blocks = tuple(tuple(float(x) for x in b) for b in self.day_blocks)
+        if self.arrivals == "days":
+            if not blocks:
+                raise ValueError("'days' arrivals need 'day_blocks': the arrival offsets of each day of the trace")
+            for j, b in enumerate(blocks):
+                if any(not (0.0 <= x < SECONDS_PER_DAY) for x in b) or list(b) != sorted(b):
+                    raise ValueError(f"day_blocks[{j}] must hold sorted offsets in [0, 86400) seconds")
+        object.__setattr__(self, "day_blocks", blocks)
+        if not (isinstance(self.day_window, (int, np.integer)) and self.day_window >= 0):
+            raise ValueError(f"day_window must be an integer >= 0, got {self.day_window!r}")
         if not self.templates or not self.pipeline_kinds or len(self.pipeline_kinds) != len(self.pipeline_p):
             raise ValueError("a fitted workload needs templates and pipeline kinds with one probability each")
         types = {t for tpl in self.templates for t in tpl.types}
         missing = types - {c.type for c in self.classes}
         if missing:
             raise ValueError(f"task types {sorted(missing)} have no fitted class")
+        for i, c in enumerate(self.classes):
+            if not (math.isfinite(c.loading) and -1.0 < c.loading < 1.0):
+                raise ValueError(f"classes[{i}] ({c.type}): loading must be in (-1, 1), got {c.loading!r}")
+            if c.rank_request and not all(0 <= int(r) < len(c.requests) for r in c.rank_request):
+                raise ValueError(f"classes[{i}] ({c.type}): rank_request must index its {len(c.requests)} requests")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -372,7 +271,26 @@ class FittedWorkload:
 
     def expected_pipelines(self) -> float:
         """Expected number of pipelines per replication."""
+        if self.arrivals == "days":
+            return self.rate_scale * float(arr.days_expected(self.day_blocks, self.days, self.day_window).sum())
         return float(self._plan["mass"].sum())
+
+    def expected_work(self) -> dict:
+        """Expected work per replication: ``{resource: request x seconds}`` for cpu, gpu and mem_gb.
+
+        Exact from the parameters: pipelines x tasks of each type per pipeline x each
+        class's ``E[request x duration]`` (:meth:`TaskClass.work`; the copula leaves
+        every class's distribution as it is).
+        """
+        per_type = {}
+        for (t, _, _), q in zip(self.pipeline_kinds, self.pipeline_p):
+            for ty in self.templates[t].types:
+                per_type[ty] = per_type.get(ty, 0.0) + q
+        total = np.zeros(3)
+        for c in self.classes:
+            total += per_type.get(c.type, 0.0) * c.share * c.work()
+        total *= self.expected_pipelines() / float(np.sum(self.pipeline_p))
+        return {r: float(v) for (r, _), v in zip(RESOURCES, total)}
 
     @property
     def type_names(self) -> tuple:
@@ -386,9 +304,9 @@ class FittedWorkload:
         types_in_order = [t for tpl in self.templates for t in tpl.types] + [c.type for c in self.classes]
         _, type_names = type_codes(types_in_order) if types_in_order else (None, ())
         code = {n: i for i, n in enumerate(type_names)}
-        hod, dow, length = _bins(self.days, _start_hour(self.start))
-        rate = self.rate_scale * self.base_rate
-        mass = rate * np.asarray(self.hourly)[hod] * np.asarray(self.weekday)[dow] * length
+        _, _, _, length = arr.hour_bins(self.days)
+        mass = arr.bin_mass(self.arrivals, self.days, self.start, self.rate_scale * self.base_rate, self.hourly,
+                            self.weekday, self.daily) if self.arrivals != "days" else np.zeros(len(length))
         # classes of each type: cdf over classes
         class_of_type, class_cdf = {}, {}
         for i, c in enumerate(self.classes):
@@ -419,14 +337,19 @@ class FittedWorkload:
             "class_of_type": {code[t]: v for t, v in class_cdf.items()},
             "req": [np.array(c.requests, dtype=np.float64).reshape(-1, 3) for c in self.classes],
             "req_cdf": [_cdf(c.request_p) for c in self.classes],
+            "rank_req": [np.asarray(c.rank_request, dtype=np.int64) for c in self.classes],
+            "loaded": any(c.loading != 0.0 for c in self.classes),
+            "smoothed": any(c.duration.smoothed for c in self.classes),
         }
         self._cache["plan"] = plan
         return plan
 
     # ------------------------------------------------------------------ drawing
-    def _draw(self, seed: int, replication: int) -> dict:
+    def _arrivals(self, rng) -> np.ndarray:
+        """Draws 1 (see the class docstring): sorted submit times."""
+        if self.arrivals == "days":
+            return arr.draw_days(rng, self.day_blocks, self.days, self.start, self.rate_scale, self.day_window)
         plan = self._plan
-        rng = _rng(seed, replication)
         total = float(plan["mass"].sum())
         n = int(rng.poisson(total)) if total > 0 else 0
         u = np.sort(rng.random(n)) * total
@@ -434,8 +357,13 @@ class FittedWorkload:
         frac = (u - (plan["cum"][k] - plan["mass"][k])) / plan["mass"][k] if n else u
         frac = np.clip(frac, 0.0, np.nextafter(1.0, 0.0))
         submit = plan["bin_start"][k] + frac * plan["length"][k] if n else np.zeros(0)
-        if n:
-            submit = np.maximum.accumulate(submit)
+        return np.maximum.accumulate(submit) if n else submit
+
+    def _draw(self, seed: int, replication: int) -> dict:
+        plan = self._plan
+        rng = _rng(seed, replication)
+        submit = self._arrivals(rng)
+        n = len(submit)
         kind = plan["kinds"][_pick(plan["kind_cdf"], rng.random(n))]
         tpl = kind[:, 0]
         count = plan["tpl_count"][tpl]
@@ -458,12 +386,29 @@ class FittedWorkload:
         for code, (idx, cdf) in plan["class_of_type"].items():
             hit = task_type == code
             cls[hit] = idx[_pick(cdf, u_class[hit])]
+        if plan["loaded"]:  # the pipeline factor of the copula: u -> Phi(rho z_p + sqrt(1 - rho^2) Phi^-1(u))
+            z_p = special.ndtri(np.maximum(rng.random(n), 2.0 ** -53))
+            for c, tc in enumerate(self.classes):
+                if tc.loading != 0.0:
+                    hit = np.flatnonzero(cls == c)
+                    rho = tc.loading
+                    x = rho * z_p[pipe_of_task[hit]] + math.sqrt(1.0 - rho * rho) * special.ndtri(u_dur[hit])
+                    u_dur[hit] = np.clip(special.ndtr(x), 1e-12, 1.0 - 1e-12)
+        u_smooth = rng.random(T) if plan["smoothed"] else None
         req = np.empty((T, 3))
         dur = np.empty(T)
         for c in np.unique(cls):
             hit = cls == c
-            req[hit] = plan["req"][c][_pick(plan["req_cdf"][c], u_req[hit])]
-            dur[hit] = self.classes[c].duration.ppf(u_dur[hit])
+            ranks = plan["rank_req"][c]
+            if len(ranks):  # the request of the trace task at the duration's rank
+                r = ranks[np.minimum((u_dur[hit] * len(ranks)).astype(np.int64), len(ranks) - 1)]
+            else:
+                r = _pick(plan["req_cdf"][c], u_req[hit])
+            req[hit] = plan["req"][c][r]
+            d = self.classes[c].duration
+            dur[hit] = d.ppf(u_dur[hit])
+            if d.smoothed:
+                dur[hit] *= d.smoothing(u_smooth[hit])
         dur = np.maximum(dur, 1e-6)  # durations must be > 0 (MODEL.md 2)
         return {
             "n": n, "submit": submit, "model": kind[:, 1], "priority": kind[:, 2], "count": count,
@@ -521,16 +466,24 @@ class FittedWorkload:
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict:
-        return {
+        out = {
             "days": self.days, "start": self.start, "base_rate": self.base_rate, "rate_scale": self.rate_scale,
-            "hourly": list(self.hourly), "weekday": list(self.weekday),
+            "hourly": list(self.hourly), "weekday": list(self.weekday), "arrivals": self.arrivals,
             "templates": [{"names": list(t.names), "types": list(t.types), "edges": [list(e) for e in t.edges]}
                           for t in self.templates],
             "pipeline_kinds": [[int(x) for x in k] for k in self.pipeline_kinds],
             "pipeline_p": [float(p) for p in self.pipeline_p],
             "classes": [{"type": c.type, "share": c.share, "requests": [list(r) for r in c.requests],
-                         "request_p": list(c.request_p), "duration": c.duration.to_json()} for c in self.classes],
+                         "request_p": list(c.request_p), "duration": c.duration.to_json(),
+                         "rank_request": [int(r) for r in c.rank_request], "loading": c.loading}
+                        for c in self.classes],
         }
+        if self.arrivals == "daily":
+            out["daily"] = list(self.daily)
+        if self.arrivals == "days":
+            out["day_blocks"] = [list(b) for b in self.day_blocks]
+            out["day_window"] = int(self.day_window)
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> "FittedWorkload":
@@ -538,6 +491,9 @@ class FittedWorkload:
             days=float(d["days"]), start=float(d.get("start", 0.0)), base_rate=float(d["base_rate"]),
             rate_scale=float(d.get("rate_scale", 1.0)),
             hourly=tuple(d["hourly"]), weekday=tuple(d["weekday"]),
+            arrivals=str(d.get("arrivals", "weekly")), daily=tuple(d.get("daily", ())),
+            day_blocks=tuple(tuple(b) for b in d.get("day_blocks", ())),
+            day_window=int(d.get("day_window", arr.DAYS_WINDOW)),
             templates=tuple(Template(tuple(t["names"]), tuple(t["types"]), tuple(tuple(int(x) for x in e)
                                                                                 for e in t["edges"]))
                             for t in d["templates"]),
@@ -545,7 +501,9 @@ class FittedWorkload:
             pipeline_p=tuple(float(p) for p in d["pipeline_p"]),
             classes=tuple(TaskClass(c["type"], tuple(tuple(float(x) for x in r) for r in c["requests"]),
                                     tuple(float(p) for p in c["request_p"]), DurationDist.from_json(c["duration"]),
-                                    float(c["share"])) for c in d["classes"]),
+                                    float(c["share"]), tuple(int(r) for r in c.get("rank_request", ())),
+                                    float(c.get("loading", 0.0)))
+                          for c in d["classes"]),
         )
 
 
@@ -577,7 +535,7 @@ def _pick(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- the result
 @dataclass(frozen=True, eq=False)
 class FitResult:
-    """A fitted generator, its goodness of fit, and what the plots need.
+    """A fitted generator, its goodness of fit, the load it carries, and what the plots need.
 
     Attributes
     ----------
@@ -585,13 +543,23 @@ class FitResult:
     gof : DataFrame
         One row per fitted distribution (``GOF_COLUMNS``): task type, request
         (``cpu/gpu/mem_gb`` or ``*`` for a class holding several), distribution,
-        parameters (JSON text), n, KS statistic, p-value, AIC, mean of the data and
-        of the fit. The arrival process has a row with type ``(arrivals)``.
+        parameters (JSON text), n, KS statistic, p-value, AIC, mean and 99th
+        percentile of the data and of the fit. Then one row per arrival model, with
+        type ``(arrivals)``, the chosen one first (``chosen`` true).
     quantiles : dict
         Per class index: the data's quantiles at ``linspace(0, 1, 201)`` (for plots).
-    hourly_counts, weekday_counts : arrays
-        Arrivals per hour of day and day of week in the trace.
+    hourly_counts, weekday_counts, daily_counts : arrays
+        Arrivals per hour of day, day of week and calendar day of the window in the trace.
     source : str
+    aic : dict
+        Per class index, ``{family: AIC}`` of the parametric candidates.
+    candidates : dict
+        Per class index, a DataFrame of every candidate (``distributions.CANDIDATE_COLUMNS``).
+    load : DataFrame
+        Per resource (``LOAD_COLUMNS``): the trace's work per day and the fitted model's
+        expected work per day (at rate scale 1), and their relative difference.
+    tails : dict
+        Per class index: its largest durations, descending (the survival plot's tail).
     """
 
     workload: FittedWorkload
@@ -600,7 +568,11 @@ class FitResult:
     hourly_counts: np.ndarray
     weekday_counts: np.ndarray
     source: str = "<trace>"
-    aic: dict = field(default_factory=dict)  # class index -> {family: AIC}
+    aic: dict = field(default_factory=dict)
+    candidates: dict = field(default_factory=dict)
+    load: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(LOAD_COLUMNS)))
+    daily_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tails: dict = field(default_factory=dict)
 
     # -------------------------------------------------------------- convenience
     @property
@@ -622,15 +594,36 @@ class FitResult:
             kw["days"] = float(days)
         return dataclasses.replace(self.workload, **kw)
 
+    def load_warnings(self) -> list[str]:
+        """One line per resource whose fitted work per day is more than ``LOAD_WARN`` from the trace's."""
+        out = []
+        for r in self.load.itertuples():
+            if math.isfinite(r.rel_diff) and abs(r.rel_diff) > LOAD_WARN:
+                out.append(f"WARNING: the fitted workload's {r.resource} work is {r.model_per_day:,.1f} {r.unit} "
+                           f"per day against the trace's {r.trace_per_day:,.1f} ({100 * r.rel_diff:+.1f}%): "
+                           f"a workload generated from this fit does not carry the trace's {r.resource} load")
+        return out
+
     def summary(self) -> str:
         w = self.workload
         lines = [
             f"fit of {self.source}: {int(self.hourly_counts.sum())} pipelines over {w.days:g} days, "
-            f"base rate {w.base_rate:.4g} pipelines/hour, {len(w.templates)} pipeline shapes, "
-            f"{len(w.classes)} task classes",
+            f"base rate {w.base_rate:.4g} pipelines/hour ({w.arrivals} arrivals), {len(w.templates)} pipeline "
+            f"shapes, {len(w.classes)} task classes",
         ]
-        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
-            lines.append(self.gof.to_string(index=False))
+        cols = [c for c in GOF_COLUMNS if c not in ("params", "p_value", "chosen")]
+        with pd.option_context("display.width", 220, "display.max_columns", 20, "display.max_colwidth", 60):
+            lines.append(self.gof[cols].to_string(index=False))
+            loaded = [c for c in w.classes if c.loading != 0.0]
+            if loaded:
+                lines.append("durations within a pipeline: copula loadings " + ", ".join(
+                    f"{c.type}{'' if len(c.requests) > 1 else ' [' + '/'.join(f'{v:g}' for v in c.requests[0]) + ']'}"
+                    f" {c.loading:.2f}" for c in loaded))
+            if len(self.load):
+                lines += ["", "work per day, trace against the fitted model (rate scale 1):"]
+                tab = self.load.assign(rel_diff=[f"{100 * v:+.1f}%" for v in self.load["rel_diff"]])
+                lines.append(tab.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+        lines += self.load_warnings()
         return "\n".join(lines)
 
     # -------------------------------------------------------------- JSON
@@ -640,9 +633,14 @@ class FitResult:
             "format": FORMAT, "version": FORMAT_VERSION, "source": self.source,
             "workload": self.workload.to_json(),
             "goodness_of_fit": gof.to_dict(orient="records"),
+            "load": self.load.to_dict(orient="records"),
+            "candidates": {str(k): v.astype(object).where(v.notna(), None).to_dict(orient="records")
+                           for k, v in self.candidates.items()},
             "quantiles": {str(k): [float(x) for x in v] for k, v in self.quantiles.items()},
+            "tails": {str(k): [float(x) for x in v] for k, v in self.tails.items()},
             "hourly_counts": [float(x) for x in self.hourly_counts],
             "weekday_counts": [float(x) for x in self.weekday_counts],
+            "daily_counts": [float(x) for x in self.daily_counts],
             "aic": {str(k): v for k, v in self.aic.items()},
         }
 
@@ -662,8 +660,9 @@ class FitResult:
         gof = pd.DataFrame(d.get("goodness_of_fit", []), columns=list(GOF_COLUMNS))
         for c in ("n",):
             gof[c] = gof[c].astype(np.int64)
-        for c in ("ks_stat", "p_value", "aic", "mean", "fitted_mean"):
+        for c in ("ks_stat", "p_value", "aic", "mean", "fitted_mean", "p99", "fitted_p99"):
             gof[c] = gof[c].astype(np.float64)
+        gof["chosen"] = gof["chosen"].map(lambda v: bool(v) if v is not None and v == v else True).astype(bool)
         return cls(
             workload=FittedWorkload.from_json(d["workload"]),
             gof=gof,
@@ -672,6 +671,11 @@ class FitResult:
             weekday_counts=np.asarray(d.get("weekday_counts", np.zeros(7)), dtype=np.float64),
             source=str(d.get("source", source)),
             aic={int(k): v for k, v in d.get("aic", {}).items()},
+            candidates={int(k): pd.DataFrame(v, columns=list(CANDIDATE_COLUMNS))
+                        for k, v in d.get("candidates", {}).items()},
+            load=pd.DataFrame(d.get("load", []), columns=list(LOAD_COLUMNS)),
+            daily_counts=np.asarray(d.get("daily_counts", []), dtype=np.float64),
+            tails={int(k): np.asarray(v, dtype=np.float64) for k, v in d.get("tails", {}).items()},
         )
 
     @classmethod
@@ -688,9 +692,11 @@ class FitResult:
             raise ValueError(f"{path}: malformed PARAMS file ({type(e).__name__}: {e})") from None
 
     # -------------------------------------------------------------- plots
-    def plot(self, path, max_panels: int = 24) -> Path:
-        """Draw fitted (line) against empirical (steps) duration CDFs per task class, and the
-        arrival profiles, to a PNG (needs matplotlib; uses the Agg backend)."""
+    def plot(self, path, max_classes: int = 12) -> Path:
+        """Draw, per task class, the fitted (line) against the empirical (steps) duration CDF and,
+        beside it, both survival functions on log-log axes (where tails show); then the
+        arrival profiles, the daily arrivals, and the work per day of trace and fit. PNG
+        (needs matplotlib; uses the Agg backend)."""
         try:
             import matplotlib
 
@@ -702,37 +708,59 @@ class FitResult:
                 "plotting a fit needs matplotlib: pip install matplotlib (or install fastpipesim[plot])"
             ) from None
         w = self.workload
-        idx = [i for i in range(len(w.classes)) if i in self.quantiles][:max_panels]
-        n_panels = len(idx) + 2
-        ncol = min(4, n_panels)
+        idx = [i for i in range(len(w.classes)) if i in self.quantiles][:max_classes]
+        n_panels = 2 * len(idx) + 4
+        ncol = 4
         nrow = int(math.ceil(n_panels / ncol))
         fig, axes = plt.subplots(nrow, ncol, figsize=(4.0 * ncol, 3.2 * nrow), squeeze=False)
         axes = axes.ravel()
-        for ax, i in zip(axes, idx):
+        for j, i in enumerate(idx):
             c = w.classes[i]
             q = self.quantiles[i]
-            levels = np.linspace(0.0, 1.0, len(q))
-            ax.step(q, levels, where="post", color="0.3", label="trace")
-            lo, hi = max(q[0], 1e-9), max(q[-1], q[0] * 1.01 + 1e-9)
-            x = np.geomspace(lo * 0.8, hi * 1.25, 300)
-            ax.plot(x, c.duration.cdf(x), color="C1", label=c.duration.family)
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow ranges: no crowded labels
             row = self.gof.iloc[i] if i < len(self.gof) else None
             req = "" if row is None or row["request"] == "*" else f" [{row['request']}]"
             ks = "" if row is None else f"\nn={int(row['n'])}, KS={row['ks_stat']:.3f}"
+            lo, hi = max(q[0], 1e-9), max(q[-1], q[0] * 1.01 + 1e-9)
+            x = np.geomspace(lo * 0.8, hi * 1.25, 300)
+            ax = axes[2 * j]
+            levels = np.linspace(0.0, 1.0, len(q))
+            ax.step(q, levels, where="post", color="0.3", label="trace")
+            ax.plot(x, c.duration.cdf(x), color="C1", label=c.duration.label())
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow ranges: no crowded labels
             ax.set_title(f"{c.type}{req}{ks}", fontsize=9)
             ax.set_xlabel("duration (s)", fontsize=8)
             ax.set_ylim(0, 1)
             ax.legend(fontsize=7, loc="lower right")
-        ax = axes[len(idx)]
+            ax = axes[2 * j + 1]
+            n = int(row["n"]) if row is not None else len(q)
+            tail = self.tails.get(i, np.zeros(0))
+            # body from the stored quantiles, tail from the largest durations (rank k has survival k / n)
+            sx = np.concatenate([q[:-1], tail[::-1]])
+            sy = np.concatenate([1.0 - levels[:-1], (np.arange(len(tail), 0, -1) - 0.5) / max(n, 1)])
+            keep = (sx > 0) & (sy > 0)
+            order = np.argsort(sx[keep], kind="stable")
+            ax.plot(sx[keep][order], sy[keep][order], ".", ms=2, color="0.3", label="trace")
+            with np.errstate(all="ignore"):
+                sf = c.duration.sf(x)
+            ax.plot(x, np.where(sf > 0, sf, np.nan), color="C1", label="fit")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_ylim(max(0.5 / max(n, 1), 1e-7), 1.05)
+            mean_fit = c.duration.mean()
+            ax.set_title(f"survival, log-log\nmean {float(row['mean']) if row is not None else float('nan'):,.0f} s"
+                         f" (fit {mean_fit:,.0f} s)", fontsize=9)
+            ax.set_xlabel("duration (s)", fontsize=8)
+            ax.legend(fontsize=7, loc="lower left")
+        k = 2 * len(idx)
+        ax = axes[k]
         hours = np.arange(24)
         emp = self.hourly_counts / max(self.hourly_counts.mean(), 1e-300)
         ax.bar(hours, emp, color="0.75", label="trace (counts / mean)")
         ax.plot(hours, w.hourly, "o-", color="C1", ms=3, label="fitted hourly")
         ax.set_title(f"arrivals by hour of day\nbase rate {w.base_rate:.3g}/h", fontsize=9)
         ax.legend(fontsize=7)
-        ax = axes[len(idx) + 1]
+        ax = axes[k + 1]
         days = np.arange(7)
         emp = self.weekday_counts / max(self.weekday_counts.mean(), 1e-300)
         ax.bar(days, emp, color="0.75", label="trace (counts / mean)")
@@ -740,7 +768,29 @@ class FitResult:
         ax.set_xticks(days, ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"])
         ax.set_title("arrivals by day of week", fontsize=9)
         ax.legend(fontsize=7)
-        for ax in axes[n_panels:]:
+        ax = axes[k + 2]
+        if len(self.daily_counts):
+            d = np.arange(len(self.daily_counts))
+            ax.bar(d, self.daily_counts, width=1.0, color="0.75", label="trace")
+            expected = _daily_expected(w, len(self.daily_counts))
+            ax.step(d, expected, where="mid", color="C1", label=f"fitted ({w.arrivals})")
+            ax.legend(fontsize=7)
+        ax.set_title("arrivals per day of the window", fontsize=9)
+        ax.set_xlabel("day", fontsize=8)
+        ax = axes[k + 3]
+        if len(self.load):
+            pos = np.arange(len(self.load))
+            trace = self.load["trace_per_day"].to_numpy(np.float64)
+            model = self.load["model_per_day"].to_numpy(np.float64)
+            scale = np.where(trace > 0, trace, 1.0)
+            ax.bar(pos - 0.2, trace / scale, 0.4, color="0.6", label="trace")
+            ax.bar(pos + 0.2, model / scale, 0.4, color="C1", label="fitted model")
+            ax.set_xticks(pos, [f"{r}\n{v:,.0f} {u}/day" for r, u, v in
+                                zip(self.load["resource"], self.load["unit"], trace)], fontsize=7)
+            ax.axhline(1.0, color="0.3", lw=0.5)
+            ax.legend(fontsize=7)
+        ax.set_title("work per day, relative to the trace's", fontsize=9)
+        for ax in axes[k + 4:]:
             ax.axis("off")
         fig.tight_layout()
         path = Path(path)
@@ -749,7 +799,80 @@ class FitResult:
         return path
 
 
+def _daily_expected(w: FittedWorkload, n_days: int) -> np.ndarray:
+    """Expected arrivals per calendar day of the window under the workload's arrival model (rate scale 1)."""
+    w1 = dataclasses.replace(w, rate_scale=1.0)
+    if w.arrivals == "days":
+        per = arr.days_expected(w.day_blocks, w.days, w.day_window)
+        # 24-hour blocks from the start: spread over calendar days in proportion of hours
+        h0 = arr.start_hour(w.start) % 24
+        out = np.zeros(n_days + 1)
+        for g, v in enumerate(per):
+            out[g] += v * (24 - h0) / 24
+            out[g + 1] += v * h0 / 24
+        return out[:n_days]
+    _, _, day, _ = arr.hour_bins(w.days, arr.start_hour(w.start))
+    return np.bincount(day, weights=w1._plan["mass"], minlength=n_days)[:n_days]
+
+
 # ----------------------------------------------------------------------------- fitting
+def _normal_scores(x: np.ndarray) -> np.ndarray:
+    """Normal scores of durations: Phi^-1 of the mid-rank (ties share one score)."""
+    return special.ndtri((stats.rankdata(x, method="average") - 0.5) / len(x))
+
+
+def fit_loadings(pipeline: np.ndarray, task_class: np.ndarray, z: np.ndarray, n_classes: int) -> np.ndarray:
+    """Loadings of each class on a one-factor Gaussian copula of the durations within a pipeline.
+
+    Under the copula, the normal scores of two tasks of classes a and b of one
+    pipeline have correlation ``rho_a * rho_b``. Per pipeline, each pair of classes
+    contributes the product of its classes' mean scores (or, within one class, the
+    mean product over pairs of its tasks), so that every pipeline weighs alike,
+    however many tasks it has; the loadings are then the weighted least-squares
+    rank-one fit of those correlations, in [0, 0.99]. A class never in a pipeline
+    with another task has loading 0 (nothing to estimate it from).
+    """
+    if len(z) == 0:
+        return np.zeros(n_classes)
+    P = int(pipeline.max()) + 1
+    n = np.zeros((P, n_classes))
+    s = np.zeros((P, n_classes))
+    q = np.zeros((P, n_classes))
+    np.add.at(n, (pipeline, task_class), 1.0)
+    np.add.at(s, (pipeline, task_class), z)
+    np.add.at(q, (pipeline, task_class), z * z)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, s / n, 0.0)
+        within = np.where(n > 1, (s * s - q) / (n * (n - 1)), 0.0)
+    has = n > 0
+    corr = np.zeros((n_classes, n_classes))
+    wts = np.zeros((n_classes, n_classes))
+    for a in range(n_classes):
+        both = has[:, a, None] & has
+        both[:, a] = n[:, a] > 1
+        wts[a] = both.sum(axis=0)
+        prod = mean[:, a, None] * mean
+        prod[:, a] = within[:, a]
+        corr[a] = np.where(wts[a] > 0, (prod * both).sum(axis=0) / np.maximum(wts[a], 1), 0.0)
+    iu = np.triu_indices(n_classes)
+    w_, c_ = wts[iu], corr[iu]
+    live = w_ > 0
+    rho = np.zeros(n_classes)
+    if not live.any():
+        return rho
+    seen = np.zeros(n_classes, dtype=bool)
+    seen[iu[0][live]] = True
+    seen[iu[1][live]] = True
+
+    def resid(r):
+        return np.sqrt(w_[live]) * (c_[live] - r[iu[0][live]] * r[iu[1][live]])
+
+    fit = optimize.least_squares(resid, np.where(seen, 0.3, 0.0), bounds=(0.0, 0.99))
+    rho = np.where(seen, fit.x, 0.0)
+    rho[rho < 1e-3] = 0.0  # numerically nothing: no copula draw for it
+    return rho
+
+
 def fit_trace(
     trace,
     *,
@@ -758,7 +881,10 @@ def fit_trace(
     by_request: bool = True,
     max_request_classes: int = 8,
     min_class_size: int = 50,
-    families=tuple(FAMILIES),
+    families=CANDIDATES,
+    arrivals: str = "auto",
+    smoothing=0.0,
+    correlation: bool = True,
 ) -> FitResult:
     """Fit a :class:`FittedWorkload` to a trace (see the module docstring).
 
@@ -778,11 +904,19 @@ def fit_trace(
         Split a task type into one class per distinct request when it has at most
         ``max_request_classes`` of them, each with at least ``min_class_size`` tasks.
     families : sequence of str
-        Candidate duration families (keys of :data:`FAMILIES`).
+        Candidate duration families (:data:`distributions.CANDIDATES`).
+    arrivals : str
+        ``auto`` (weekly or daily, by AIC), ``weekly``, ``daily`` or ``days``.
+    smoothing : float or "auto"
+        Log-space bandwidth of the empirical distribution's kernel (0: plain resampling).
+    correlation : bool
+        Fit the copula of durations within a pipeline (else loadings 0: independent tasks).
     """
     for f in families:
-        if f not in FAMILIES:
-            raise ValueError(f"unknown duration family {f!r}; choose among {sorted(FAMILIES)}")
+        if f not in CANDIDATES:
+            raise ValueError(f"unknown duration family {f!r}; choose among {list(CANDIDATES)}")
+    if arrivals != "auto" and arrivals not in arr.MODELS:
+        raise ValueError(f"arrivals must be 'auto' or one of {arr.MODELS}, got {arrivals!r}")
     if trace.n_pipelines == 0:
         raise ValueError(f"{trace.source}: a trace without pipelines cannot be fitted")
     b = trace.to_batch()
@@ -793,16 +927,17 @@ def fit_trace(
             raise ValueError(f"start must be seconds or 'first', got {start!r}")
         start = math.floor(float(submit.min()) / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
     start = float(start)
-    _start_hour(start)
+    arr.start_hour(start)
     if days is None:
         days = max(1.0, math.ceil((float(submit.max()) - start) / SECONDS_PER_HOUR + 1e-9)) / 24.0
     days = float(days)
     if not (math.isfinite(days) and days > 0):
         raise ValueError(f"days must be > 0, got {days}")
     inside = (submit >= start) & (submit < start + days * SECONDS_PER_DAY)
-    base, hourly, weekday = fit_arrivals(submit[inside], days, start=start)
+    arrival_fit, arrival_rows = _fit_arrival_models(submit[inside], days, start, arrivals)
     hod = ((submit[inside] // SECONDS_PER_HOUR) % 24).astype(np.int64)
     dow = ((submit[inside] // SECONDS_PER_DAY) % 7).astype(np.int64)
+    cal = (submit[inside] // SECONDS_PER_DAY - start // SECONDS_PER_DAY).astype(np.int64)
 
     # ---- pipeline shapes
     type_names = b.type_names
@@ -829,7 +964,9 @@ def fit_trace(
     kinds, _, kind_count = _unique_rows(np.stack([tpl, a.model, a.priority], axis=1))
 
     # ---- task classes
-    classes, quantiles, aic_of, rows = [], {}, {}, []
+    classes, quantiles, tails, aic_of, cands, rows = [], {}, {}, {}, {}, []
+    task_class = np.empty(T, dtype=np.int64)
+    scores = np.zeros(T)
     req_all = np.stack([a.cpu, a.gpu, a.mem], axis=1)
     levels = np.linspace(0.0, 1.0, _QUANTILES)
     for code in np.unique(a.task_type):
@@ -837,57 +974,120 @@ def fit_trace(
         hit = np.flatnonzero(a.task_type == code)
         reqs, inv, cnt = _unique_rows(req_all[hit])
         split = by_request and 1 < len(reqs) <= max_request_classes and cnt.min() >= min_class_size
-        groups = [(hit[inv == r], reqs[r:r + 1], np.ones(1)) for r in range(len(reqs))] if split \
-            else [(hit, reqs, cnt / cnt.sum())]
-        for members, rq, rp in groups:
+        groups = [(hit[inv == r], reqs[r:r + 1], np.ones(1), None) for r in range(len(reqs))] if split \
+            else [(hit, reqs, cnt / cnt.sum(), inv)]
+        for members, rq, rp, req_idx in groups:
             x = a.duration[members]
-            dist, aics = fit_duration(x, families)
+            coupled = req_idx is not None and len(rq) > 1
+            dist, cand = fit_candidates(x, families, smoothing, req_all[members] if coupled else None)
             ks, pv = _ks(x, dist.cdf)
             i = len(classes)
+            task_class[members] = i
+            scores[members] = _normal_scores(x)
+            # the request at each duration rank (stable: ties keep the trace's order)
+            rank_request = () if not coupled else \
+                tuple(int(r) for r in req_idx[np.argsort(x, kind="stable")])
             classes.append(TaskClass(tname, tuple(tuple(float(v) for v in r) for r in rq), tuple(float(v) for v in rp),
-                                     dist, len(members) / len(hit)))
+                                     dist, len(members) / len(hit), rank_request))
             quantiles[i] = np.quantile(x, levels)
-            aic_of[i] = {k: float(v) for k, v in aics.items()}
+            tails[i] = np.sort(x)[::-1][:_TAIL_POINTS]
+            cands[i] = cand
+            aic_of[i] = {r.family: float(r.aic) for r in cand.itertuples() if math.isfinite(r.aic)}
+            chosen = cand[cand["chosen"]].iloc[0]
             rows.append({
                 "type": tname,
                 "request": "/".join(f"{v:g}" for v in rq[0]) if len(rq) == 1 else "*",
-                "distribution": dist.family,
-                "params": json.dumps({k: float(f"{v:.6g}") for k, v in dist.params.items()}),
+                "distribution": dist.label(),
+                "params": json.dumps({k: float(f"{v:.6g}") for k, v in dist.params.items()
+                                      if not isinstance(v, (tuple, list))}),
                 "n": int(len(x)),
                 "ks_stat": ks,
                 "p_value": pv,
-                "aic": float(aics[dist.family]) if dist.family in aics else float("nan"),
+                "aic": float(chosen["aic"]),
                 "mean": float(np.mean(x)),
                 "fitted_mean": dist.mean(),
+                "p99": float(np.quantile(x, 0.99)),
+                "fitted_p99": float(chosen["p99"]),
+                "chosen": True,
             })
-    # arrivals, by time rescaling
-    if inside.sum() > 0 and base > 0:
-        lam = _cum_rate(submit[inside], days, hourly, weekday, start)
-        total = float(_cum_rate(np.array([start + days * SECONDS_PER_DAY]), days, hourly, weekday, start)[0])
-        ks, pv = _ks(np.clip(lam / total, 0.0, 1.0), stats.uniform.cdf)
-    else:
-        ks = pv = float("nan")
-    rows.append({"type": "(arrivals)", "request": "", "distribution": "nhpp hourly x weekday",
-                 "params": json.dumps({"base_rate_per_hour": float(f"{base:.6g}")}), "n": int(inside.sum()),
-                 "ks_stat": ks, "p_value": pv, "aic": float("nan"),
-                 "mean": float("nan"), "fitted_mean": float("nan")})
+    if correlation and len(classes) > 0:
+        rho = fit_loadings(a.task_pipeline, task_class, scores, len(classes))
+        classes = [dataclasses.replace(c, loading=float(r)) for c, r in zip(classes, rho)]
 
+    base, hourly, weekday = arrival_fit["weekly"]
+    model = arrival_fit["chosen"]
+    if model == "daily":
+        base, hourly, daily = arrival_fit["daily"]
     workload = FittedWorkload(
         days=days, start=start, base_rate=float(base), hourly=tuple(hourly), weekday=tuple(weekday),
         templates=tuple(templates),
         pipeline_kinds=tuple(tuple(int(v) for v in k) for k in kinds),
         pipeline_p=tuple(float(c) / P for c in kind_count),
         classes=tuple(classes),
+        arrivals=model,
+        daily=tuple(daily) if model == "daily" else (),
+        day_blocks=arrival_fit["days"] if model == "days" else (),
     )
+    # ---- the load: the trace's work per day against the model's expected work per day
+    in_window = np.repeat(inside, np.diff(a.task_ptr))
+    model_work = workload.expected_work()
+    load_rows = []
+    for (res, unit), col in zip(RESOURCES, (a.cpu, a.gpu, a.mem)):
+        trace_day = float(np.sum(col[in_window] * a.duration[in_window])) / SECONDS_PER_HOUR / days
+        model_day = model_work[res] / SECONDS_PER_HOUR / days
+        rel = model_day / trace_day - 1.0 if trace_day > 0 else (0.0 if model_day == 0 else math.inf)
+        load_rows.append({"resource": res, "unit": unit, "trace_per_day": trace_day, "model_per_day": model_day,
+                          "rel_diff": rel})
     return FitResult(
         workload=workload,
-        gof=pd.DataFrame(rows, columns=list(GOF_COLUMNS)),
+        gof=pd.DataFrame(rows + arrival_rows, columns=list(GOF_COLUMNS)),
         quantiles=quantiles,
         hourly_counts=np.bincount(hod, minlength=24).astype(np.float64),
         weekday_counts=np.bincount(dow, minlength=7).astype(np.float64),
         source=str(trace.source),
         aic=aic_of,
+        candidates=cands,
+        load=pd.DataFrame(load_rows, columns=list(LOAD_COLUMNS)),
+        daily_counts=np.bincount(cal, minlength=int(arr.hour_bins(days, arr.start_hour(start))[2].max()) + 1
+                                 ).astype(np.float64),
+        tails=tails,
     )
+
+
+def _fit_arrival_models(submit: np.ndarray, days: float, start: float, choice: str):
+    """Every arrival model fitted, the chosen one's name, and one goodness-of-fit row per model (chosen first)."""
+    hod, dow, day, length = arr.hour_bins(days, arr.start_hour(start))
+    _, counts = arr._counts(submit, days, start)
+    weekly = arr.fit_weekly(submit, days, start=start)
+    daily = arr.fit_daily(submit, days, start=start)
+    blocks = arr.day_blocks(submit, days, start)
+    n = len(submit)
+    out = {"weekly": weekly, "daily": daily, "days": blocks}
+    stats_of = {}
+    for name, (base, h, prof) in (("weekly", weekly), ("daily", daily)):
+        mass = arr.bin_mass(name, days, start, base, h, prof, prof)
+        k = 1 + int(np.sum(np.bincount(hod, weights=length, minlength=24) > 0)) - 1 + \
+            (int(np.sum(np.bincount(dow, weights=length, minlength=7) > 0)) if name == "weekly" else len(prof)) - 1
+        cum = arr.poisson_cum(submit, mass, start, days)
+        stats_of[name] = (arr.poisson_aic(counts, mass, k), *arr.rescaled_ks(submit, cum, float(mass.sum())),
+                          f"base_rate_per_hour {base:.6g}")
+    per = arr.days_expected(blocks, days)
+    stats_of["days"] = (float("nan"), *arr.rescaled_ks(submit, arr.days_cum(submit, blocks, days, start),
+                                                       float(per.sum())),
+                        f"{len(blocks)} days, same weekday within {arr.DAYS_WINDOW} weeks")
+    if choice == "auto":
+        # daily only when it earns its extra levels: with a week or less the two models are one
+        choice = "daily" if stats_of["daily"][0] < stats_of["weekly"][0] - 2.0 else "weekly"
+    out["chosen"] = choice
+    label = {"weekly": "nhpp hourly x weekday", "daily": "nhpp hourly x daily", "days": "resampled days"}
+    rows = []
+    for name in sorted(stats_of, key=lambda m: m != choice):
+        aic, ks, pv, note = stats_of[name]
+        rows.append({"type": "(arrivals)", "request": "", "distribution": label[name],
+                     "params": json.dumps({"note": note}), "n": n, "ks_stat": ks, "p_value": pv, "aic": aic,
+                     "mean": float("nan"), "fitted_mean": float("nan"), "p99": float("nan"),
+                     "fitted_p99": float("nan"), "chosen": name == choice})
+    return out, rows
 
 
 def load_params(path) -> FitResult:

@@ -163,9 +163,9 @@ def test_duration_family_and_parameters_recovered(family, dist, true_params):
             assert c.duration.params[k] == pytest.approx(v, rel=0.08), (k, c.duration.params)
     assert row["ks_stat"] < 1.63 / math.sqrt(n)  # below the 1% critical value
     assert row["p_value"] > 0.01
-    # the fitted family beats log-normal by AIC unless it is log-normal
+    # the fitted family has the lowest AIC, or is the simplest within 2 AIC units of it
     aics = fit.aic[0]
-    assert min(aics, key=aics.get) == c.duration.family
+    assert aics[c.duration.family] <= min(aics.values()) + 2.0
 
 
 def test_lognormal_sigma_recovered_precisely():

@@ -39,3 +39,10 @@ def test_readme_walkthrough_runs(tmp_path, monkeypatch, capsys):
     bigger = len(pd.read_csv(tmp_path / "openb-x10" / "pipelines.csv"))
     assert 9.0 < bigger / real < 11.0  # "ten times bigger", up to Poisson noise
     assert len(pd.read_csv(tmp_path / "openb-tasks.csv")) == real
+    # ... and ten times the work: GPU- and CPU-hours within 10% of ten times the trace's (one
+    # replication at x10 varies by ~6% in GPU and CPU work between seeds)
+    t1 = pd.read_csv(tmp_path / "openb" / "tasks.csv")
+    t10 = pd.read_csv(tmp_path / "openb-x10" / "tasks.csv")
+    for col in ("gpu", "cpu"):
+        ratio = (t10[col] * t10["duration"]).sum() / (t1[col] * t1["duration"]).sum()
+        assert 9.0 < ratio < 11.0, (col, ratio)

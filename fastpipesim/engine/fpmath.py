@@ -1,4 +1,4 @@
-"""Transcendental functions over arrays, computed by the C library's scalar ``exp`` and ``pow``.
+"""Transcendental functions over arrays, computed by the C library's scalar ``exp``, ``pow``, ``log`` and ``log1p``.
 
 Why not ``np.exp`` and ``**``: NumPy dispatches its array math to vector
 kernels chosen by the CPU (AVX-512 where the CPU has it), which differ from the
@@ -63,10 +63,63 @@ def pow_nb(x, y):
     return out
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def log_nb(x):
+    """``log`` of each element (``-inf`` at 0, NaN below).
+
+    Parameters
+    ----------
+    x : float64[n]
+
+    Returns
+    -------
+    float64[n]
+    """
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        v = x[i]
+        # math.log raises on v <= 0 in the twin; NumPy's convention instead
+        out[i] = math.log(v) if v > 0.0 else (-math.inf if v == 0.0 else math.nan)
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def log1p_nb(x):
+    """``log1p`` of each element (``-inf`` at -1, NaN below).
+
+    Parameters
+    ----------
+    x : float64[n]
+
+    Returns
+    -------
+    float64[n]
+    """
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        v = x[i]
+        out[i] = math.log1p(v) if v > -1.0 else (-math.inf if v == -1.0 else math.nan)
+    return out
+
+
+def _unary(kernel, x) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    return kernel(np.ascontiguousarray(a.reshape(-1))).reshape(a.shape)
+
+
+def log(x) -> np.ndarray:
+    """``np.log(x)`` computed by the C library's scalar ``log`` (see the module docstring)."""
+    return _unary(log_nb, x)
+
+
+def log1p(x) -> np.ndarray:
+    """``np.log1p(x)`` computed by the C library's scalar ``log1p`` (see the module docstring)."""
+    return _unary(log1p_nb, x)
+
+
 def exp(x) -> np.ndarray:
     """``np.exp(x)`` computed by the C library's scalar ``exp`` (see the module docstring)."""
-    a = np.asarray(x, dtype=np.float64)
-    return exp_nb(np.ascontiguousarray(a.reshape(-1))).reshape(a.shape)
+    return _unary(exp_nb, x)
 
 
 def power(x, y) -> np.ndarray:
