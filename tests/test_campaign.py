@@ -170,6 +170,22 @@ servers = 2
     direct = fps.simulate(w, w.cluster(2), seed=2, replications=3)
     pd.testing.assert_frame_equal(res.scenario(1)[direct.summary.columns], direct.summary, check_exact=True)
 
+    # a fitted workload (PARAMS), twice as busy
+    from fastpipesim.fit import FitResult, fit_trace
+
+    fit_trace(fps.read_trace(trace_dir)).save(tmp_path / "p.json")
+    exp = write(tmp_path, """
+seed = 4
+replications = 2
+[workload]
+params = "p.json"
+rate_scale = 2
+""", "f.toml")
+    res = Campaign.from_toml(exp).run(tmp_path / "o3", progress=False)
+    w = FitResult.load(tmp_path / "p.json").generator(rate_scale=2)
+    direct = fps.simulate(w, seed=4, replications=2)
+    pd.testing.assert_frame_equal(res.scenario(0)[direct.summary.columns], direct.summary, check_exact=True)
+
 
 # --------------------------------------------------------------------------- bad files
 BAD = [
