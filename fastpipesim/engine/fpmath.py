@@ -1,4 +1,4 @@
-"""Transcendental functions over arrays, computed by the C library's scalar ``exp`` and ``pow``.
+"""Transcendental functions over arrays, computed by the C library's scalar ``exp``, ``log`` and ``pow``.
 
 Why not ``np.exp`` and ``**``: NumPy dispatches its array math to vector
 kernels chosen by the CPU (AVX-512 where the CPU has it), which differ from the
@@ -63,10 +63,34 @@ def pow_nb(x, y):
     return out
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def log_nb(x):
+    """``log`` of each element (``-inf`` at 0, NaN below, as the C library).
+
+    Parameters
+    ----------
+    x : float64[n]
+
+    Returns
+    -------
+    float64[n]
+    """
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = math.log(x[i]) if x[i] > 0.0 else (-np.inf if x[i] == 0.0 else np.nan)
+    return out
+
+
 def exp(x) -> np.ndarray:
     """``np.exp(x)`` computed by the C library's scalar ``exp`` (see the module docstring)."""
     a = np.asarray(x, dtype=np.float64)
     return exp_nb(np.ascontiguousarray(a.reshape(-1))).reshape(a.shape)
+
+
+def log(x) -> np.ndarray:
+    """``np.log(x)`` computed by the C library's scalar ``log`` (see the module docstring)."""
+    a = np.asarray(x, dtype=np.float64)
+    return log_nb(np.ascontiguousarray(a.reshape(-1))).reshape(a.shape)
 
 
 def power(x, y) -> np.ndarray:
