@@ -531,11 +531,35 @@ def elastic_trace(rng):
     return pl, ts, cl
 
 
-@pytest.mark.parametrize("autoscaler", AUTOSCALERS, ids=lambda a: a if isinstance(a, str) else a["kind"])
+def _ids(a):
+    return a if isinstance(a, str) else a["kind"]
+
+
+@pytest.mark.parametrize("autoscaler", AUTOSCALERS, ids=_ids)
 def test_invariants_on_random_elastic_traces(autoscaler):
-    """No node over capacity, tasks only on up nodes of their instance, requested counts in
-    [min_count, max_count], cost = sum of price x billed time, nothing lost."""
-    for seed in range(8):
+    check_invariants(autoscaler, range(8))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("autoscaler", AUTOSCALERS, ids=_ids)
+def test_invariants_on_many_random_elastic_traces(autoscaler):
+    check_invariants(autoscaler, range(8, 120))
+
+
+def test_an_elastic_run_is_deterministic():
+    rng = np.random.default_rng([3, 12])
+    pl, ts, cl = elastic_trace(rng)
+    a, b = (simulate_simpy(pl, ts, cl, autoscaler=AUTOSCALERS[0], horizon=40.0, seed=3) for _ in range(2))
+    pd.testing.assert_frame_equal(a.tasks, b.tasks)
+    pd.testing.assert_frame_equal(a.nodes, b.nodes)
+    assert a.elastic == b.elastic
+
+
+def check_invariants(autoscaler, seeds):
+    """Tasks only on up nodes of their instance (and before its release), requested
+    counts in [min_count, max_count], cost = sum of price x billed time, nothing lost,
+    an uninterrupted attempt lasts duration / speed."""
+    for seed in seeds:
         rng = np.random.default_rng([seed, 12])
         pl, ts, cl = elastic_trace(rng)
         if isinstance(autoscaler, dict) and autoscaler["kind"] == "schedule" and "small" not in set(cl["pool"]):
