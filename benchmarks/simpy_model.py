@@ -31,10 +31,18 @@ on a start and ``free += request`` on a completion, in event order.
 
 The ML model lifecycle (MODEL.md 7) is modelled for traces when a ``models`` table is
 given; see ``LifecycleModel`` below. Custom policies are not modelled here.
+
+Elastic clusters (MODEL.md 11: node slots, boot delays, autoscalers, spot interruptions,
+billing) are modelled in ``ClusterModel`` by three more kinds of process, which record
+their event and ask for a pass like the others: one ``boot`` per booting node, one
+``ticks`` timer for the autoscaler, one ``spot_slot`` per slot of a spot pool (its
+interruption times are drawn before the run, ``interruption_times``). With every pool
+static and no spot pool none of them exists and the run is that of MODEL.md 1-9.
 """
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from heapq import heappush
 
@@ -85,6 +93,18 @@ class SimpyResult:
         With a models table: the lifecycle metrics of each model over [warmup, end]
         (see ``LifecycleModel.metrics``), one row per model by model_id, then a row
         with model_id -1 for the total. None without a models table.
+    nodes : DataFrame or None
+        Elastic runs (MODEL.md 11): the node timeline, one row per node instance in
+        order of request: pool, slot, node, reason ('initial', 'scale_up',
+        'replacement'), requested, up, released (NaN if it did not happen),
+        release_reason ('scale_down', 'interrupted' or None). None for a static run.
+    node_series : DataFrame or None
+        Elastic runs: time, pool, up, booting at t = 0 (before any event) and after
+        every instant that changed a pool's counts.
+    elastic : dict or None
+        Elastic runs: the outputs of MODEL.md 11.6 (cost, node_hours_<pool>,
+        nodes_up_mean_<pool>, scale_ups, scale_downs, replacements, interruptions,
+        tasks_restarted, work_lost_h). The task records then have a ``restarts`` column.
     """
 
     tasks: pd.DataFrame
@@ -92,6 +112,9 @@ class SimpyResult:
     end_time: float
     pipelines: pd.DataFrame | None = None
     models: pd.DataFrame | None = None
+    nodes: pd.DataFrame | None = None
+    node_series: pd.DataFrame | None = None
+    elastic: dict | None = None
 
 
 def _timeout_at(env: simpy.Environment, when: float) -> simpy.Event:
@@ -116,6 +139,164 @@ def _schedule_at_now(event: simpy.Event, priority: int) -> None:
     event.env.schedule(event, priority)
 
 
+# ---- elastic clusters (MODEL.md 11): pools, autoscaler parameters, spot streams ------------
+
+RELEASED, BOOTING, UP = "released", "booting", "up"   # node (slot) states, MODEL.md 11.2
+
+# Second word of the spot streams' spawn key (MODEL.md 11.5): (replication, tag, crc32(pool), slot).
+SPOT_STREAM_TAG = 0xDEC05B07
+SECONDS_PER_DAY = 86400.0
+
+# MODEL.md 11.4 defaults, written here again from the text (not imported from fastpipesim,
+# so that the oracle stays independent of the package it checks).
+AUTOSCALER_DEFAULTS = {
+    "static": {},
+    "reactive": {"interval": 10.0, "idle_timeout": 600.0, "expander": "least_waste"},
+    "target_utilization": {"interval": 15.0, "target": 0.7, "tolerance": 0.1,
+                           "stabilization": 300.0, "resource": "auto"},
+    "schedule": {"interval": 10.0, "table": None},
+    "custom": {"interval": 10.0, "func": None},
+}
+EXPANDERS = ("least_waste", "cheapest", "first")
+HOURS_PER_WEEK = 168
+
+
+def autoscaler_parameters(spec) -> dict:
+    """An autoscaler as a dict ``{"kind": ..., parameters...}`` with MODEL.md 11.4's defaults.
+
+    ``spec``: None (static), a name ('reactive', ...), a dict with a ``kind`` key, or an
+    object with a ``kind`` attribute and its parameters as attributes (as
+    ``fastpipesim.autoscalers`` builds them)."""
+    if spec is None:
+        spec = "static"
+    if isinstance(spec, str):
+        kind, given = spec, {}
+    elif isinstance(spec, dict):
+        kind, given = spec.get("kind"), {k: v for k, v in spec.items() if k != "kind"}
+    else:
+        kind = getattr(spec, "kind", None)
+        given = {k: getattr(spec, k) for k in AUTOSCALER_DEFAULTS.get(kind, {}) if hasattr(spec, k)}
+    if kind not in AUTOSCALER_DEFAULTS:
+        raise ValueError(f"unknown autoscaler {kind!r}; choose one of {tuple(AUTOSCALER_DEFAULTS)}")
+    unknown = set(given) - set(AUTOSCALER_DEFAULTS[kind])
+    if unknown:
+        raise ValueError(f"autoscaler {kind!r} has no parameter(s) {sorted(unknown)}")
+    params = {"kind": kind, **AUTOSCALER_DEFAULTS[kind], **given}
+    if kind != "static" and not params["interval"] > 0:
+        raise ValueError("an autoscaler's interval must be > 0")
+    if kind == "reactive" and params["expander"] not in EXPANDERS:
+        raise ValueError(f"unknown expander {params['expander']!r}; choose one of {EXPANDERS}")
+    if kind == "schedule" and params["table"] is None:
+        raise ValueError("the schedule autoscaler needs a table (pool, day, hour, count)")
+    if kind == "custom" and not callable(params["func"]):
+        raise ValueError("the custom autoscaler needs a function desired(pool, up, booting, ready, utilization, now)")
+    return params
+
+
+def _cell(row, col, default):
+    value = row.get(col, default)
+    return default if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+@dataclass
+class Pool:
+    """One row of the cluster table with MODEL.md 11.1's defaults; ``first`` is the
+    global index of its slot 0."""
+
+    name: str
+    count: int
+    min_count: int
+    max_count: int
+    capacity: tuple
+    speed: float
+    price_per_hour: float
+    boot_time: float
+    billing_minimum: float
+    spot: bool
+    interruptions_per_day: float
+    first: int = 0
+
+    @classmethod
+    def from_row(cls, row) -> "Pool":
+        count = int(row["count"])
+        spot = _cell(row, "spot", False)
+        if isinstance(spot, str):
+            spot = spot.strip().lower() in ("true", "1", "yes")
+        return cls(name=str(row["pool"]), count=count,
+                   min_count=int(_cell(row, "min_count", count)),
+                   max_count=int(_cell(row, "max_count", count)),
+                   capacity=tuple(float(row[d]) for d in DIMENSIONS),
+                   speed=float(_cell(row, "speed", DEFAULT_SPEED)),
+                   price_per_hour=float(_cell(row, "price_per_hour", 0.0)),
+                   boot_time=float(_cell(row, "boot_time", 0.0)),
+                   billing_minimum=float(_cell(row, "billing_minimum", 0.0)),
+                   spot=bool(spot),
+                   interruptions_per_day=float(_cell(row, "interruptions_per_day", 0.0)))
+
+    @property
+    def static(self) -> bool:
+        return self.min_count == self.count == self.max_count
+
+    def slots(self) -> range:
+        return range(self.first, self.first + self.max_count)
+
+
+def interruption_times(seed: int, replication: int, pool: str, slot: int, per_day: float,
+                       horizon: float) -> list:
+    """MODEL.md 11.5: the interruption times of one slot of a spot pool, up to the horizon.
+
+    T_i = T_(i-1) + (-86400 * ln(1 - U_i)) / L, left to right, with the C library's log
+    (``math.log``) on scalars: NumPy's array log may differ in the last bit."""
+    if per_day == 0.0:
+        return []
+    key = (int(replication), SPOT_STREAM_TAG, zlib.crc32(pool.encode("utf-8")), int(slot))
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed), spawn_key=key)))
+    times, t = [], 0.0
+    while True:
+        t = t + (-SECONDS_PER_DAY * math.log(1.0 - rng.random())) / per_day
+        if t > horizon:
+            return times
+        times.append(t)
+
+
+def checkpointed_work(progress: float, remaining: float, every: float) -> float:
+    """MODEL.md 11.5: m * every for the largest whole m >= 0 with m * every <= progress and
+    m * every < remaining (0 without checkpoints). floor() gives m up to one rounding
+    step; the two loops settle it on the float products themselves."""
+    if not every > 0.0:
+        return 0.0
+    m = math.floor(progress / every)
+    while m > 0 and (m * every > progress or m * every >= remaining):
+        m -= 1
+    while (m + 1) * every <= progress and (m + 1) * every < remaining:
+        m += 1
+    return m * every
+
+
+def _fits(free, req) -> bool:
+    return free[0] >= req[0] - FIT_TOL and free[1] >= req[1] - FIT_TOL and free[2] >= req[2] - FIT_TOL
+
+
+def _schedule_table(table, pools) -> dict:
+    """MODEL.md 11.4 schedule: pool row -> sorted [(day * 24 + hour, count)]."""
+    frame = pd.DataFrame(table)
+    names = {q.name: i for i, q in enumerate(pools)}
+    rows = {}
+    for r in frame.itertuples(index=False):
+        if str(r.pool) not in names:
+            raise ValueError(f"schedule: unknown pool {r.pool!r}")
+        day, hour, count = int(r.day), int(r.hour), int(r.count)
+        if not (-1 <= day <= 6 and 0 <= hour <= 23 and count >= 0):
+            raise ValueError(f"schedule: bad row {tuple(r)}")
+        for d in (range(7) if day == -1 else [day]):
+            rows.setdefault(names[str(r.pool)], {})
+            key = d * 24 + hour
+            if key in rows[names[str(r.pool)]]:
+                raise ValueError(f"schedule: pool {r.pool!r} has two rows for day {d} hour {hour}")
+            rows[names[str(r.pool)]][key] = count
+    return {q: sorted(by_key.items()) for q, by_key in rows.items()}
+
+
 class ClusterModel:
     """The cluster, its pending work, and the processes that drive them.
 
@@ -123,7 +304,8 @@ class ClusterModel:
     indexed that way. Pipelines are numbered by their row in the pipelines table.
     """
 
-    def __init__(self, env: simpy.Environment, pipelines, tasks, cluster, policy, placement, backfill):
+    def __init__(self, env: simpy.Environment, pipelines, tasks, cluster, policy, placement, backfill,
+                 elastic: dict | None = None):
         self.env = env
         self.policy = policy
         self.placement = placement
@@ -139,8 +321,13 @@ class ClusterModel:
         self.node_of = [-1] * n
         self.waiting_for = [len(p) for p in self.predecessors]  # predecessors not yet completed
         self.ready = set()       # ready tasks that have not started
-        self.started = [False] * n
+        self.started = [False] * n      # running or completed (an interrupted task is not)
         self.cancelled = [False] * n
+        # MODEL.md 11.5: work left (reference seconds), attempt number, restarts
+        self.remaining = list(self.duration)
+        self.attempt = [0] * n
+        self.restarts = [0] * n
+        self.ever_started = [False] * n
 
         n_p = len(self.pipeline_id)
         self.arrival_time = [math.nan] * n_p   # when the pipeline arrived (was submitted)
@@ -152,11 +339,14 @@ class ClusterModel:
         self.ended = []          # task rows
         self.n_events = 0
         self.last_event_time = 0.0
+        self.instant_has_event = False   # False if the instant holds only skipped interruption times
 
         self.wakeup = env.event()
         env.process(self.scheduler())
         for p in range(len(self.pipeline_id)):
             env.process(self.pipeline_arrival(p))
+        if self.elastic:
+            self._start_elastic(elastic or {})
 
     # ---- input -------------------------------------------------------------------------
 
@@ -184,6 +374,9 @@ class ClusterModel:
         self.request = list(zip(*(map(float, tasks[d]) for d in DIMENSIONS)))
         self.duration = [float(x) for x in tasks["duration"]]
         after = tasks["after"] if "after" in tasks.columns else [""] * len(self.duration)
+        # MODEL.md 11.5: NaN or 0 means no checkpoint
+        every = tasks["checkpoint_every"] if "checkpoint_every" in tasks.columns else [0.0] * len(self.duration)
+        self.checkpoint_every = [0.0 if pd.isna(x) else float(x) for x in every]
 
         n_pipelines = len(self.pipeline_id)
         self.pipeline_tasks = [[] for _ in range(n_pipelines)]   # task rows, in task-index order
@@ -215,16 +408,23 @@ class ClusterModel:
         self.roots = [[t for t in ts if not self.predecessors[t]] for ts in self.pipeline_tasks]
 
     def _load_cluster(self, cluster: pd.DataFrame) -> None:
-        self.capacity, self.node_speed, self.node_pool = [], [], []
-        for _, pool in cluster.iterrows():
-            cap = tuple(float(pool[d]) for d in DIMENSIONS)
-            speed = pool.get("speed", math.nan)
-            speed = DEFAULT_SPEED if pd.isna(speed) else float(speed)
-            for _ in range(int(pool["count"])):
-                self.capacity.append(cap)
-                self.node_speed.append(speed)
-                self.node_pool.append(str(pool["pool"]))
+        """Pools, then one node per slot (MODEL.md 11.2): ``max_count`` slots per pool in an
+        elastic run, ``count`` nodes otherwise (then max_count = count)."""
+        self.pools = [Pool.from_row(row) for _, row in cluster.iterrows()]
+        self.elastic = any(not q.static or q.spot for q in self.pools)
+        self.capacity, self.node_speed, self.node_pool, self.node_pool_index = [], [], [], []
+        self.node_state = []
+        for qi, q in enumerate(self.pools):
+            q.first = len(self.capacity)
+            for j in range(q.max_count if self.elastic else q.count):
+                self.capacity.append(q.capacity)
+                self.node_speed.append(q.speed)
+                self.node_pool.append(q.name)
+                self.node_pool_index.append(qi)
+                self.node_state.append(UP if j < q.count else RELEASED)
         self.free = [list(cap) for cap in self.capacity]
+        self.running_on = [set() for _ in self.capacity]   # tasks running on each node
+        self.idle_since = [0.0] * len(self.capacity)
 
     # ---- processes ---------------------------------------------------------------------
 
@@ -234,14 +434,21 @@ class ClusterModel:
         self.arrived.append(p)
         self.request_pass()
 
-    def run_task(self, t: int, node: int):
-        """A task holds its node for duration / speed, then completes."""
-        yield self.env.timeout(self.duration[t] / self.node_speed[node])
+    def run_task(self, t: int, node: int, attempt: int):
+        """A task holds its node for remaining work / speed, then completes (its remaining
+        work is its duration unless an interruption saved a checkpoint, MODEL.md 11.5)."""
+        yield self.env.timeout(self.remaining[t] / self.node_speed[node])
+        if self.attempt[t] != attempt:
+            return   # this attempt was interrupted: it never completes, and wakes nobody
         self.ended.append(t)
         self.request_pass()
 
-    def request_pass(self) -> None:
-        """Ask for one scheduling pass at the current time, after all its events."""
+    def request_pass(self, event: bool = True) -> None:
+        """Ask for one scheduling pass at the current time, after all its events.
+
+        ``event=False``: an interruption time, which is an event only if its slot is up
+        when it is applied (MODEL.md 11.3); ``apply_interruptions`` decides."""
+        self.instant_has_event = self.instant_has_event or event
         if not self.wakeup.triggered:
             _schedule_at_now(self.wakeup, END_OF_INSTANT)
 
@@ -251,25 +458,38 @@ class ClusterModel:
             yield self.wakeup
             self.wakeup = self.env.event()
             self.apply_events()
-            self.scheduling_pass()
+            if self.instant_has_event:
+                self.scheduling_pass()
+            self.instant_has_event = False
 
     # ---- state changes -------------------------------------------------------------------
 
     def apply_events(self) -> None:
-        """MODEL.md 3: completions by (pipeline_id, task index), then lifecycle triggers
-        (only in LifecycleModel), then arrivals by pipeline_id."""
+        """MODEL.md 3: completions by (pipeline_id, task index), then spot interruptions
+        and boot completions by node index (elastic runs), then lifecycle triggers (only
+        in LifecycleModel), then the autoscaler tick (elastic runs), then arrivals by
+        pipeline_id."""
         now = self.env.now
         self.ended.sort(key=lambda t: (self.task_pipeline_id[t], self.task_index[t]))
         for t in self.ended:
             self.complete(t, now)
+        if self.elastic:
+            self.apply_interruptions(now)
+            self.apply_boot_completions(now)
         self.apply_triggers(now)
+        if self.elastic and self.tick_due:
+            self.tick_due = False
+            self.autoscaler_tick(now)
         self.arrived.sort(key=lambda p: self.pipeline_id[p])
         for p in self.arrived:
             self.arrive(p, now)
         self.n_events += len(self.ended) + len(self.arrived)
-        self.last_event_time = now
+        if self.instant_has_event:
+            self.last_event_time = now
         self.ended.clear()
         self.arrived.clear()
+        if self.elastic:
+            self.record_node_counts(now)
 
     def apply_triggers(self, now: float) -> None:
         """Lifecycle triggers of this time (none without a lifecycle)."""
@@ -282,10 +502,15 @@ class ClusterModel:
             self.make_ready(t, now)
 
     def complete(self, t: int, now: float) -> None:
-        free, req = self.free[self.node_of[t]], self.request[t]
+        node = self.node_of[t]
+        free, req = self.free[node], self.request[t]
         free[0] += req[0]
         free[1] += req[1]
         free[2] += req[2]
+        running = self.running_on[node]
+        running.discard(t)
+        if not running:
+            self.idle_since[node] = now   # MODEL.md 11.2 (read by the reactive autoscaler only)
         self.end_time[t] = now
         p = self.task_pipeline[t]
         self.tasks_left[p] -= 1
@@ -308,8 +533,10 @@ class ClusterModel:
         self.start_time[t] = self.env.now
         self.node_of[t] = node
         self.started[t] = True
+        self.ever_started[t] = True
         self.ready.discard(t)
-        self.env.process(self.run_task(t, node))
+        self.running_on[node].add(t)
+        self.env.process(self.run_task(t, node, self.attempt[t]))
 
     # ---- the scheduling pass (MODEL.md 4-6) ----------------------------------------------
 
@@ -320,7 +547,7 @@ class ClusterModel:
         if self.policy == "priority":
             return {t: -self.priority[self.task_pipeline[t]] for t in self.ready}
         if self.policy == "sjf":
-            return {t: self.duration[t] for t in self.ready}
+            return {t: self.remaining[t] for t in self.ready}   # = duration without interruptions
         if self.policy == "staleness":
             return {t: self.staleness_key(t, self.env.now) for t in self.ready}
         # srpt: a plain left-to-right sum, in task-index order, of the durations of the
@@ -332,7 +559,7 @@ class ClusterModel:
                 total = 0.0
                 for u in self.pipeline_tasks[p]:
                     if not self.started[u]:
-                        total += self.duration[u]
+                        total += self.remaining[u]
                 remaining[p] = total
         return {t: remaining[self.task_pipeline[t]] for t in self.ready}
 
@@ -354,37 +581,389 @@ class ClusterModel:
                 break  # strict order: nothing may overtake a blocked task
 
     def place(self, t: int) -> int:
-        """MODEL.md 6: the chosen node among those that fit, or -1 if none fits."""
-        r0, r1, r2 = self.request[t]
+        """MODEL.md 6: the chosen node among the up nodes that fit, or -1 if none fits."""
+        return self.choose_node(self.request[t], self.free, self.is_up)
+
+    def is_up(self, node: int) -> bool:
+        return self.node_state[node] == UP
+
+    def choose_node(self, req, free_of, candidate) -> int:
+        """MODEL.md 6 over the nodes for which ``candidate(node)`` holds, with the free
+        capacities ``free_of[node]`` (the real ones, or the reactive autoscaler's copy)."""
+        r0, r1, r2 = req
         chosen, chosen_score = -1, 0.0
-        for node, free in enumerate(self.free):
+        for node in range(len(self.capacity)):
+            if not candidate(node):
+                continue
+            free = free_of[node]
             if free[0] >= r0 - FIT_TOL and free[1] >= r1 - FIT_TOL and free[2] >= r2 - FIT_TOL:
                 if self.placement == "first_fit":
                     return node
-                score = self.leftover_score(node, (r0, r1, r2))
+                score = self.leftover_score(node, (r0, r1, r2), free)
                 if (chosen < 0
                         or (self.placement == "best_fit" and score < chosen_score)
                         or (self.placement == "worst_fit" and score > chosen_score)):
                     chosen, chosen_score = node, score
         return chosen
 
-    def leftover_score(self, node: int, req) -> float:
+    def leftover_score(self, node: int, req, free) -> float:
         """Sum over dimensions with capacity > 0 of (free - request) / capacity, in
         the order cpu, gpu, mem_gb."""
-        cap, free = self.capacity[node], self.free[node]
+        cap = self.capacity[node]
         score = 0.0
         for d in range(3):
             if cap[d] > 0:
                 score += (free[d] - req[d]) / cap[d]
         return score
 
+    # ---- elastic clusters (MODEL.md 11) ----------------------------------------------------
+
+    def _start_elastic(self, params: dict) -> None:
+        """Node instances of t = 0, the autoscaler's ticks and the spot slots' processes."""
+        self.autoscaler = autoscaler_parameters(params.get("autoscaler"))
+        self.warmup = float(params.get("warmup", 0.0))
+        self.horizon = params.get("horizon")   # known whenever a node can be released
+        self.instance_of = [-1] * len(self.capacity)   # current instance of each slot
+        self.instances = []                            # the node timeline, in order of request
+        self.interrupt_due = []                        # slots whose interruption time is now
+        self.booted = []                               # slots whose boot completes now
+        self.tick_due = False
+        self.counts = dict.fromkeys(("scale_ups", "scale_downs", "replacements", "interruptions",
+                                     "tasks_restarted"), 0)
+        self.work_lost = 0.0
+        self.billed_seconds = [0.0] * len(self.pools)
+        self.up_seconds = [0.0] * len(self.pools)
+        self.recommendations = [[] for _ in self.pools]   # target_utilization: (tick time, rec)
+        self.schedule_rows = (_schedule_table(self.autoscaler["table"], self.pools)
+                              if self.autoscaler["kind"] == "schedule" else {})
+        for q in self.pools:
+            for node in q.slots():
+                if self.node_state[node] == UP:
+                    self.instance_of[node] = len(self.instances)
+                    self.instances.append({"pool": q.name, "slot": node - q.first, "node": node,
+                                           "reason": "initial", "requested": 0.0, "up": 0.0,
+                                           "released": math.nan, "release_reason": None})
+        self.series = []
+        self.last_counts = [None] * len(self.pools)
+        self.record_node_counts(0.0)
+        if self.autoscaler["kind"] != "static":
+            self.env.process(self.ticks(float(self.autoscaler["interval"])))
+        seed, replication = int(params.get("seed", 0)), int(params.get("replication", 0))
+        for q in self.pools:
+            if q.spot and q.interruptions_per_day > 0:
+                for node in q.slots():
+                    times = interruption_times(seed, replication, q.name, node - q.first,
+                                               q.interruptions_per_day, self.horizon)
+                    self.env.process(self.spot_slot(node, times))
+
+    def ticks(self, interval: float):
+        """The autoscaler's ticks at k * interval (the product, not a running sum)."""
+        k = 0
+        while True:
+            yield _timeout_at(self.env, k * interval)
+            self.tick_due = True
+            self.request_pass()
+            k += 1
+
+    def boot(self, node: int, boot_time: float):
+        """A booting node is up boot_time after its request (it is never released while booting)."""
+        yield self.env.timeout(boot_time)
+        self.booted.append(node)
+        self.request_pass()
+
+    def spot_slot(self, node: int, times: list):
+        """The slot's interruption times; whether one fires is decided when it is applied."""
+        for when in times:
+            yield _timeout_at(self.env, when)
+            self.interrupt_due.append(node)
+            self.request_pass(event=False)
+
+    # -- nodes
+
+    def requested(self, qi: int) -> int:
+        return sum(self.node_state[n] != RELEASED for n in self.pools[qi].slots())
+
+    def request_node(self, qi: int, now: float, reason: str) -> None:
+        """A new instance on the pool's lowest released slot (MODEL.md 11.2)."""
+        q = self.pools[qi]
+        node = next(n for n in q.slots() if self.node_state[n] == RELEASED)
+        self.free[node] = list(self.capacity[node])
+        self.running_on[node] = set()
+        self.instance_of[node] = len(self.instances)
+        inst = {"pool": q.name, "slot": node - q.first, "node": node, "reason": reason,
+                "requested": now, "up": math.nan, "released": math.nan, "release_reason": None}
+        self.instances.append(inst)
+        if now >= self.warmup and reason != "initial":
+            self.counts["scale_ups" if reason == "scale_up" else "replacements"] += 1
+        if q.boot_time == 0.0:
+            self.node_state[node] = UP
+            inst["up"] = now
+            self.idle_since[node] = now
+        else:
+            self.node_state[node] = BOOTING
+            self.env.process(self.boot(node, q.boot_time))
+
+    def release(self, node: int, now: float, reason: str) -> None:
+        inst = self.instances[self.instance_of[node]]
+        inst["released"] = now
+        inst["release_reason"] = reason
+        self.node_state[node] = RELEASED
+        self.instance_of[node] = -1
+        if reason == "scale_down" and now >= self.warmup:
+            self.counts["scale_downs"] += 1
+        self.add_billing(inst, self.horizon)
+
+    def add_billing(self, inst: dict, end: float) -> None:
+        """MODEL.md 11.6: the instance's billed and up seconds within [warmup, end]."""
+        qi = self.node_pool_index[inst["node"]]
+        r, e = inst["requested"], inst["released"]
+        if math.isnan(e):
+            e = math.inf
+        hi = min(max(e, r + self.pools[qi].billing_minimum), end)
+        lo = max(r, self.warmup)
+        self.billed_seconds[qi] += hi - lo if hi > lo else 0.0
+        if not math.isnan(inst["up"]):
+            hi, lo = min(e, end), max(inst["up"], self.warmup)
+            self.up_seconds[qi] += hi - lo if hi > lo else 0.0
+
+    def scale_down(self, qi: int, target: int, now: float) -> None:
+        """Release idle up nodes, highest index first, until ``target`` are requested."""
+        for node in reversed(self.pools[qi].slots()):
+            if self.requested(qi) <= target:
+                return
+            if self.node_state[node] == UP and not self.running_on[node]:
+                self.release(node, now, "scale_down")
+
+    def scale_to(self, qi: int, target: int, now: float) -> None:
+        """schedule and custom: request up to ``target``, or scale down to it."""
+        q = self.pools[qi]
+        target = min(max(target, q.min_count), q.max_count)
+        n = self.requested(qi)
+        for _ in range(target - n):
+            self.request_node(qi, now, "scale_up")
+        if target < n:
+            self.scale_down(qi, target, now)
+
+    # -- events
+
+    def apply_boot_completions(self, now: float) -> None:
+        for node in sorted(self.booted):
+            self.node_state[node] = UP
+            self.instances[self.instance_of[node]]["up"] = now
+            self.idle_since[node] = now
+        self.booted.clear()
+
+    def apply_interruptions(self, now: float) -> None:
+        """MODEL.md 11.5, by node index; a time whose slot is not up is skipped (no event)."""
+        for node in sorted(self.interrupt_due):
+            if self.node_state[node] == UP:
+                self.instant_has_event = True
+                self.interrupt(node, now)
+        self.interrupt_due.clear()
+
+    def interrupt(self, node: int, now: float) -> None:
+        qi = self.node_pool_index[node]
+        if now >= self.warmup:
+            self.counts["interruptions"] += 1
+        self.release(node, now, "interrupted")
+        victims = sorted(self.running_on[node], key=lambda t: (self.task_pipeline_id[t], self.task_index[t]))
+        self.running_on[node] = set()
+        for t in victims:
+            progress = (now - self.start_time[t]) * self.node_speed[node]
+            saved = checkpointed_work(progress, self.remaining[t], self.checkpoint_every[t])
+            self.remaining[t] = self.remaining[t] - saved
+            if now >= self.warmup:
+                self.work_lost += progress - saved
+            self.attempt[t] += 1   # the running attempt will never complete
+            self.started[t] = False
+            self.interrupted(t, now)
+        while self.requested(qi) < self.pools[qi].min_count:
+            self.request_node(qi, now, "replacement")
+
+    def interrupted(self, t: int, now: float) -> None:
+        """An interrupted task is ready again at ``now`` (LifecycleModel may cancel it)."""
+        self.restarts[t] += 1
+        if now >= self.warmup:
+            self.counts["tasks_restarted"] += 1
+        self.make_ready(t, now)
+
+    # -- the autoscaler tick (MODEL.md 11.4)
+
+    def autoscaler_tick(self, now: float) -> None:
+        kind = self.autoscaler["kind"]
+        if kind == "reactive":
+            self.reactive_tick(now)
+        elif kind == "target_utilization":
+            for qi in range(len(self.pools)):
+                self.target_utilization_tick(qi, now)
+        elif kind == "schedule":
+            how = math.floor(now / 3600.0) % HOURS_PER_WEEK
+            for qi, rows in sorted(self.schedule_rows.items()):
+                earlier = [count for key, count in rows if key <= how]
+                self.scale_to(qi, earlier[-1] if earlier else rows[-1][1], now)
+        elif kind == "custom":
+            for qi, q in enumerate(self.pools):
+                up = sum(self.node_state[n] == UP for n in q.slots())
+                booting = sum(self.node_state[n] == BOOTING for n in q.slots())
+                ready = sum(_fits(q.capacity, self.request[t]) for t in self.ready)
+                u = self.utilization(qi, "auto")
+                desired = self.autoscaler["func"](qi, up, booting, ready, 0.0 if u is None else u, now)
+                self.scale_to(qi, int(desired), now)
+
+    def reactive_tick(self, now: float) -> None:
+        # (a) pending tasks: the pass order, placed on a copy of up and booting nodes' free capacity
+        key = self.policy_keys()
+        order = sorted(self.ready, key=lambda t: (key[t], self.ready_time[t],
+                                                  self.task_pipeline_id[t], self.task_index[t]))
+        free = [list(f) for f in self.free]   # a booting node's free is its capacity (set at request)
+        pending, needed = [], set()
+        for t in order:
+            node = self.choose_node(self.request[t], free, lambda n: self.node_state[n] != RELEASED)
+            if node < 0:
+                pending.append(t)
+                continue
+            needed.add(node)
+            for d in range(3):
+                free[node][d] -= self.request[t][d]
+        # (b) scale-up: one option per pool with room, one chosen by the expander, repeat
+        while pending:
+            options = []
+            for qi, q in enumerate(self.pools):
+                room = q.max_count - self.requested(qi)
+                if room <= 0:
+                    continue
+                opened, placed = [], []
+                for t in pending:
+                    req = self.request[t]
+                    if not _fits(q.capacity, req):
+                        continue
+                    target = next((f for f in opened if _fits(f, req)), None)
+                    if target is None:
+                        if len(opened) == room:
+                            continue
+                        target = list(q.capacity)
+                        opened.append(target)
+                    for d in range(3):
+                        target[d] -= req[d]
+                    placed.append(t)
+                if placed:
+                    options.append((qi, opened, placed))
+            if not options:
+                break
+            qi, opened, placed = self.expand(options)
+            for _ in opened:
+                self.request_node(qi, now, "scale_up")
+            placed = set(placed)
+            pending = [t for t in pending if t not in placed]
+        # (c) scale-down: idle, not needed, idle long enough; highest index first, to min_count
+        timeout = float(self.autoscaler["idle_timeout"])
+        for qi, q in enumerate(self.pools):
+            for node in reversed(q.slots()):
+                if self.requested(qi) <= q.min_count:
+                    break
+                if (self.node_state[node] == UP and not self.running_on[node] and node not in needed
+                        and now - self.idle_since[node] >= timeout):
+                    self.release(node, now, "scale_down")
+
+    def expand(self, options: list):
+        """The expander's option; options come in pool order, so a strict < keeps ties on
+        the lowest pool index."""
+        expander = self.autoscaler["expander"]
+        if expander == "first":
+            return options[0]
+        best, best_score = None, 0.0
+        for qi, opened, placed in options:
+            if expander == "cheapest":
+                score = len(opened) * self.pools[qi].price_per_hour
+            else:
+                score = self.waste(self.pools[qi].capacity, opened)
+            if best is None or score < best_score:
+                best, best_score = (qi, opened, placed), score
+        return best
+
+    @staticmethod
+    def waste(capacity, opened) -> float:
+        """least_waste: the mean over dimensions with capacity of the option's idle fraction."""
+        total, dims = 0.0, 0
+        for d in range(3):
+            if capacity[d] > 0:
+                idle = 0.0
+                for f in opened:
+                    idle += f[d]
+                total += idle / (len(opened) * capacity[d])
+                dims += 1
+        return total / dims if dims else 0.0   # a node with no capacity at all wastes nothing
+
+    def utilization(self, qi: int, resource: str):
+        """u of MODEL.md 11.4 target_utilization, or None where the rule leaves the pool alone."""
+        q = self.pools[qi]
+        if resource == "auto":
+            d = 1 if q.capacity[1] > 0 else 0 if q.capacity[0] > 0 else 2
+        else:
+            d = DIMENSIONS.index(resource)
+        c, n = q.capacity[d], self.requested(qi)
+        if n == 0 or c == 0:
+            return None
+        allocated = 0.0
+        for node in q.slots():
+            if self.node_state[node] == UP:
+                allocated += c - self.free[node][d]
+        return allocated / (n * c)
+
+    def target_utilization_tick(self, qi: int, now: float) -> None:
+        q, a = self.pools[qi], self.autoscaler
+        n = self.requested(qi)
+        u = self.utilization(qi, a["resource"])
+        rec = n
+        if u is not None:
+            ratio = u / a["target"]
+            if abs(ratio - 1.0) > a["tolerance"]:
+                rec = min(max(math.ceil(n * ratio), q.min_count), q.max_count)
+        self.recommendations[qi].append((now, rec))
+        stab = max(r for tau, r in self.recommendations[qi] if now - tau <= a["stabilization"])
+        if rec > n:
+            for _ in range(rec - n):
+                self.request_node(qi, now, "scale_up")
+        elif stab < n:
+            self.scale_down(qi, stab, now)
+
+    # -- outputs (MODEL.md 11.6)
+
+    def record_node_counts(self, now: float) -> None:
+        for qi, q in enumerate(self.pools):
+            counts = (sum(self.node_state[n] == UP for n in q.slots()),
+                      sum(self.node_state[n] == BOOTING for n in q.slots()))
+            if counts != self.last_counts[qi]:
+                self.series.append((now, q.name, *counts))
+                self.last_counts[qi] = counts
+
+    def elastic_outputs(self, end: float) -> tuple:
+        """Bill the instances still requested (node index order), then the outputs."""
+        for node in range(len(self.capacity)):
+            if self.instance_of[node] >= 0:
+                self.add_billing(self.instances[self.instance_of[node]], end)
+        span = end - self.warmup
+        out = {"cost": 0.0}
+        for qi, q in enumerate(self.pools):
+            out["cost"] += q.price_per_hour * self.billed_seconds[qi] / 3600.0
+        for qi, q in enumerate(self.pools):
+            out[f"node_hours_{q.name}"] = self.billed_seconds[qi] / 3600.0
+            out[f"nodes_up_mean_{q.name}"] = self.up_seconds[qi] / span if span > 0 else math.nan
+        out.update(self.counts)
+        out["work_lost_h"] = self.work_lost / 3600.0
+        nodes = pd.DataFrame(self.instances, columns=["pool", "slot", "node", "reason", "requested", "up",
+                                                      "released", "release_reason"])
+        series = pd.DataFrame(self.series, columns=["time", "pool", "up", "booting"])
+        return out, nodes, series
+
     # ---- results -------------------------------------------------------------------------
 
     def task_records(self) -> pd.DataFrame:
-        status = ["completed" if not math.isnan(e) else "unfinished" if s
-                  else "cancelled" if c else "not_started"
-                  for e, s, c in zip(self.end_time, self.started, self.cancelled)]
-        return pd.DataFrame({
+        # cancelled before unfinished: an interrupted task of a rejected pipeline had started
+        status = ["completed" if not math.isnan(e) else "cancelled" if c else "unfinished" if s
+                  else "not_started"
+                  for e, s, c in zip(self.end_time, self.ever_started, self.cancelled)]
+        records = pd.DataFrame({
             "pipeline_id": np.array(self.task_pipeline_id, dtype=np.int64),
             "task": self.task_name,
             "type": self.task_type,
@@ -395,6 +974,9 @@ class ClusterModel:
             "end": np.array(self.end_time, dtype=np.float64),
             "status": status,
         })
+        if self.elastic:
+            records["restarts"] = np.array(self.restarts, dtype=np.int64)
+        return records
 
     def outcome(self, p: int) -> str:
         return "unfinished" if math.isnan(self.finish_time[p]) else "completed"
@@ -498,10 +1080,10 @@ class LifecycleModel(ClusterModel):
     """
 
     def __init__(self, env, pipelines, tasks, cluster, policy, placement, backfill,
-                 models, gates, warmup):
+                 models, gates, warmup, elastic=None):
         self.gate_value = gates
         self.warmup = warmup
-        super().__init__(env, pipelines, tasks, cluster, policy, placement, backfill)
+        super().__init__(env, pipelines, tasks, cluster, policy, placement, backfill, elastic)
         self._load_candidates(pipelines)
         self._load_models(models)
         n_p = len(self.pipeline_id)
@@ -675,9 +1257,12 @@ class LifecycleModel(ClusterModel):
             self.predecessors.append([new_row[v] for v in self.predecessors[u]])
             self.successors.append([new_row[v] for v in self.successors[u]])
             self.waiting_for.append(len(self.predecessors[u]))
+            self.remaining.append(self.duration[u])
+            self.checkpoint_every.append(self.checkpoint_every[u])
             for lst, value in ((self.ready_time, math.nan), (self.start_time, math.nan),
                                (self.end_time, math.nan), (self.node_of, -1),
-                               (self.started, False), (self.cancelled, False)):
+                               (self.started, False), (self.cancelled, False),
+                               (self.attempt, 0), (self.restarts, 0), (self.ever_started, False)):
                 lst.append(value)
         self.pipeline_tasks.append(list(new_row.values()))
         self.roots.append([new_row[u] for u in self.roots[tp]])
@@ -736,6 +1321,23 @@ class LifecycleModel(ClusterModel):
                 self.cancelled[u] = True
                 self.ready.discard(u)
                 self.tasks_left[p] -= 1   # a cancelled task will never complete
+
+    def interrupted(self, t: int, now: float) -> None:
+        """MODEL.md 11.5: an interrupted task of a rejected pipeline is cancelled, and its
+        pipeline finishes now if it was the last running one (in the interruption phase,
+        so this instant's triggers see it)."""
+        p = self.task_pipeline[t]
+        self.running[p] -= 1
+        if self.rejected_by[p] is None:
+            super().interrupted(t, now)
+            return
+        self.cancelled[t] = True
+        self.tasks_left[p] -= 1
+        if self.running[p] == 0:
+            self.finish_time[p] = now
+            mi = self.lifecycle_row(p)
+            self.in_flight[mi] -= 1
+            self.finished_now.add(mi)
 
     def staleness_key(self, t: int, now: float) -> float:
         mi = self.lifecycle_row(self.task_pipeline[t])
@@ -841,7 +1443,8 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
                    accuracy_gate: float = DEFAULT_ACCURACY_GATE,
                    fairness_gate: float = DEFAULT_FAIRNESS_GATE,
                    robustness_gate: float = DEFAULT_ROBUSTNESS_GATE,
-                   warmup: float = 0.0) -> SimpyResult:
+                   warmup: float = 0.0, autoscaler=None, seed: int = 0,
+                   replication: int = 0) -> SimpyResult:
     """Run the model of MODEL.md 1-7 on a trace and a cluster with SimPy.
 
     Parameters
@@ -873,34 +1476,56 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
         Gate thresholds of evaluate, bias_check, robustness_check: reject when the
         candidate value is < the gate. The default 0.0 disables a gate.
     warmup : float
-        Start of the window [warmup, end] of the lifecycle metrics.
+        Start of the window [warmup, end] of the lifecycle metrics and of MODEL.md 11.6's
+        outputs.
+    autoscaler : None, str, dict or object
+        MODEL.md 11.4: 'static' (None), 'reactive', 'target_utilization', 'schedule',
+        'custom', or a dict ``{"kind": ..., parameters}`` or an object with ``kind`` and
+        parameter attributes (see ``autoscaler_parameters``). It acts only in an elastic
+        run: some pool not static (min_count = count = max_count) or spot; the cluster
+        may then have the columns of MODEL.md 11.1.
+    seed, replication : int
+        Key of the spot pools' interruption streams (MODEL.md 11.5).
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose one of {POLICIES}")
     if placement not in PLACEMENTS:
         raise ValueError(f"unknown placement {placement!r}; choose one of {PLACEMENTS}")
     env = simpy.Environment()
+    if horizon is not None:
+        horizon = float(horizon)
+        if not horizon >= 0:
+            raise ValueError(f"horizon must be >= 0, got {horizon}")
+    params = autoscaler_parameters(autoscaler)
+    pools = [Pool.from_row(row) for _, row in cluster.iterrows()]
+    if (any(not q.static or q.spot for q in pools) and horizon is None
+            and (params["kind"] != "static" or any(q.spot for q in pools))):
+        raise ValueError("an elastic run with an autoscaler or a spot pool never runs out of events: "
+                         "give a horizon (MODEL.md 11)")
+    elastic = {"autoscaler": params, "seed": seed, "replication": replication, "horizon": horizon,
+               "warmup": float(warmup)}
     if models is None:
-        model = ClusterModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill))
+        model = ClusterModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill), elastic)
     else:
         if horizon is None and "period" in models.columns and (models["period"].fillna(0) > 0).any():
             raise ValueError("a model with a period submits pipelines forever: give a horizon")
         gates = {"accuracy_gate": float(accuracy_gate), "fairness_gate": float(fairness_gate),
                  "robustness_gate": float(robustness_gate)}
         model = LifecycleModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill),
-                               models, gates, float(warmup))
+                               models, gates, float(warmup), elastic)
     if horizon is None:
         env.run()
         end_time = model.last_event_time
     else:
-        horizon = float(horizon)
-        if not horizon >= 0:
-            raise ValueError(f"horizon must be >= 0, got {horizon}")
         stop = env.event()
         stop._ok, stop._value = True, None
         env.schedule(stop, HORIZON, horizon)  # now is 0, so it fires at exactly `horizon`
         env.run(until=stop)
         end_time = horizon
     metrics = model.metrics(end_time) if models is not None else None
+    outputs = nodes = series = None
+    if model.elastic:
+        outputs, nodes, series = model.elastic_outputs(end_time)
     return SimpyResult(tasks=model.task_records(), n_events=model.n_events, end_time=end_time,
-                       pipelines=model.pipeline_records(), models=metrics)
+                       pipelines=model.pipeline_records(), models=metrics, nodes=nodes,
+                       node_series=series, elastic=outputs)

@@ -4,6 +4,7 @@
 >>> res = fps.simulate(fps.ModelOpsWorkload(), fps.default_cluster(), replications=8, seed=1)
 >>> table = res.stats()
 """
+from . import autoscalers
 from .campaign import Campaign, CampaignResults
 from .cluster import Cluster, default_cluster, read_cluster
 from .errors import InputError
@@ -23,6 +24,7 @@ __all__ = [
     "InputError",
     "Results",
     "WorkloadArrays",
+    "autoscalers",
     "custom_policy",
     "default_cluster",
     "read_cluster",

@@ -1,4 +1,4 @@
-"""Clusters: pools of identical nodes (MODEL.md 1 and 2)."""
+"""Clusters: pools of identical nodes (MODEL.md 1 and 2), elastic or spot pools (MODEL.md 11)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,6 +13,13 @@ from .errors import InputError, offending
 
 CLUSTER_COLUMNS = ("pool", "count", "cpu", "gpu", "mem_gb", "speed", "price_per_hour")
 _CLUSTER_DEFAULTS = {"speed": 1.0, "price_per_hour": 0.0}
+# MODEL.md 11.1. min_count and max_count default to count (a static pool); a table
+# that has none of these columns keeps exactly the columns above, so a static cluster
+# is the same object (and prints, hashes and saves the same) as before they existed.
+ELASTIC_COLUMNS = ("min_count", "max_count", "boot_time", "billing_minimum", "spot", "interruptions_per_day")
+_ELASTIC_DEFAULTS = {"boot_time": 0.0, "billing_minimum": 0.0, "spot": False, "interruptions_per_day": 0.0}
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no", "")
 
 
 class NodeArrays(NamedTuple):
@@ -59,7 +66,33 @@ class Cluster:
 
     @property
     def n_nodes(self) -> int:
+        """Nodes up at t = 0."""
         return int(self.pools["count"].sum())
+
+    @cached_property
+    def is_elastic(self) -> bool:
+        """Does MODEL.md 11 act: a pool with min_count != count or max_count != count, or
+        a spot pool? (If not, the run is exactly MODEL.md 1-9, whatever the autoscaler.)"""
+        if "max_count" not in self.pools.columns:
+            return False
+        p = self.pools
+        return bool(((p["min_count"] != p["count"]) | (p["max_count"] != p["count"]) | p["spot"]).any())
+
+    @property
+    def n_slots(self) -> int:
+        """Node slots (MODEL.md 11.2): max_count per pool in an elastic cluster, else count."""
+        return int(self.pools["max_count"].sum()) if self.is_elastic else self.n_nodes
+
+    def elastic_pools(self) -> pd.DataFrame:
+        """The pool table with every MODEL.md 11.1 column, defaults filled in."""
+        p = self.pools.copy()
+        for col in ("min_count", "max_count"):
+            if col not in p.columns:
+                p[col] = p["count"]
+        for col, default in _ELASTIC_DEFAULTS.items():
+            if col not in p.columns:
+                p[col] = default
+        return p
 
     @cached_property
     def pool_names(self) -> list[str]:
@@ -105,7 +138,10 @@ class Cluster:
 
 
 def validate_cluster(frame: pd.DataFrame, source: str = "<cluster>", row_base: int = 2) -> pd.DataFrame:
-    """Check a cluster table against MODEL.md 2 and return it with defaults filled in."""
+    """Check a cluster table against MODEL.md 2 and 11.1 and return it with defaults filled in.
+
+    The MODEL.md 11.1 columns are checked and filled in (all of them) only if the table
+    has at least one of them; otherwise the table keeps MODEL.md 2's columns."""
     missing = [c for c in ("pool", "count", "cpu", "gpu", "mem_gb") if c not in frame.columns]
     if missing:
         raise InputError(source, f"missing required column(s) {missing}; a cluster table has columns {list(CLUSTER_COLUMNS)}")
@@ -139,12 +175,63 @@ def validate_cluster(frame: pd.DataFrame, source: str = "<cluster>", row_base: i
     check((count < 0) | (count != np.round(count)), "column 'count' must be a whole number >= 0")
     check(values["speed"] <= 0, "column 'speed' must be > 0")
     check(cols["pool"].duplicated(keep=False).to_numpy(), "pool names must be unique")
-    if count.sum() < 1:
-        raise InputError(source, "the cluster has no nodes (every count is 0)")
+    elastic = {}
+    if any(c in cols for c in ELASTIC_COLUMNS):
+        elastic = _validate_elastic(cols, count, shown, check)
+        slots = elastic["max_count"]
+    else:
+        slots = count
+    if slots.sum() < 1:
+        raise InputError(source, "the cluster has no nodes (every count is 0)" if not elastic
+                         else "the cluster has no node slots (every max_count is 0)")
     values["count"] = count.astype(np.int64)
-    extra = [c for c in out.columns if c not in CLUSTER_COLUMNS]
+    extra = [c for c in out.columns if c not in CLUSTER_COLUMNS and c not in ELASTIC_COLUMNS]
     return pd.DataFrame({"pool": cols["pool"].to_numpy(), **{c: values[c] for c in CLUSTER_COLUMNS[1:]},
-                         **{c: cols[c].to_numpy() for c in extra}})
+                         **elastic, **{c: cols[c].to_numpy() for c in extra}})
+
+
+def _validate_elastic(cols: dict, count: np.ndarray, shown: pd.DataFrame, check) -> dict:
+    """MODEL.md 11.1: the elastic and spot columns, defaults filled in, as arrays."""
+    def numbers(col, default):
+        if col not in cols:
+            return np.asarray(default, dtype=np.float64).copy()
+        x = cols[col]
+        raw = x.to_numpy(object)
+        if x.dtype.kind not in "fiu":
+            x = pd.to_numeric(x, errors="coerce")
+        a = x.to_numpy(np.float64, na_value=np.nan)
+        blank = pd.isna(raw)
+        check(~blank & ~np.isfinite(a), f"column {col!r} must hold finite numbers")
+        shown[col] = cols[col]
+        return np.where(blank, default, a)
+
+    out = {}
+    for col in ("min_count", "max_count"):
+        a = numbers(col, count)
+        check((a < 0) | (a != np.round(a)), f"column {col!r} must be a whole number >= 0")
+        out[col] = a
+    check(out["min_count"] > count, "min_count must be <= count (count nodes are up at t = 0)")
+    check(count > out["max_count"], "count must be <= max_count")
+    for col in ("boot_time", "billing_minimum", "interruptions_per_day"):
+        a = numbers(col, np.full(len(count), _ELASTIC_DEFAULTS[col]))
+        check(a < 0, f"column {col!r} must be >= 0")
+        out[col] = a
+    spot = np.zeros(len(count), dtype=bool)
+    if "spot" in cols:
+        raw = cols["spot"]
+        shown["spot"] = raw
+        if raw.dtype == bool:
+            spot = raw.to_numpy(bool)
+        else:
+            text = raw.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v))
+                           else str(v).strip().lower().replace(".0", "")).to_numpy(object)
+            known = np.array([t in _TRUE or t in _FALSE for t in text])
+            check(~known, "column 'spot' must be true or false")
+            spot = np.array([t in _TRUE for t in text])
+    check(~spot & (out["interruptions_per_day"] > 0), "interruptions_per_day > 0 needs spot = true")
+    return {"min_count": out["min_count"].astype(np.int64), "max_count": out["max_count"].astype(np.int64),
+            "boot_time": out["boot_time"], "billing_minimum": out["billing_minimum"], "spot": spot,
+            "interruptions_per_day": out["interruptions_per_day"]}
 
 
 def cluster_of_machines(machines: pd.DataFrame, model: str, source: str = "<machines>") -> Cluster:

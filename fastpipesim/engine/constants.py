@@ -99,3 +99,57 @@ DIMENSIONS = ("cpu", "gpu", "mem_gb")
 FIT_TOL = 1e-9
 
 NONE = -1
+
+# ---- Elastic clusters (MODEL.md 11) ----------------------------------------------------
+
+# Autoscalers (MODEL.md 11.4).
+AUTOSCALER_STATIC = 0
+AUTOSCALER_REACTIVE = 1
+AUTOSCALER_TARGET_UTILIZATION = 2
+AUTOSCALER_SCHEDULE = 3
+AUTOSCALER_CUSTOM = 4
+AUTOSCALERS = ("static", "reactive", "target_utilization", "schedule", "custom")
+
+# Expanders of the reactive autoscaler: which pool's option a scale-up takes.
+EXPANDER_LEAST_WASTE = 0
+EXPANDER_CHEAPEST = 1
+EXPANDER_FIRST = 2
+EXPANDERS = ("least_waste", "cheapest", "first")
+
+# target_utilization's dimension: DIM_CPU, DIM_GPU, DIM_MEM, or this one, "auto"
+# (gpu if the pool's node has any, else cpu if it has any, else mem_gb).
+RESOURCE_AUTO = -1
+
+# The float64 parameter vector an autoscaler hands the kernel (autoscalers.Autoscaler.
+# kernel_parameters); codes are stored as floats, NaN where a kind has no such parameter.
+AUTOSCALER_PARAMETERS = ("interval", "idle_timeout", "expander", "target", "tolerance",
+                         "stabilization", "resource")
+N_AUTOSCALER_PARAMETERS = len(AUTOSCALER_PARAMETERS)
+
+# State of a node slot (MODEL.md 11.2).
+NODE_RELEASED = 0    # also a slot never used
+NODE_BOOTING = 1
+NODE_UP = 2
+NODE_STATES = ("released", "booting", "up")
+
+# Why a node instance was requested, and why it ended (the node timeline, MODEL.md 11.6).
+NODE_INITIAL = 0
+NODE_SCALE_UP = 1
+NODE_REPLACEMENT = 2
+NODE_REASONS = ("initial", "scale_up", "replacement")
+RELEASE_SCALE_DOWN = 0
+RELEASE_INTERRUPTED = 1
+RELEASE_REASONS = ("scale_down", "interrupted")
+
+# Per-replication counters of an elastic run (MODEL.md 11.6), over [warmup, end].
+ELASTIC_ACCUMULATORS = (
+    "scale_ups",
+    "scale_downs",
+    "replacements",
+    "interruptions",
+    "tasks_restarted",
+    "work_lost",        # reference seconds
+)
+N_ELASTIC_ACCUMULATORS = len(ELASTIC_ACCUMULATORS)
+
+HOURS_PER_WEEK = 168
