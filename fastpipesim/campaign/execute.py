@@ -120,9 +120,16 @@ class DaskExecutor:
         self._scattered = {}
 
     def scatter(self, obj):
+        """``obj`` as a Dask future that the units take as an argument.
+
+        Not ``client.scatter``: scattered data that is lost with its workers cannot be
+        made again, and the units that need it are cancelled. Here the object is the
+        argument of a task that returns it, so the scheduler holds it and makes it again
+        on another worker if every worker that held it died; a unit waiting for it runs
+        once it is there."""
         key = id(obj)
         if key not in self._scattered:
-            self._scattered[key] = (obj, self.client.scatter(obj, broadcast=True, hash=False))
+            self._scattered[key] = (obj, self.client.submit(_hold, obj, pure=False))
         return self._scattered[key][1]
 
     def submit(self, fn, *args):
@@ -153,6 +160,10 @@ class DaskExecutor:
         n = len(info.get("workers", {}))
         where = "a local Dask cluster" if self._cluster is not None else f"Dask at {self.client.scheduler.address}"
         return f"{n} worker{'s' * (n != 1)} of {where}, {self.unit_threads} thread(s) per unit"
+
+
+def _hold(obj):
+    return obj
 
 
 def make_executor(*, threads: int | None = None, workers: int | None = None, scheduler: str | None = None):
