@@ -424,6 +424,15 @@ def update_frag_nb(st, tg, n, buf, buf2):
 
 
 @njit(cache=True, error_model="numpy")
+def init_frag_nb(st, tg, buf, buf2):
+    """Compute every node's fragmentation (after :func:`init_state_nb`, once targets are known); returns the sum."""
+    total = 0.0
+    for n in range(st.cap.shape[0]):
+        total += update_frag_nb(st, tg, n, buf, buf2)
+    return total
+
+
+@njit(cache=True, error_model="numpy")
 def frag_after_nb(st, tg, n, dev, c, g, buf, buf2):
     """F_n as it would be after a part (c, g) starts on node ``n`` (a shared one on device ``dev``).
 

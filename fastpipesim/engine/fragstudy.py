@@ -10,7 +10,7 @@ pool of threads.
 import numpy as np
 from numba import njit
 
-from .devices import allocate_nb, choose_node_cached_nb, place_gang_nb, update_frag_nb
+from .devices import allocate_nb, choose_node_cached_nb, init_frag_nb, place_gang_nb, update_frag_nb
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -48,11 +48,9 @@ def study_run_nb(st, tg, sc, policy, ties, pod_cpu, pod_gpu, pod_mem, pod_spec, 
     out_node : int64[P]
         Filled: the node of each pod's first part, -1 if it failed.
     """
-    n_nodes = st.cap.shape[0]
+    frag_total = init_frag_nb(st, tg, sc.buf, sc.buf2)
     free_total = 0.0
-    frag_total = 0.0
-    for n in range(n_nodes):
-        frag_total += update_frag_nb(st, tg, n, sc.buf, sc.buf2)
+    for n in range(st.cap.shape[0]):
         free_total += st.free[n, 1]
     arrived = 0.0
     for i in range(pod_cpu.shape[0]):
