@@ -19,9 +19,11 @@ and never leaves. :func:`fragmentation_study` runs exactly that experiment:
 
 The loop over pods is compiled (:mod:`fastpipesim.engine.fragstudy`); the runs
 (policies x replications) go on a pool of threads. Randomness: replication r of
-``seed`` shuffles and inflates with ``Generator(PCG64(SeedSequence(seed,
-spawn_key=(r,))))`` and places with its placement stream (MODEL.md 12.6), the
-same for every policy (common random numbers).
+``seed`` orders the nodes, shuffles and inflates with
+``Generator(PCG64(SeedSequence(seed, spawn_key=(r,))))`` and places with its
+placement stream (MODEL.md 12.6), the same for every policy (common random
+numbers). Score ties go to the first node of the random node order, as in the
+study's simulator (see ``ties`` and ``node_order``).
 """
 from __future__ import annotations
 
@@ -262,9 +264,15 @@ def fragmentation_study(trace, cluster, policies=STUDY_PLACEMENTS, replications:
         Replications 0..R-1 of ``seed`` (the study used 10).
     inflate : float
         Target GPU demand as a multiple of the cluster's GPUs (the study: 1.3).
-    ties : "random" or "index"
+    ties : "index" or "random"
         How equally scored nodes are broken (MODEL.md 12.5). The study's
-        scheduler (kube-scheduler) picks uniformly among them: "random".
+        scheduler (a modified kube-scheduler) takes the smallest node name, and
+        its simulator names the nodes with a random permutation per seed:
+        "index" with ``node_order="random"``. "random" is stock
+        kube-scheduler's rule (uniformly among the tied nodes).
+    node_order : "random" or "given"
+        A random order of the nodes per replication (the study's), or the
+        cluster's own order.
     target : DataFrame, optional
         A target workload (``cpu``, ``gpu``, ``p``, optional ``gpu_spec``);
         by default the trace's own (MODEL.md 12.7).
