@@ -331,3 +331,64 @@ def test_whole_gpus_give_the_old_placement():
                 checked += 1
     assert checked == 40 * 15 * 3
     assert PLACEMENT_BEST_FIT == 1 and PLACEMENT_WORST_FIT == 2  # the codes section 6 always had
+
+
+def copy_state(st, sc):
+    return D.DeviceState(*[a.copy() for a in st]), D.Scratch(*[a.copy() for a in sc])
+
+
+def test_twins_of_state_changes_bit_for_bit():
+    """allocate, release, gang placement (and its rollback), the cached choice and the study's loop: each
+    kernel and its py_func leave identical states and give identical answers."""
+    from fastpipesim.engine.fragstudy import study_run_nb
+
+    rng = np.random.default_rng(21)
+    for trial in range(12):
+        st0, sc0, tg = random_state(rng)
+        runs = []
+        for twin in (False, True):
+            st, sc = copy_state(st0, sc0)
+            f = (lambda k: k.py_func) if twin else (lambda k: k)  # noqa: E731
+            n = st.cap.shape[0]
+            cache = (np.zeros((3, n)), np.zeros((3, n), np.int64), np.full((3, n), -1, np.int64))
+            r = np.random.default_rng(trial)
+            out = []
+            for step in range(25):
+                c, g, m = float(r.choice([1.0, 4.0])), float(r.choice([0.0, 0.3, 0.6, 1.0, 2.0])), 2.0
+                policy, reps = int(r.integers(0, len(DEVICE_PLACEMENTS))), int(r.integers(1, 4))
+                u = r.random((4, 2))
+                shape = int(r.integers(-1, 3))
+                ok, dfrag = f(D.place_gang_nb)(st, tg, policy, int(r.integers(0, 2)), c, g, m, -1, reps, u, 0, sc,
+                                               shape, *cache)
+                out.append((ok, dfrag, sc.gang_node[:reps].tolist() if ok else None))
+                if ok and r.random() < 0.5:
+                    for j in range(reps):
+                        f(D.release_nb)(st, sc.gang_node[j], sc.gang_mask[j], c, g, m, sc.buf)
+                        out.append(f(D.update_frag_nb)(st, tg, sc.gang_node[j], sc.buf, sc.buf2))
+                    sc.excl[:] = -1
+            runs.append((out, [a.copy() for a in st]))
+        (out_a, st_a), (out_b, st_b) = runs
+        assert out_a == out_b
+        for name, a, b in zip(D.DeviceState._fields, st_a, st_b):
+            assert np.array_equal(a, b), name
+    # the study's loop, on a small random cluster
+    st0, sc0, tg = random_state(np.random.default_rng(2))
+    st0, sc0 = D.new_state(st0.cap, st0.n_dev, st0.node_model, st0.spec_ok, NORM, 3)
+    p = 30
+    pr = np.random.default_rng(4)
+    pods = (pr.choice([1.0, 2.0], p), pr.choice([0.0, 0.25, 0.5, 1.0, 2.0], p), pr.choice([1.0, 4.0], p),
+            pr.integers(-1, 2, p), pr.integers(1, 3, p))
+    slot = np.concatenate([[0], np.cumsum(pods[4])[:-1]])
+    shape = pr.integers(0, 5, p)
+    u = pr.random((int(pods[4].sum()), 2))
+    results = []
+    for kernel in (study_run_nb, study_run_nb.py_func):
+        st, sc = copy_state(st0, sc0)
+        n = st.cap.shape[0]
+        cache = (np.zeros((2, n)), np.zeros((2, n), np.int64), np.full((2, n), -1, np.int64), np.full(2, -1))
+        outs = (np.zeros(p), np.zeros(p), np.zeros(p), np.zeros(p, np.int64))
+        kernel(st, tg, sc, P["fgd"], TIES_INDEX, *pods, slot, shape, u, *cache, *outs)
+        results.append(outs)
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+    assert (results[0][3] >= 0).any() and (results[0][3] < 0).any()  # some placed, some failed
