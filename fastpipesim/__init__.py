@@ -49,3 +49,9 @@ try:
     __all__ += ["QueueWorkload"]
 except ImportError:  # pragma: no cover
     pass
+try:
+    from .fragmentation import StudyResult, fragmentation_study  # noqa: F401
+
+    __all__ += ["StudyResult", "fragmentation_study"]
+except ImportError:  # pragma: no cover
+    pass

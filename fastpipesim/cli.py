@@ -457,6 +457,43 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_fragmentation(args) -> int:
+    """The GPU-fragmentation experiment of the openb study (MODEL.md 12.11) on an imported trace."""
+    import pandas as pd
+
+    from .cluster import read_cluster
+    from .fragmentation import fragmentation_study
+    from .trace import read_trace
+
+    trace = read_trace(args.trace)
+    cluster = read_cluster(args.cluster)
+    target = None if args.target is None else pd.read_csv(args.target, keep_default_na=False)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # fail before the runs, not after them
+    print(f"trace {trace.source}: {trace.n_tasks:,} tasks | {_describe_cluster(cluster)} | {args.seeds} seeds "
+          f"from {args.seed}, inflated to {args.inflate:g}x the cluster's GPUs, ties {args.ties}, node order "
+          f"{args.node_order}" + ("" if args.memory else ", memory not checked"), flush=True)
+    res = fragmentation_study(trace, cluster, policies=args.policies, replications=args.seeds, seed=args.seed,
+                              inflate=args.inflate, ties=args.ties, node_order=args.node_order, target=target,
+                              memory=args.memory, threads=args.threads)
+    rows = []
+    for x in (90, 100, 110, 120, 130):
+        at = res.at(x)
+        for policy, r in at.iterrows():
+            rows.append([f"{policy} @ {x}%", _fmt(r["median"], 2), f"{_fmt(r['p25'], 2)} to {_fmt(r['p75'], 2)}",
+                         _fmt(r["mean"], 2)])
+        rows.append([])
+    print()
+    print("unallocated GPUs (% of the cluster's) against arrived GPU demand (% of the cluster's GPUs):")
+    print(_table(["policy @ arrived", "median", "25-75%", "mean"], rows[:-1]))
+    written = res.write(out)
+    pods = int(res.runs["pods"].mean())
+    print(f"\n{len(res.runs)} runs of ~{pods:,} pods in {res.elapsed:.1f} s; target workload of "
+          f"{len(res.target)} shapes")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def cmd_fit(args) -> int:
     """Fit the generator's parameters to a trace."""
     from .fit import fit_trace
@@ -648,6 +685,41 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--out-format", default="csv", choices=["csv", "parquet"],
                      help="table format (default csv)")
     imp.set_defaults(func=cmd_import)
+
+    frag = sub.add_parser(
+        "fragmentation", help="the GPU-fragmentation experiment of the openb study on an imported trace",
+        description="Pods (the trace's tasks) arrive one by one and never leave; the list is shuffled and "
+                    "inflated to --inflate x the cluster's GPUs per seed, each pod is placed once or fails, and "
+                    "the unallocated and fragmented GPUs are recorded (MODEL.md 12.11). Writes unallocated.csv, "
+                    "frag_ratio.csv, curves.csv, runs.csv, target.csv and fragmentation.png to DIR.",
+    )
+    from .engine.constants import DEVICE_PLACEMENTS, STUDY_PLACEMENTS, TIES
+    from .fragmentation import DEFAULT_INFLATE
+    from .fragmentation import DEFAULT_SEED as FRAG_SEED
+
+    frag.add_argument("trace", metavar="TRACE_DIR", help="an imported trace (tasks with gpu, optional gpu_spec)")
+    frag.add_argument("--cluster", required=True, metavar="FILE",
+                      help="cluster table (gpu = devices per node; optional column gpu_model)")
+    frag.add_argument("--policies", default=",".join(STUDY_PLACEMENTS), metavar="P1,P2,...",
+                      help=f"placements among {', '.join(DEVICE_PLACEMENTS)} (default: the study's six)")
+    frag.add_argument("--seeds", type=_positive_int, default=10, metavar="N",
+                      help="replications per policy (default 10, as the study)")
+    frag.add_argument("--seed", type=int, default=FRAG_SEED, metavar="S", help=f"random seed (default {FRAG_SEED})")
+    frag.add_argument("--inflate", type=float, default=DEFAULT_INFLATE, metavar="X",
+                      help=f"GPU demand as a multiple of the cluster's GPUs (default {DEFAULT_INFLATE:g})")
+    frag.add_argument("--ties", default="index", choices=list(TIES),
+                      help="equal scores: the first node of the (random) node order, or a random one (default index)")
+    frag.add_argument("--node-order", default="random", choices=["random", "given"],
+                      help="a random node order per seed, as the study's simulator names its nodes (default), or "
+                           "the cluster's")
+    frag.add_argument("--no-memory", dest="memory", action="store_false",
+                      help="leave memory out of the fit test (the study's scheduler checks it)")
+    frag.add_argument("--target", default=None, metavar="FILE",
+                      help="target workload CSV (cpu, gpu, p, optional gpu_spec; default: the trace's, MODEL.md 12.7)")
+    frag.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                      help="runs at once (default: all cores)")
+    frag.add_argument("--out", required=True, metavar="DIR", help="where to write the tables and the plot")
+    frag.set_defaults(func=cmd_fragmentation)
 
     fit = sub.add_parser(
         "fit", help="fit a workload model to a trace (arrival profile, pipeline shapes, durations)",

@@ -96,3 +96,22 @@ def test_policies_see_the_same_exogenous_workload(frame):
     # ... while the schedules themselves differ (else the comparison would show nothing)
     t = [r.tasks.sort_values(["replication", "pipeline_id", "task"])["start"].to_numpy() for r in runs]
     assert len(t[0]) != len(t[1]) or not np.array_equal(t[0], t[1], equal_nan=True)
+
+
+# ---------------------------------------------------------------------------- openb_fragmentation.py
+
+import openb_fragmentation as ob  # noqa: E402
+
+
+@pytest.mark.skipif(not ob.OPENB.exists(), reason="the openb trace is not available")
+def test_openb_fragmentation_example(tmp_path, capsys):
+    """Reduced (1 seed, 2 policies): it writes the curve and the plot and prints the table beside the paper's."""
+    assert ob.main(["--seeds", "1", "--policies", "fgd,gpu_packing", "--threads", "1", "--out", str(tmp_path)]) == 0
+    png = tmp_path / "openb_fragmentation.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    u = pd.read_csv(tmp_path / "openb_unallocated.csv")
+    assert set(u["policy"]) == {"fgd", "gpu_packing"} and len(u) == 2 * 131
+    out = capsys.readouterr().out
+    assert "| fgd | " in out and "4.77 (4.70-4.86)" in out  # the paper's FGD beside ours
+    at = u[u["arrived_pct"] == 100].set_index("policy")["median"]
+    assert at["fgd"] < at["gpu_packing"]

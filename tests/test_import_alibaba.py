@@ -339,40 +339,53 @@ def test_openb_rules_on_tiny_files(tmp_path):
     pods = [
         "p0,4000,1024,1,500,,LS,Succeeded,0,100,10",        # half a GPU, ran 90 s
         "p1,2000,2048,0,0,,BE,Failed,5,5,5",                 # zero length -> 0.5 s
-        "p2,1000,0,2,1000,V100M16,Guaranteed,Running,3,200,4",  # censored at trace end 200
+        "p2,1000,0,2,1000,T4||V100M16,Guaranteed,Running,3,200,4",  # censored at trace end 200; spec normalized
         "p3,1000,1024,1,1000,,Burstable,Pending,6,50,",      # never scheduled
         "p4,,1024,1,1000,,LS,Succeeded,7,50,8",              # missing cpu
         "p5,1000,1024,1,,,LS,Succeeded,7,50,8",              # sharing pod without gpu_milli
         "p6,1000,1024,1,1000,,LS,Succeeded,9,50,8",          # scheduled before creation
         "p0,1000,1024,1,1000,,LS,Succeeded,9,50,9",          # repeated name
         "p8,1000,1024,16,1000,,LS,Succeeded,9,50,9",         # 16 GPUs fit no node
+        # GPUs are devices (MODEL.md 12): a spec is enforced, so a model the node list lacks fits no node;
+        # a CPU-only pod's spec is ignored; shares of several devices are no request
+        "p9,1000,1024,1,500,V100M16,LS,Succeeded,9,50,9",
+        "p10,1000,1024,0,0,T4,LS,Succeeded,10,50,10",
+        "p11,1000,1024,2,500,,LS,Succeeded,9,50,9",
     ]
     (tmp_path / "pods.csv").write_text(POD_HEADER + "\n" + "\n".join(pods) + "\n")
     (tmp_path / "nodes.csv").write_text(
         "sn,cpu_milli,memory_mib,gpu,model\nn0,8000,16384,2,T4\nn1,8000,16384,2,T4\nn2,16000,32768,8,G2\nn3,,1,1,T4\n")
     res = alibaba_gpu2023.read(tmp_path)
     tr = res.trace
-    assert list(tr.pipelines["job_name"]) == ["p0", "p2", "p1"]  # creation order
+    assert list(tr.pipelines["job_name"]) == ["p0", "p2", "p1", "p10"]  # creation order
     d = reason_rows(res)
     assert d == {
         "node list: cpu_milli, memory_mib or gpu missing or negative": 1,
         "pod list: pod_phase Pending: never scheduled (no scheduled_time, no run time)": 1,
         "pod list: times out of order (creation < 0, scheduled < creation or deletion < scheduled)": 1,
         "pod list: cpu_milli, memory_mib, num_gpu or gpu_milli (for num_gpu 1) missing or negative": 2,
+        "pod list: num_gpu > 1 with gpu_milli < 1000 (shares of several devices: no such request, MODEL.md 12.2)": 1,
         "pod list: name repeated (first kept)": 1,
-        "pod list: request fits on no node of the node list": 1,
+        "pod list: request fits on no node of the node list": 2,
     }
     assert sum(v for k, v in d.items() if k.startswith("pod")) + tr.n_tasks == len(pods)
     t = tr.tasks.set_index("task")
     assert t.loc["p0", "gpu"] == 0.5 and t.loc["p0", "duration"] == 90 and t.loc["p0", "cpu"] == 4.0
     assert t.loc["p1", "duration"] == 0.5 and t.loc["p2", "gpu"] == 2 and t.loc["p2", "mem_gb"] == 0
-    assert t.loc["p2", "gpu_spec"] == "V100M16"
+    assert t.loc["p2", "gpu_spec"] == "T4|V100M16" and t.loc["p10", "gpu_spec"] == ""
+    assert (res.cluster.pools["gpu_model"] == ["T4", "G2"]).all()
     p = tr.pipelines.set_index("job_name")
     assert p.loc["p2", "censored"] and not p.loc["p0", "censored"]
-    assert p[["priority"]].to_dict()["priority"] == {"p0": 2, "p2": 3, "p1": 0}
+    assert p[["priority"]].to_dict()["priority"] == {"p0": 2, "p2": 3, "p1": 0, "p10": 2}
     assert res.cluster.pools[["pool", "count"]].values.tolist() == [["T4-8c-16g-2gpu", 2], ["G2-16c-32g-8gpu", 1]]
     r = fps.simulate(tr, res.cluster, record_tasks=True)
-    assert r.summary.iloc[0]["completed"] == 3
+    assert r.summary.iloc[0]["completed"] == 4
+    # with phases="all" the Pending pod is kept (the fragmentation study places every pod)
+    every = alibaba_gpu2023.read(tmp_path, phases="all")
+    p3 = every.trace.pipelines.set_index("job_name").loc["p3"]
+    assert not p3["scheduled"] and np.isnan(p3["recorded_wait"])
+    assert every.trace.tasks.set_index("task").loc["p3", "duration"] == 50 - 6  # deletion - creation
+    assert every.trace.pipelines.set_index("job_name")["scheduled"].drop("p3").all()
     # censored pods dropped on request; pods only (no node list) -> no cluster
     (tmp_path / "only").mkdir()
     (tmp_path / "only" / "pods.csv").write_text(POD_HEADER + "\n" + "\n".join(pods[:3]) + "\n")

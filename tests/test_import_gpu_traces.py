@@ -281,10 +281,12 @@ def test_helios_counts_and_mapping(tmp_path):
         "cluster_log: node_num missing or < 1": 1,
     }
     assert len(p) + r.dropped["rows"].sum() == len(HELIOS_LOG.splitlines()) - 1
-    # the two-node job is two parallel halves
+    # the two-node job is a gang of two halves (MODEL.md 12.8; it was two independent tasks before GPUs were
+    # devices and gangs existed)
     j102 = t[t["pipeline_id"] == 2]
-    assert list(j102["task"]) == ["job.0", "job.1"]
+    assert list(j102["task"]) == ["job"] and list(j102["replicas"]) == [2]
     assert (j102["gpu"] == 8).all() and (j102["cpu"] == 32).all() and (j102["duration"] == 1800).all()
+    assert (t.loc[t["pipeline_id"] != 2, "replicas"] == 1).all()
     j105 = t[t["pipeline_id"] == 3].iloc[0]
     assert (j105["task"], j105["type"], j105["gpu"], j105["cpu"]) == ("job", "cpu", 0.0, 8.0)
     assert (t["mem_gb"] == 0).all()
@@ -345,8 +347,28 @@ def test_helios_random_replay(tmp_path):
                         "end_time": end.strftime("%Y-%m-%d %H:%M:%S")})
     log.to_csv(tmp_path / "cluster_log.csv", index=False)
     r = importers.read("helios", tmp_path)
-    assert r.trace.n_pipelines == n and r.trace.n_tasks == nodes.sum() and r.dropped.empty
+    assert r.trace.n_pipelines == n and r.trace.n_tasks == n and r.dropped.empty
+    assert r.trace.tasks["replicas"].sum() == nodes.sum()
     check_replay(r)
+    split = importers.read("helios", tmp_path, multi_node="split")
+    assert split.trace.n_tasks == nodes.sum() and (split.trace.tasks["replicas"] == 1).all()
+    check_replay(split)
+
+
+def test_helios_split_and_whole_devices(tmp_path):
+    """multi_node='split' keeps the independent halves; a per-node share above 1 becomes whole devices."""
+    (tmp_path / "cluster_log.csv").write_text(HELIOS_LOG + "108,u4,vcC,6,8,4,COMPLETED,2020-04-01 00:06:00,"
+                                              "2020-04-01 00:06:10,2020-04-01 00:16:10,600,10\n")
+    r = importers.read("helios", tmp_path, multi_node="split")
+    t = r.trace.tasks
+    j102 = t[t["pipeline_id"] == 2]
+    assert list(j102["task"]) == ["job.0", "job.1"] and (j102["gpu"] == 8).all()
+    j108 = t[t["pipeline_id"] == t["pipeline_id"].max()]
+    assert len(j108) == 4 and (j108["gpu"] == 2).all() and (j108["cpu"] == 2).all()  # 6 GPUs / 4 nodes -> 2 each
+    assert any("1 jobs' per-node GPU share above 1 was not whole" in n for n in r.notes)
+    gang = importers.read("helios", tmp_path)
+    row = gang.trace.tasks.iloc[-1]
+    assert (row["task"], row["gpu"], row["replicas"]) == ("job", 2.0, 4)
 
 
 # ---------------------------------------------------------------------------- philly
@@ -391,10 +413,14 @@ def test_philly_counts_and_mapping(tmp_path):
         "cluster_job_log: last attempt lists no machine": 1,
     }
     assert len(p) + r.dropped["rows"].sum() == len(PHILLY_JOBS)
-    # the last attempt of a2: two 8-GPU machines for an hour
+    # the last attempt of a2: two 8-GPU machines for an hour, a gang of two parts (MODEL.md 12.8; two
+    # independent tasks before GPUs were devices and gangs existed)
     a2 = t[t["pipeline_id"] == 2]
-    assert list(a2["task"]) == ["job.0", "job.1"] and list(a2["machine"]) == ["m2", "m3"]
+    assert list(a2["task"]) == ["job"] and list(a2["machine"]) == ["m2;m3"] and list(a2["replicas"]) == [2]
     assert (a2["gpu"] == 8).all() and (a2["duration"] == 3600).all()
+    split = importers.read("philly", tmp_path, multi_node="split").trace.tasks
+    a2 = split[split["pipeline_id"] == 2]
+    assert list(a2["task"]) == ["job.0", "job.1"] and list(a2["machine"]) == ["m2", "m3"]
     a8 = t[t["pipeline_id"] == 1].iloc[0]
     assert (a8["task"], a8["type"], a8["gpu"], a8["duration"]) == ("job", "cpu", 0.0, 30.0)
     assert (t["cpu"] == 0).all() and (t["mem_gb"] == 0).all()
@@ -441,9 +467,15 @@ def test_philly_random_replay(tmp_path):
         jobs.append(philly_job(f"j{k}", sub.strftime(fmt), atts, status=str(rng.choice(["Pass", "Killed"]))))
     (tmp_path / "cluster_job_log").write_text(json.dumps(jobs))
     r = importers.read("philly", tmp_path / "cluster_job_log")
-    assert r.trace.n_pipelines == 300 and r.dropped.empty
-    assert r.trace.n_tasks == sum(len(j["attempts"][-1]["detail"]) for j in jobs)
+    assert r.trace.n_pipelines == 300 and r.dropped.empty and r.trace.n_tasks == 300
+    detail = {j["jobid"]: j["attempts"][-1]["detail"] for j in jobs}
+    last = [detail[j] for j in r.trace.pipelines["jobid"]]  # pipelines are numbered by submission
+    assert r.trace.tasks["replicas"].tolist() == [len(d) for d in last]
+    assert r.trace.tasks["gpu"].tolist() == [max(len(m["gpus"]) for m in d) for d in last]
     check_replay(r)
+    split = importers.read("philly", tmp_path / "cluster_job_log", multi_node="split")
+    assert split.trace.n_tasks == sum(len(d) for d in last)
+    check_replay(split)
 
 
 # ---------------------------------------------------------------------------- written and read back

@@ -153,3 +153,25 @@ ELASTIC_ACCUMULATORS = (
 N_ELASTIC_ACCUMULATORS = len(ELASTIC_ACCUMULATORS)
 
 HOURS_PER_WEEK = 168
+
+# ---- GPUs as devices (MODEL.md 12) ----------------------------------------------
+# Placement rules beyond MODEL.md 6: the policies of the openb fragmentation study
+# (Weng et al., ATC 2023). Codes continue PLACEMENTS; PLACEMENTS itself stays the
+# event loop's list until the loop places on devices.
+PLACEMENT_RANDOM = 3
+PLACEMENT_DOT_PRODUCT = 4
+PLACEMENT_GPU_CLUSTERING = 5
+PLACEMENT_GPU_PACKING = 6
+PLACEMENT_GPU_BEST_FIT = 7
+PLACEMENT_FGD = 8
+DEVICE_PLACEMENTS = PLACEMENTS + ("random", "dot_product", "gpu_clustering", "gpu_packing", "gpu_best_fit", "fgd")
+STUDY_PLACEMENTS = DEVICE_PLACEMENTS[3:]  # the six policies of the openb study, in its order
+
+# How ties between equally scored nodes are broken (MODEL.md 12.5).
+TIES_INDEX = 0    # the lowest node index
+TIES_RANDOM = 1   # uniformly at random, from the replication's placement stream
+TIES = ("index", "random")
+
+# Tag of the replication's placement stream (MODEL.md 12.6):
+# Generator(PCG64(SeedSequence(seed, spawn_key=(replication, PLACEMENT_STREAM_TAG)))).
+PLACEMENT_STREAM_TAG = 0x9F1ACE

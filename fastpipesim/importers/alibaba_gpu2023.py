@@ -15,19 +15,25 @@ Mapping (each choice is repeated in ``ImportResult.notes``):
   ``creation_time`` (ties in file order); the pod name is kept in the
   pipeline column ``job_name`` (and is the task's name). ``submit_time`` =
   ``creation_time`` (seconds; the trace's first pod is at 0, so not shifted).
-- Requests: ``cpu`` = cpu_milli / 1000 cores; ``mem_gb`` = memory_mib / 1024
-  (GiB); ``gpu`` = gpu_milli / 1000 for a GPU-sharing pod (num_gpu == 1), else
-  num_gpu (num_gpu > 1 pods have gpu_milli 1000 = whole GPUs; num_gpu 0 = none).
-  The simulator pools a node's GPUs as one amount, so fractional pods may
-  "share" across device boundaries (0.6 + 0.6 + 0.8 on two GPUs fits in the
-  replay, not on real devices): the replay is optimistic about GPU
-  fragmentation. ``gpu_spec`` (GPU-model constraint) is kept as a task column
-  but not enforced.
+- Requests (GPUs are devices, MODEL.md 12): ``cpu`` = cpu_milli / 1000 cores;
+  ``mem_gb`` = memory_mib / 1024 (GiB); ``gpu`` = gpu_milli / 1000 of **one**
+  device for a pod with num_gpu == 1 (a share when gpu_milli < 1000, one whole
+  device at 1000), else num_gpu whole devices (num_gpu 0 = none). A pod with
+  num_gpu > 1 and gpu_milli < 1000 (shares of several devices, which MODEL.md
+  12.2 has no request for) is dropped. ``gpu_spec`` (allowed GPU models,
+  ``A|B``) becomes the task's ``gpu_spec``, normalized (empty names removed) and
+  enforced; a CPU-only pod's spec is ignored, as the study's simulator does
+  (counted in the notes).
 - ``type``: ``cpu`` (no GPU), ``gpu-share`` (a fraction of one GPU), ``gpu``
   (whole GPUs). ``priority`` from ``qos``: Guaranteed 3, LS 2, Burstable 1,
   BE 0 (anything else 0); ``qos`` and ``pod_phase`` are kept as columns.
 - ``duration`` = ``deletion_time - scheduled_time`` (the time the pod held its
-  node); ``recorded_wait`` = scheduled - creation is kept as a column.
+  node); ``recorded_wait`` = scheduled - creation is kept as a column. Pending
+  pods have no scheduled_time and are dropped by default; with ``phases``
+  including ``Pending`` (as the fragmentation study needs: it places every pod
+  of the list) they are kept with ``duration = deletion_time - creation_time``
+  (the span they waited, a stand-in: they never ran), ``recorded_wait`` empty
+  and the pipeline column ``scheduled`` False.
   Zero-length pods get ``duration = zero_duration`` (0.5 s, half the 1-s
   resolution; MODEL.md needs > 0). Pods still Running at the end of the trace
   have deletion_time = the trace end (censored): they are kept with the observed
@@ -40,12 +46,14 @@ Mapping (each choice is repeated in ``ImportResult.notes``):
   scheduled / deletion time or one out of order (scheduled < creation,
   deletion < scheduled), with a missing or negative request (or num_gpu == 1
   without gpu_milli), a repeated name (first kept), or a request that fits on
-  no node; node rows with a missing or negative capacity.
+  no node (devices and GPU models as MODEL.md 12.3); node rows with a missing
+  or negative capacity.
 - Nodes -> cluster: identical nodes (same model, cpu_milli, memory_mib, gpu)
   form a pool ``MODEL-{cores}c-{GiB}g-{gpus}gpu`` with cpu_milli/1000 cores,
   memory_mib/1024 GiB and ``gpu`` GPUs per node, speed 1, no price; the model
   is kept in the pool column ``gpu_model``. Pools are ordered by GPUs, cores,
-  memory, then name. Without a node list, ``cluster`` is None.
+  memory, then name. The model is the pools' ``gpu_model`` column (empty for a
+  node without one). Without a node list, ``cluster`` is None.
 """
 from __future__ import annotations
 
@@ -55,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from ..cluster import Cluster, cluster_of_machines
+from ..devices import Requests, device_cluster, device_fit_room, spec_text
 from ..errors import InputError
 from ..trace import Trace
 from . import ImportResult
@@ -67,7 +76,7 @@ POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_s
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
 QOS_PRIORITY = {"Guaranteed": 3, "LS": 2, "Burstable": 1, "BE": 0}
 RAN = ("Succeeded", "Running", "Failed")
-_FIT_TOL = 1e-9
+ALL_PHASES = RAN + ("Pending",)
 
 
 def _files(sources) -> list[Path]:
@@ -141,16 +150,25 @@ def node_cluster(nodes: pd.DataFrame, drops: _Drops | None = None, source: str =
     m = pd.DataFrame({"gpu_model": nodes["model"].to_numpy(object)[ok], "cpu": cpu[ok], "mem_gb": mem[ok],
                       "gpu": gpu[ok]})
     m["gpu_model"] = m["gpu_model"].where(m["gpu_model"] != "", "none")
-    return cluster_of_machines(m, "gpu_model", source=source)
+    cluster = cluster_of_machines(m, "gpu_model", source=source)
+    # 'none' names the pool of nodes without a model; as a GPU model it would match a spec 'none'
+    pools = cluster.pools.assign(gpu_model=cluster.pools["gpu_model"].where(cluster.pools["gpu_model"] != "none", ""))
+    return Cluster(pools, source)
 
 
 def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.5) -> ImportResult:
-    """Import an openb pod list (and node list); see the module docstring for the mapping."""
+    """Import an openb pod list (and node list); see the module docstring for the mapping.
+
+    ``phases``: the pod phases kept (default: every pod that ran); ``"all"`` keeps
+    Pending pods too, as the fragmentation study (MODEL.md 12.11) places every pod.
+    """
     if censored not in ("keep", "drop"):
         raise ValueError(f"censored must be 'keep' or 'drop', got {censored!r}")
     if not zero_duration > 0:
         raise ValueError("zero_duration must be > 0")
-    phases = (phases,) if isinstance(phases, str) else tuple(phases)
+    if isinstance(phases, str):
+        phases = ALL_PHASES if phases == "all" else (phases,)
+    phases = tuple(phases)
     notes, found = [], {"pod": [], "node": []}
     for path in _files(sources):
         kind, frame = _read(path)
@@ -178,6 +196,12 @@ def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.
     gpu = np.where(num_gpu == 1, gpu_milli / 1000.0, num_gpu)
     created, deleted, scheduled = _num(pods["creation_time"]), _num(pods["deletion_time"]), _num(pods["scheduled_time"])
     phase = pods["pod_phase"].to_numpy(object)
+    never = (phase == "Pending") & np.isnan(scheduled)
+    if "Pending" in phases:  # kept: they start (in the replay) when created
+        scheduled = np.where(never, created, scheduled)
+    is_gpu = num_gpu > 0
+    spec = np.where(is_gpu, spec_text(pods["gpu_spec"]), "").astype(object)
+    spec_ignored = int(((~is_gpu) & (pods["gpu_spec"] != "").to_numpy()).sum())
 
     ok = np.ones(len(pods), dtype=bool)
     for ph in pd.unique(phase[~np.isin(phase, phases)]):
@@ -189,6 +213,8 @@ def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.
                    pods, (created < 0) | (scheduled < created) | (deleted < scheduled), ok)
     ok = drops.add("pod list", "cpu_milli, memory_mib, num_gpu or gpu_milli (for num_gpu 1) missing or negative",
                    pods, ~((cpu >= 0) & (mem >= 0) & (gpu >= 0)), ok)
+    ok = drops.add("pod list", "num_gpu > 1 with gpu_milli < 1000 (shares of several devices: no such request, "
+                   "MODEL.md 12.2)", pods, (num_gpu > 1) & (gpu_milli < 1000), ok)
     ok = drops.add("pod list", "name repeated (first kept)", pods,
                    pods["name"].duplicated(keep="first").to_numpy(), ok)
     ok = drops.add("pod list", "name empty or containing ';'", pods,
@@ -198,11 +224,9 @@ def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.
     if censored == "drop":
         ok = drops.add("pod list", "Running at the trace end (deletion_time censored)", pods, is_censored, ok)
     if cluster is not None:
-        cap = cluster.pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64)
-        req = np.nan_to_num(np.column_stack([cpu, gpu, mem]))
-        fits = np.zeros(len(pods), dtype=bool)
-        for q in range(len(cap)):  # a few pools; vectorized over pods
-            fits |= (cap[q] >= req - _FIT_TOL).all(axis=1)
+        req = Requests(cpu=np.nan_to_num(cpu), gpu=np.nan_to_num(gpu), mem=np.nan_to_num(mem), spec=spec,
+                       replicas=np.ones(len(pods), dtype=np.int64))
+        fits = device_fit_room(req, device_cluster(cluster)) > 0
         ok = drops.add("pod list", "request fits on no node of the node list", pods, ~fits, ok)
     if not ok.any():
         raise InputError(str(pod_path), "no pod left to import: " + "; ".join(
@@ -226,7 +250,8 @@ def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.
         "job_name": names,
         "qos": qos,
         "pod_phase": phase[rows],
-        "recorded_wait": scheduled[rows] - created[rows],
+        "recorded_wait": np.where(never[rows], np.nan, scheduled[rows] - created[rows]),
+        "scheduled": ~never[rows],
         "recorded_end": deleted[rows],
         "censored": is_censored[rows],
     })
@@ -241,7 +266,7 @@ def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.
         "after": "",
         "num_gpu": num_gpu[rows],
         "gpu_milli": gpu_milli[rows],
-        "gpu_spec": pods["gpu_spec"].to_numpy(object)[rows],
+        "gpu_spec": spec[rows],
     })
     trace = Trace.from_frames(pipelines, tasks, source=f"alibaba-gpu-2023:{pod_path.name}")
     n_drop = sum(r["rows"] for r in drops.rows if r["reason"].startswith("pod list"))
@@ -252,13 +277,15 @@ def read(*sources, phases=RAN, censored: str = "keep", zero_duration: float = 0.
         "Pod -> pipeline of one task: pipeline_id 0.. in creation_time order; pod name in job_name and task; "
         "submit_time = creation_time (s); duration = deletion_time - scheduled_time; recorded_wait = "
         "scheduled_time - creation_time kept as a column.",
-        "Requests: cpu = cpu_milli/1000 cores, mem_gb = memory_mib/1024 GiB, gpu = gpu_milli/1000 when "
-        "num_gpu == 1 (GPU sharing) else num_gpu. A node's GPUs are one pooled amount in the simulator, so "
-        "fractional pods may share across device boundaries: the replay is optimistic about GPU fragmentation. "
-        f"gpu_spec kept, not enforced ({int((tasks['gpu_spec'] != '').sum())} pods have one).",
+        "Requests: cpu = cpu_milli/1000 cores, mem_gb = memory_mib/1024 GiB, gpu = gpu_milli/1000 of one GPU "
+        "device when num_gpu == 1 (a share below 1000 milli), else num_gpu whole devices (MODEL.md 12). "
+        f"gpu_spec = the allowed GPU models, enforced ({int((tasks['gpu_spec'] != '').sum())} pods have one; "
+        f"{spec_ignored} CPU-only pods' specs ignored).",
         "type: cpu / gpu-share (fraction of one GPU) / gpu (whole GPUs); priority from qos: "
         "Guaranteed 3, LS 2, Burstable 1, BE 0.",
-        f"Phases kept: {', '.join(phases)}. Pending pods were never scheduled (no run time).",
+        f"Phases kept: {', '.join(phases)}. Pending pods were never scheduled (no run time)"
+        + ("; kept with duration = deletion_time - creation_time (pipeline column scheduled False)."
+           if "Pending" in phases else "."),
         f"Zero-length pods (deletion == scheduled): {int(zero.sum())} given duration {zero_duration:g} s.",
         f"Censored: {int(is_censored[rows].sum())} Running pods end at the trace end ({trace_end:g} s); "
         + ("kept with their observed span (column censored)." if censored == "keep" else "dropped."),

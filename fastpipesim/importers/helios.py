@@ -24,12 +24,15 @@ Mapping (also written to ``ImportResult.notes``):
   ``mem_gb_per_cpu * cpu_num`` GB (the log records no memory; default 0), for
   ``duration = end_time - start_time`` (the ``duration`` column is not used; it
   is the same quantity).
-- A job on node_num > 1 nodes (option ``multi_node="split"``, the default)
-  becomes node_num parallel tasks ``job.0 ... job.{n-1}``, each with an equal
-  share of gpu_num and cpu_num and the job's duration, so that each share fits
-  a node; the simulator does not gang-schedule them (they may start at
-  different times on a busy cluster; on an idle one the response is the
-  duration). ``multi_node="drop"`` drops such jobs instead (counted).
+- A job on node_num > 1 nodes (option ``multi_node="gang"``, the default) is
+  one task ``job`` with ``replicas`` = node_num (a gang, MODEL.md 12.8): each
+  part asks for an equal share of gpu_num and cpu_num on its own node, and the
+  parts start together and end together after the job's duration.
+  ``multi_node="split"`` makes node_num independent parallel tasks ``job.0 ...
+  job.{n-1}`` instead (not gang-scheduled: they may start at different times
+  on a busy cluster), ``multi_node="drop"`` drops such jobs (counted). GPUs are
+  devices (MODEL.md 12.2): a per-node share gpu_num / node_num above 1 that is
+  not a whole number is rounded up to whole devices (counted in the notes).
 - Every state is kept (CANCELLED, FAILED... jobs held their GPUs while they
   ran); option ``state`` keeps only the given states (others counted as dropped).
 - Dropped, counted per reason: no submit_time, no start_time or end_time (a
@@ -70,12 +73,12 @@ DEFAULT_NODE_GPUS = 8
 DEFAULT_NODE_CPUS = 64
 
 
-def read(*sources, multi_node: str = "split", state=None, node_gpus: int = DEFAULT_NODE_GPUS,
+def read(*sources, multi_node: str = "gang", state=None, node_gpus: int = DEFAULT_NODE_GPUS,
          node_cpus: float | None = None, node_mem_gb: float | None = None, mem_gb_per_cpu: float = 0.0,
          nodes: int | None = None) -> ImportResult:
     """Import Helios job logs; see the module docstring for the mapping and options."""
-    if multi_node not in ("split", "drop"):
-        raise ValueError(f"multi_node must be 'split' or 'drop', got {multi_node!r}")
+    if multi_node not in ("gang", "split", "drop"):
+        raise ValueError(f"multi_node must be 'gang', 'split' or 'drop', got {multi_node!r}")
     notes, logs, gpu_numbers = [], [], []
     for path in files_of(sources):
         try:
@@ -124,6 +127,10 @@ def read(*sources, multi_node: str = "split", state=None, node_gpus: int = DEFAU
     if multi_node == "drop":
         drop("runs on several nodes (multi_node='drop')", (node_num > 1).to_numpy())
     share_gpu = gpu / node_num
+    # GPUs are devices: above one GPU a part asks for whole devices (MODEL.md 12.2)
+    whole = share_gpu.where(share_gpu <= 1, np.ceil(share_gpu - 1e-9))
+    rounded = int(((whole != share_gpu) & ok).sum())
+    share_gpu = whole
     drop(f"more GPUs per node than a node has ({node_gpus})", (share_gpu > node_gpus + 1e-9).to_numpy())
     share_cpu = cpu / node_num
     if node_cpus is not None:
@@ -140,19 +147,24 @@ def read(*sources, multi_node: str = "split", state=None, node_gpus: int = DEFAU
     pipelines["time_origin"] = origin
 
     reps = node_num.to_numpy()[order].astype(np.int64)
-    row = np.repeat(order, reps)
-    pid = np.repeat(np.arange(n_p, dtype=np.int64), reps)
+    row = np.repeat(order, reps)  # one row per part (per node of a job)
     g, c = share_gpu.to_numpy()[row], share_cpu.to_numpy()[row]
     duration = (end - start).to_numpy()
+    if multi_node == "gang":
+        task_row, pid, replicas = order, np.arange(n_p, dtype=np.int64), reps
+    else:
+        task_row, pid, replicas = row, np.repeat(np.arange(n_p, dtype=np.int64), reps), np.ones(len(row), np.int64)
+    tg, tc = share_gpu.to_numpy()[task_row], share_cpu.to_numpy()[task_row]
     tasks = pd.DataFrame({
         "pipeline_id": pid,
         "task": task_names(pid),
-        "type": np.where(g > 0, "gpu", "cpu"),
-        "cpu": c,
-        "gpu": g,
-        "mem_gb": c * float(mem_gb_per_cpu),
-        "duration": duration[row],
+        "type": np.where(tg > 0, "gpu", "cpu"),
+        "cpu": tc,
+        "gpu": tg,
+        "mem_gb": tc * float(mem_gb_per_cpu),
+        "duration": duration[task_row],
         "after": "",
+        "replicas": replicas,
     })
     trace = build_trace(pipelines, tasks, source=f"{FORMAT}:{label}")
 
@@ -178,8 +190,12 @@ def read(*sources, multi_node: str = "split", state=None, node_gpus: int = DEFAU
         "pipelines: one per job, numbered in order of submit_time; submit_time relative to the earliest kept "
         "job (time_origin column: its seconds since 1970, wall clock read as UTC)",
         "tasks: a one-node job is one task 'job'; a job on node_num > 1 nodes is "
-        + ("node_num parallel tasks job.k, each with gpu_num/node_num GPUs and cpu_num/node_num cores "
-           "(not gang-scheduled)" if multi_node == "split" else "dropped (multi_node='drop')"),
+        + {"gang": "one task 'job' with replicas = node_num (a gang: its parts start and end together), each part "
+                   "asking for gpu_num/node_num GPUs and cpu_num/node_num cores",
+           "split": "node_num parallel tasks job.k, each with gpu_num/node_num GPUs and cpu_num/node_num cores "
+                    "(not gang-scheduled)",
+           "drop": "dropped (multi_node='drop')"}[multi_node],
+        f"GPUs are devices: {rounded} jobs' per-node GPU share above 1 was not whole and was rounded up",
         "duration: end_time - start_time; type: 'gpu' if the task asks for a GPU, else 'cpu'",
         f"memory: not in the log; mem_gb = {float(mem_gb_per_cpu):g} GB per requested core",
         "state: " + ("every state kept" if keep_state is None else f"kept only {sorted(keep_state)}"),

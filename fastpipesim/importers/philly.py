@@ -23,12 +23,16 @@ Mapping (also written to ``ImportResult.notes``):
   the last attempt. Earlier (failed) attempts are not simulated; the count of
   jobs that had them is in the notes.
 - A job whose last attempt ran on one machine is a single-task pipeline (task
-  ``job``); one that ran on several machines becomes one parallel task per
-  machine (``job.0``, ``job.1``, ... in the order of ``detail``), each asking
-  for the GPUs it held on that machine, so every task fits a machine like the
-  one it ran on. The simulator does not gang-schedule them (on an idle cluster
-  the response is still the duration). Type: ``gpu`` (or ``cpu`` if it held
-  no GPU).
+  ``job``). One that ran on several machines (option ``multi_node="gang"``, the
+  default) is one task ``job`` with ``replicas`` = its machines (a gang,
+  MODEL.md 12.8: the parts start together and end together); a gang's parts
+  are identical, so each asks for the most GPUs the job held on any one of its
+  machines (every part fits a machine like the one it ran on; a job that held
+  unequal counts asks for more in total than it held, counted in the notes).
+  ``multi_node="split"`` makes one independent task per machine instead
+  (``job.0``, ``job.1``, ... in the order of ``detail``, each with the GPUs it
+  held there; not gang-scheduled). Type: ``gpu`` (or ``cpu`` if it held no
+  GPU).
 - The log records no cores or memory: cpu = ``cpu_per_gpu`` and mem_gb =
   ``mem_gb_per_gpu`` times the GPUs of the task (options, default 0).
 - Every status is kept (killed and failed jobs held their GPUs); option
@@ -83,8 +87,11 @@ def _load(path):
     return None, None
 
 
-def read(*sources, status=None, cpu_per_gpu: float = 0.0, mem_gb_per_gpu: float = 0.0) -> ImportResult:
+def read(*sources, status=None, cpu_per_gpu: float = 0.0, mem_gb_per_gpu: float = 0.0,
+         multi_node: str = "gang") -> ImportResult:
     """Import Philly job logs; see the module docstring for the mapping and options."""
+    if multi_node not in ("gang", "split"):
+        raise ValueError(f"multi_node must be 'gang' or 'split', got {multi_node!r}")
     notes, jobs, machine_lists = [], [], []
     for path in files_of(sources):
         kind, data = _load(path)
@@ -163,8 +170,19 @@ def read(*sources, status=None, cpu_per_gpu: float = 0.0, mem_gb_per_gpu: float 
     m["pipeline_id"] = pid_of_job.reindex(m["job"].to_numpy()).to_numpy()
     m = m.sort_values("pipeline_id", kind="stable")
     duration = (end - start).to_numpy()
-    g = m["n_gpu"].to_numpy()
-    pid = m["pipeline_id"].to_numpy(np.int64)
+    unequal = 0
+    if multi_node == "gang":
+        per_job = m.groupby("pipeline_id", sort=True).agg(job=("job", "first"), n_gpu=("n_gpu", "max"),
+                                                        low=("n_gpu", "min"), replicas=("ip", "size"),
+                                                        machine=("ip", ";".join))
+        unequal = int((per_job["low"] != per_job["n_gpu"]).sum())
+        g = per_job["n_gpu"].to_numpy()
+        pid = per_job.index.to_numpy(np.int64)
+        job, machine, replicas = per_job["job"].to_numpy(), per_job["machine"].to_numpy(), per_job["replicas"]
+    else:
+        g = m["n_gpu"].to_numpy()
+        pid = m["pipeline_id"].to_numpy(np.int64)
+        job, machine, replicas = m["job"].to_numpy(), m["ip"].to_numpy(), np.ones(len(m), dtype=np.int64)
     tasks = pd.DataFrame({
         "pipeline_id": pid,
         "task": task_names(pid),
@@ -172,9 +190,10 @@ def read(*sources, status=None, cpu_per_gpu: float = 0.0, mem_gb_per_gpu: float 
         "cpu": g * float(cpu_per_gpu),
         "gpu": g,
         "mem_gb": g * float(mem_gb_per_gpu),
-        "duration": duration[m["job"].to_numpy()],
+        "duration": duration[job],
         "after": "",
-        "machine": m["ip"].to_numpy(),
+        "machine": machine,
+        "replicas": np.asarray(replicas, dtype=np.int64),
     })
     trace = build_trace(pipelines, tasks, source=f"{FORMAT}:{label}")
     retried = int((n_att.to_numpy()[order] > 1).sum())
@@ -183,8 +202,11 @@ def read(*sources, status=None, cpu_per_gpu: float = 0.0, mem_gb_per_gpu: float 
         "kept job (time_origin column: its seconds since 1970, wall clock read as UTC)",
         "duration: end_time - start_time of the last attempt; "
         f"{retried} kept jobs had earlier attempts, which are not simulated",
-        "tasks: one per machine of the last attempt ('job' when one machine, else job.k in parallel, not "
-        "gang-scheduled), asking for the GPUs held there; the machine's ip is kept as a task attribute",
+        ("tasks: one per job ('job'); a job on several machines is a gang with replicas = its machines, each part "
+         "asking for the most GPUs the job held on one machine (column machine: the ips, ';'-separated); "
+         f"{unequal} jobs held unequal GPU counts on their machines" if multi_node == "gang" else
+         "tasks: one per machine of the last attempt ('job' when one machine, else job.k in parallel, not "
+         "gang-scheduled), asking for the GPUs held there; the machine's ip is kept as a task attribute"),
         f"cores and memory: not in the log; cpu = {float(cpu_per_gpu):g} per GPU, "
         f"mem_gb = {float(mem_gb_per_gpu):g} per GPU",
         "status: " + ("every status kept" if keep_status is None else f"kept only {sorted(keep_status)}"),
