@@ -10,8 +10,8 @@ runs ``fragmentation_study`` and writes ``openb_fragmentation.png`` and
 unallocated GPU % per policy and arrived demand 0..130%) to ``--out`` (default:
 this folder). The same from the command line:
 
-    python -c "from fastpipesim import importers; r = importers.read('alibaba-gpu-2023', 'OPENB_DIR', phases='all'); \\
-               r.trace.write('openb'); r.cluster.to_csv('openb/cluster.csv')"
+    fastpipesim import alibaba-gpu-2023 OPENB_DIR/openb_node_list_gpu_node.csv \\
+        OPENB_DIR/openb_pod_list_default.csv --option phases=all --out openb
     fastpipesim fragmentation openb --cluster openb/cluster.csv --seeds 10 --out results/
 """
 from __future__ import annotations

@@ -432,9 +432,23 @@ def cmd_generate(args) -> int:
 
 def cmd_import(args) -> int:
     """Import a public trace into the fastpipesim format, saying what was dropped and why."""
+    import inspect
+
     from . import importers
 
-    result = importers.read(args.format, *args.source)
+    options = {}
+    accepted = [n for n, prm in inspect.signature(importers.importer(args.format).read).parameters.items()
+                if prm.kind == prm.KEYWORD_ONLY or (prm.default is not prm.empty)]
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--option {item!r}: expected KEY=VALUE")
+        if key not in accepted:
+            raise ValueError(f"--option {key}: not an option of the {args.format} importer; "
+                             f"its options are {accepted or 'none'}")
+        options[key] = _option_value(value.strip())
+    result = importers.read(args.format, *args.source, **options)
     out = Path(args.out)
     result.trace.write(out, format=args.out_format)
     lines = [f"# Imported with `fastpipesim import {args.format}`", ""]
@@ -455,6 +469,19 @@ def cmd_import(args) -> int:
         print("dropped (see IMPORT.md):")
         print(dropped.to_string(index=False))
     return 0
+
+
+def _option_value(text: str):
+    """An importer option's value: a number, true/false, or the text as given."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def cmd_fragmentation(args) -> int:
@@ -682,6 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="one of: " + ", ".join(importers.formats()))
     imp.add_argument("source", nargs="+", metavar="SOURCE", help="the trace's file(s) or folder")
     imp.add_argument("--out", required=True, metavar="DIR", help="the trace folder to write")
+    imp.add_argument("--option", action="append", metavar="KEY=VALUE",
+                     help="an option of the importer, for example phases=all (alibaba-gpu-2023: keep "
+                          "pods that never ran, as the fragmentation study does) or multi_node=split "
+                          "(helios, philly); repeatable")
     imp.add_argument("--out-format", default="csv", choices=["csv", "parquet"],
                      help="table format (default csv)")
     imp.set_defaults(func=cmd_import)

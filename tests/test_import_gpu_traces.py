@@ -523,3 +523,22 @@ def test_import_command_writes_a_replayable_trace(tmp_path, capsys):
     res = fps.simulate(trace, cluster, record_tasks=True)
     assert (res.tasks["status"] == "completed").all()
     assert main(["import", "no-such-format", str(src), "--out", str(out)]) == 2
+
+
+def test_import_command_passes_importer_options(tmp_path, capsys):
+    """--option KEY=VALUE reaches the importer (typed), and an unknown key is named."""
+    from fastpipesim.cli import main
+
+    openb = Path(__file__).resolve().parent.parent.parent / "shared" / "traces-real" / "alibaba-gpu-v2023-openb"
+    if not openb.is_dir():
+        pytest.skip("the real openb trace is not beside the repository")
+    nodes, pods = str(openb / "openb_node_list_gpu_node.csv"), str(openb / "openb_pod_list_default.csv")
+    assert main(["import", "alibaba-gpu-2023", nodes, pods, "--out", str(tmp_path / "ran")]) == 0
+    assert main(["import", "alibaba-gpu-2023", nodes, pods, "--out", str(tmp_path / "all"),
+                 "--option", "phases=all"]) == 0
+    ran, every = fps.read_trace(tmp_path / "ran"), fps.read_trace(tmp_path / "all")
+    assert every.n_pipelines == 8152 > ran.n_pipelines
+    capsys.readouterr()
+    assert main(["import", "alibaba-gpu-2023", nodes, pods, "--out", str(tmp_path / "x"),
+                 "--option", "phase=all"]) == 2
+    assert "its options are ['phases'" in capsys.readouterr().err
