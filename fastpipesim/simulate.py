@@ -20,7 +20,7 @@ from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, ma
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
-from .workload import Batch, RequestShapes
+from .workload import Batch, RequestShapes, group_requests
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,16 @@ class RunConfig:
         return self.policy.name if isinstance(self.policy, CustomPolicy) else str(self.policy)
 
 
+def shapes_fit(task_shape: np.ndarray, shape_req: np.ndarray, cluster: Cluster) -> bool:
+    """Whether every task's request shape fits on some node of some pool (MODEL.md 2, 4.3)."""
+    nodes = cluster.nodes()
+    pool_cap = nodes.pool_node_capacity[nodes.pool_count > 0]
+    fits = (pool_cap[None, :, :] >= shape_req[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
+    if fits.all():
+        return True
+    return bool(fits[task_shape].all())  # (a shape no task uses may be any size)
+
+
 def request_shapes(batch: Batch, cluster: Cluster):
     """Distinct requests of a batch, and the check that each fits some node.
 
@@ -50,29 +60,8 @@ def request_shapes(batch: Batch, cluster: Cluster):
     :class:`InputError` naming the tasks whose request fits on no node of any
     pool (MODEL.md 2: such a task would never run).
     """
-    wa = batch.arrays
-    if batch.shapes is not None:
-        task_shape, shape_req = batch.shapes
-    elif wa.n_tasks == 0:
-        return np.zeros(0, np.int64), np.zeros((1, 3))
-    else:
-        # Group identical requests: code each dimension by its distinct values,
-        # then the triples. Shape numbering cannot change a schedule: the pass
-        # merges shapes by their head tasks' total order, not by shape number.
-        key = np.zeros(wa.n_tasks, dtype=np.int64)
-        for col in (wa.cpu, wa.gpu, wa.mem):
-            values, code = np.unique(col, return_inverse=True)
-            key = key * len(values) + code.reshape(-1)
-        _, task_shape = np.unique(key, return_inverse=True)
-        task_shape = task_shape.reshape(-1).astype(np.int64)
-        shape_req = np.empty((int(task_shape.max()) + 1, 3))
-        shape_req[task_shape, 0] = wa.cpu
-        shape_req[task_shape, 1] = wa.gpu
-        shape_req[task_shape, 2] = wa.mem
-    nodes = cluster.nodes()
-    pool_cap = nodes.pool_node_capacity[nodes.pool_count > 0]
-    fits = (pool_cap[None, :, :] >= shape_req[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
-    if not fits[task_shape].all():  # (a shape no task uses may be any size)
+    task_shape, shape_req = group_requests(batch)
+    if not shapes_fit(task_shape, shape_req, cluster):
         check_fits(batch, cluster)  # raises, naming the tasks
     return task_shape, np.ascontiguousarray(shape_req)
 
@@ -281,9 +270,12 @@ def _replication_source(workload, seed: int, cluster: Cluster):
     """A function ``r -> Batch`` of replication r of the workload."""
     if hasattr(workload, "generate"):
         return lambda r: workload.generate(seed, int(r))
+    if isinstance(workload, Trace):
+        # a trace is deterministic: every replication (and every later call) replays
+        # the same arrays, built and grouped once per Trace
+        base = workload._simulation_batch()
+        return lambda r: dataclasses.replace(base, replications=np.array([int(r)], dtype=np.int64))
     if hasattr(workload, "to_batch"):
-        # a trace is deterministic: every replication replays the same arrays,
-        # built and grouped once
         base = workload.to_batch(replication=0)
         base = dataclasses.replace(base, shapes=RequestShapes(*request_shapes(base, cluster)))
         return lambda r: dataclasses.replace(base, replications=np.array([int(r)], dtype=np.int64))
@@ -365,8 +357,8 @@ def simulate(
         as needed below it).
     """
     cluster = default_cluster() if cluster is None else cluster
-    if isinstance(workload, Trace):
-        check_fits(workload, cluster)  # before anything runs, naming the trace's rows
+    if isinstance(workload, Trace) and not shapes_fit(*workload._simulation_batch().shapes, cluster):
+        check_fits(workload, cluster)  # raises before anything runs, naming the trace's rows
     if replications is None:
         replications = 1 if not hasattr(workload, "generate") else 30
     if isinstance(workload, Batch):
@@ -445,7 +437,8 @@ def _rule_tables(workload) -> list:
     if isinstance(workload, Batch):
         return list(workload.models or [])
     if isinstance(workload, Trace):
-        return [workload.model_table()]
+        models = workload._simulation_batch().models
+        return [None if models is None else models[0]]
     if hasattr(workload, "model_table"):
         return [workload.model_table(0, 0)]
     return []

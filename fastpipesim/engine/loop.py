@@ -225,12 +225,12 @@ def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
 
 
 @njit(cache=True, error_model="numpy")
-def _make_ready(j, g, gp, p, now, policy, custom, wa, remaining, key, ready, out_ready, task_shape,
+def _make_ready(j, g, gp, p, now, policy, custom, duration, priority, remaining, key, ready, out_ready, task_shape,
                 store, pos, base, hsize, active):
     """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
     ready[j] = now
     out_ready[g] = now
-    key[j] = 0.0 if custom else _builtin_key(policy, wa.duration[g], wa.priority[gp], remaining[p], now)
+    key[j] = 0.0 if custom else _builtin_key(policy, duration[g], priority[gp], remaining[p], now)
     s = task_shape[g]
     hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
     if hsize[s] == 1:
@@ -259,13 +259,13 @@ def _deactivate(active, s):
 
 
 @njit(cache=True, error_model="numpy")
-def _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize, active, key, ready, task_shape):
+def _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, base, hsize, active, key, ready, task_shape):
     """A rejected pipeline's tasks that have not started are cancelled (MODEL.md 7).
 
     Ready ones leave their shape heaps. Returns how many ready tasks were removed.
     """
     removed = 0
-    for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+    for g in range(task_ptr[gp], task_ptr[gp + 1]):
         if out_status[g] != STATUS_NOT_STARTED:
             continue
         out_status[g] = STATUS_CANCELLED
@@ -375,6 +375,13 @@ def run_replication_nb(
 
     Fills the slices of the output arrays that belong to replication k.
     """
+    # The workload's arrays taken out of `wa` once: reading an array through the
+    # tuple, or passing the tuple to a call, costs a reference count per array.
+    submit, model, priority, pipeline_id = wa.submit, wa.model, wa.priority, wa.pipeline_id
+    task_ptr, task_pipeline, task_type = wa.task_ptr, wa.task_pipeline, wa.task_type
+    duration, n_pred, succ_ptr, succ = wa.duration, wa.n_pred, wa.succ_ptr, wa.succ
+    cand_accuracy, cand_robustness, cand_fairness = wa.cand_accuracy, wa.cand_robustness, wa.cand_fairness
+    compress_loss = wa.compress_loss
     p0 = wa.rep_pipeline_ptr[k]
     p1 = wa.rep_pipeline_ptr[k + 1]
     t0 = wa.rep_task_ptr[k]
@@ -386,11 +393,11 @@ def run_replication_nb(
 
     # real pipelines first, then empty slots (pipeline_id -1) for submitted copies
     p_used = n_p
-    while p_used > 0 and wa.pipeline_id[p0 + p_used - 1] < 0:
+    while p_used > 0 and pipeline_id[p0 + p_used - 1] < 0:
         p_used -= 1
     n_exo = p_used
-    t_used = wa.task_ptr[p0 + p_used] - t0
-    e_used = wa.succ_ptr[t0 + t_used]
+    t_used = task_ptr[p0 + p_used] - t0
+    e_used = succ_ptr[t0 + t_used]
 
     # --- per-task state (local index i = global - t0) ---
     key = np.empty(n_t)
@@ -399,7 +406,7 @@ def run_replication_nb(
     pos = np.full(n_t, -1, dtype=np.int64)
     for i in range(n_t):
         g = t0 + i
-        pred_left[i] = wa.n_pred[g] if i < t_used else 0
+        pred_left[i] = n_pred[g] if i < t_used else 0
         out_ready[g] = np.nan
         out_start[g] = np.nan
         out_end[g] = np.nan
@@ -419,12 +426,12 @@ def run_replication_nb(
         out_source[gp] = -1
         if p >= p_used:
             continue
-        a = wa.task_ptr[gp]
-        b = wa.task_ptr[gp + 1]
+        a = task_ptr[gp]
+        b = task_ptr[gp + 1]
         tasks_left[p] = b - a
         s = 0.0
         for g in range(a, b):
-            s += wa.duration[g]
+            s += duration[g]
         remaining[p] = s
 
     # --- lifecycle state (MODEL.md 7), per model row ---
@@ -467,14 +474,14 @@ def run_replication_nb(
     cand_acc = np.empty(n_p)
     rejected = np.zeros(n_p, dtype=np.bool_)
     for p in range(p_used):
-        cand_acc[p] = wa.cand_accuracy[p0 + p]
+        cand_acc[p] = cand_accuracy[p0 + p]
     pending = np.empty(max(n_p - n_exo, 1), dtype=np.int64)  # copies submitted now, to arrive now
     n_pending = 0
     cursor = np.zeros(5, dtype=np.int64)  # (p_used, t_used, e_used, next_pid, n_pending) for _trigger_phase
     next_pid = 0
     for p in range(p_used):
-        if wa.pipeline_id[p0 + p] >= next_pid:
-            next_pid = wa.pipeline_id[p0 + p] + 1
+        if pipeline_id[p0 + p] >= next_pid:
+            next_pid = pipeline_id[p0 + p] + 1
 
     # --- ready heaps, one per shape, sharing one store ---
     shape_count = np.zeros(n_shapes, dtype=np.int64)
@@ -515,7 +522,7 @@ def run_replication_nb(
     ev_time = np.empty(n_t + 1)
     ev_task = np.empty(n_t + 1, dtype=np.int64)
     ev_size = 0
-    arrivals = np.argsort(wa.submit[p0:p0 + n_exo], kind="mergesort")  # ties stay in pipeline_id order
+    arrivals = np.argsort(submit[p0:p0 + n_exo], kind="mergesort")  # ties stay in pipeline_id order
     next_arrival = 0
 
     now = 0.0
@@ -534,7 +541,7 @@ def run_replication_nb(
         if ev_size > 0 and ev_time[0] < t_next:
             t_next = ev_time[0]
         if next_arrival < n_exo:
-            ta = wa.submit[p0 + arrivals[next_arrival]]
+            ta = submit[p0 + arrivals[next_arrival]]
             if ta < t_next:
                 t_next = ta
         if t_next == np.inf or t_next > horizon:
@@ -561,35 +568,35 @@ def run_replication_nb(
             log_len += 1
             out_end[g] = now
             out_status[g] = STATUS_COMPLETED
-            gp = wa.task_pipeline[g]
+            gp = task_pipeline[g]
             p = gp - p0
             tasks_left[p] -= 1
-            for e in range(wa.succ_ptr[g], wa.succ_ptr[g + 1]):
-                j = wa.succ[e] - t0
+            for e in range(succ_ptr[g], succ_ptr[g + 1]):
+                j = succ[e] - t0
                 pred_left[j] -= 1
                 if pred_left[j] == 0 and out_status[t0 + j] != STATUS_CANCELLED:
-                    _make_ready(j, t0 + j, gp, p, now, policy, rekey, wa, remaining, key, ready,
+                    _make_ready(j, t0 + j, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
                                 out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
             row = pipeline_row[gp] if lifecycle else -1
             if row >= 0:
                 if not rejected[p] and cand_acc[p] == cand_acc[p]:
                     # the task's lifecycle effect (MODEL.md 7), at its completion
-                    ty = wa.task_type[g]
+                    ty = task_type[g]
                     gate = -1
                     if ty == TYPE_EVALUATE and cand_acc[p] < gates[GATE_ACCURACY]:
                         gate = OUTCOME_REJECTED_EVALUATE
-                    elif ty == TYPE_BIAS_CHECK and wa.cand_fairness[gp] < gates[GATE_FAIRNESS]:
+                    elif ty == TYPE_BIAS_CHECK and cand_fairness[gp] < gates[GATE_FAIRNESS]:
                         gate = OUTCOME_REJECTED_BIAS_CHECK
-                    elif ty == TYPE_ROBUSTNESS_CHECK and wa.cand_robustness[gp] < gates[GATE_ROBUSTNESS]:
+                    elif ty == TYPE_ROBUSTNESS_CHECK and cand_robustness[gp] < gates[GATE_ROBUSTNESS]:
                         gate = OUTCOME_REJECTED_ROBUSTNESS_CHECK
                     elif ty == TYPE_COMPRESS:
-                        loss = wa.compress_loss[gp]
+                        loss = compress_loss[gp]
                         if loss == loss:
                             # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
                             cand_acc[p] = max(cand_acc[p] - loss, 0.0)
                     elif ty == TYPE_DEPLOY:
-                        _deploy(row, now, warmup, cand_acc[p], wa.cand_robustness[gp], wa.cand_fairness[gp],
+                        _deploy(row, now, warmup, cand_acc[p], cand_robustness[gp], cand_fairness[gp],
                                 drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model)
                         deployed = True
                     if gate >= 0:
@@ -597,7 +604,7 @@ def run_replication_nb(
                         out_outcome[gp] = gate
                         if now >= warmup:
                             out_model[row, 3 + gate - OUTCOME_REJECTED_EVALUATE] += 1.0
-                        n_ready -= _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize,
+                        n_ready -= _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, base, hsize,
                                                 active, key, ready, task_shape)
             if tasks_left[p] == 0:
                 # finished: completed, or rejected and its last running task ended
@@ -636,7 +643,7 @@ def run_replication_nb(
         # tuple costs a reference count per array, which halved the loop's speed.
         x = 0
         while True:
-            if next_arrival < n_exo and wa.submit[p0 + arrivals[next_arrival]] == now:
+            if next_arrival < n_exo and submit[p0 + arrivals[next_arrival]] == now:
                 p = arrivals[next_arrival]
                 next_arrival += 1
                 if lifecycle and pipeline_row[p0 + p] >= 0:
@@ -649,9 +656,9 @@ def run_replication_nb(
             n_events += 1
             gp = p0 + p
             out_outcome[gp] = OUTCOME_UNFINISHED
-            for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
-                if wa.n_pred[g] == 0:
-                    _make_ready(g - t0, g, gp, p, now, policy, rekey, wa, remaining, key, ready,
+            for g in range(task_ptr[gp], task_ptr[gp + 1]):
+                if n_pred[g] == 0:
+                    _make_ready(g - t0, g, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
                                 out_ready, task_shape, store, pos, base, hsize, active)
                     n_ready += 1
         n_pending = 0
@@ -667,7 +674,7 @@ def run_replication_nb(
                 for jj in range(hsize[s]):
                     j = store[b + jj]
                     g = t0 + j
-                    gp = wa.task_pipeline[g]
+                    gp = task_pipeline[g]
                     row = pipeline_row[gp] if lifecycle else -1
                     if custom:
                         sg = task_shape[g]
@@ -679,9 +686,9 @@ def run_replication_nb(
                             thr = threshold[row]
                             st = 1.0 if stale[row] else 0.0
                         kv = keyfn(
-                            now, ready[j], wa.duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
-                            wa.task_type[g],
-                            wa.pipeline_id[gp], wa.priority[gp], wa.model[gp], wa.submit[gp], remaining[gp - p0],
+                            now, ready[j], duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
+                            task_type[g],
+                            pipeline_id[gp], priority[gp], model[gp], submit[gp], remaining[gp - p0],
                             acc_now, thr, st,
                         )
                     elif row >= 0:
@@ -743,8 +750,8 @@ def run_replication_nb(
             out_start[g] = now
             out_node[g] = node
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
-            ev_size = ev_push(ev_time, ev_task, ev_size, now + wa.duration[g] / speed[node], i)
-            p = wa.task_pipeline[g] - p0
+            ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
+            p = task_pipeline[g] - p0
             if track_remaining and not touched[p]:
                 touched[p] = True
                 touched_list[n_touched] = p
@@ -765,12 +772,12 @@ def run_replication_nb(
             touched[p] = False
             gp = p0 + p
             rem = 0.0
-            for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+            for g in range(task_ptr[gp], task_ptr[gp + 1]):
                 if out_status[g] == STATUS_NOT_STARTED:
-                    rem += wa.duration[g]
+                    rem += duration[g]
             remaining[p] = rem
             if policy == POLICY_SRPT:
-                for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+                for g in range(task_ptr[gp], task_ptr[gp + 1]):
                     j = g - t0
                     if pos[j] >= 0:
                         key[j] = rem
