@@ -13,34 +13,44 @@ from .workload import Batch, WorkloadArrays
 
 __version__ = "0.1.0"
 
+# Imported on first use (PEP 562): the generators bring SciPy, which a run that
+# replays a trace never needs, and ``import fastpipesim`` should cost little more
+# than importing NumPy, pandas and Numba.
+_LAZY = {
+    "Trace": "trace",
+    "read_trace": "trace",
+    "ModelOpsWorkload": "modelops",
+    "QueueWorkload": "queueing",
+}
+
 __all__ = [
     "Batch",
     "Cluster",
     "CustomPolicy",
     "InputError",
+    "ModelOpsWorkload",
+    "QueueWorkload",
     "Results",
+    "Trace",
     "WorkloadArrays",
     "custom_policy",
     "default_cluster",
     "read_cluster",
+    "read_trace",
     "simulate",
 ]
 
-try:  # these arrive with their modules
-    from .trace import Trace, read_trace  # noqa: F401
 
-    __all__ += ["Trace", "read_trace"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .modelops import ModelOpsWorkload  # noqa: F401
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-    __all__ += ["ModelOpsWorkload"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .queueing import QueueWorkload  # noqa: F401
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
-    __all__ += ["QueueWorkload"]
-except ImportError:  # pragma: no cover
-    pass
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

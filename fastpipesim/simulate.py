@@ -13,7 +13,8 @@ import numpy as np
 from .cluster import Cluster, default_cluster
 from .engine import engine_is_compiled
 from .engine.constants import FIT_TOL, N_MODEL_ACCUMULATORS, RUN_OK
-from .engine.loop import no_custom_key, run_replication_nb
+from .engine import loop as _loop
+from .engine.loop import run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
 from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies,
                         pipeline_rows, replication_batch, resolve_gates, trim)
@@ -144,7 +145,7 @@ class _Outputs:
 
     def run(self, k, task_shape, shape_req, cfg, lc, summarize=True):
         nodes = self.nodes
-        keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else no_custom_key
+        keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else _loop.no_custom_key
         horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
         run_replication_nb(
             self.wa, k, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, self.n_pools,

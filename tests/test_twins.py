@@ -36,6 +36,8 @@ from fastpipesim.lifecycle import no_lifecycle
 from fastpipesim.workload import concat_batches
 from randtrace import random_trace
 
+pytestmark = pytest.mark.crosspath  # (was inside a subprocess's script, where it broke the script)
+
 ROOT = Path(__file__).resolve().parent.parent
 sim_mod = sys.modules["fastpipesim.simulate"]  # the package's `simulate` attribute is the function
 
@@ -361,7 +363,6 @@ from numba.core.config import DISABLE_JIT
 assert DISABLE_JIT
 from test_twins import CONFIGS, _simulate_trace
 
-pytestmark = pytest.mark.crosspath
 out = []
 for seed, cfg in enumerate(CONFIGS):
     if cfg["policy"] == "hrrn":

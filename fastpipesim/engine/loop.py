@@ -91,11 +91,20 @@ CUSTOM_KEY_SIGNATURE = types.float64(
 )
 
 
-@cfunc(CUSTOM_KEY_SIGNATURE, cache=True)
-def no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, model, submit, remaining,
-                  accuracy, threshold, stale):
+def _no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, model, submit, remaining,
+                   accuracy, threshold, stale):
     """Placeholder passed when the policy is built in; never called."""
     return 0.0
+
+
+def __getattr__(name):
+    # ``no_custom_key``, the compiled placeholder, is made on first use: compiling
+    # (or loading) a cfunc initializes Numba's whole compiler, which would
+    # otherwise cost every ``import fastpipesim`` a third of a second.
+    if name == "no_custom_key":
+        f = globals()["no_custom_key"] = cfunc(CUSTOM_KEY_SIGNATURE, cache=True)(_no_custom_key)
+        return f
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @njit(cache=True, error_model="numpy")
