@@ -15,14 +15,14 @@ Indices in ``store``/``pos`` are replication-local task indices.
 from numba import njit
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def ev_less(ev_time, ev_task, a, b):
     ta = ev_time[a]
     tb = ev_time[b]
     return ta < tb or (ta == tb and ev_task[a] < ev_task[b])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def ev_push(ev_time, ev_task, size, t, task):
     """Push (t, task); returns the new size."""
     i = size
@@ -39,7 +39,7 @@ def ev_push(ev_time, ev_task, size, t, task):
     return size + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def ev_pop(ev_time, ev_task, size):
     """Remove the top; returns the new size (the top was ev_time[0], ev_task[0])."""
     size -= 1
@@ -63,7 +63,7 @@ def ev_pop(ev_time, ev_task, size):
     return size
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def task_before(key, ready, a, b):
     """True when local task a comes before task b in the order of MODEL.md 4.2."""
     ka = key[a]
@@ -77,7 +77,7 @@ def task_before(key, ready, a, b):
     return a < b
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_sift_up(store, pos, b, j, key, ready):
     """Move the entry in slot j of the heap starting at b towards the root."""
     item = store[b + j]
@@ -94,7 +94,7 @@ def rh_sift_up(store, pos, b, j, key, ready):
     pos[item] = j
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_sift_down(store, pos, b, size, j, key, ready):
     item = store[b + j]
     while True:
@@ -116,7 +116,7 @@ def rh_sift_down(store, pos, b, size, j, key, ready):
     pos[item] = j
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_push(store, pos, b, size, task, key, ready):
     """Insert local task into the heap at b of current size; returns the new size."""
     store[b + size] = task
@@ -125,7 +125,7 @@ def rh_push(store, pos, b, size, task, key, ready):
     return size + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_pop(store, pos, b, size, key, ready):
     """Remove the head; returns the new size."""
     head = store[b]
@@ -138,7 +138,7 @@ def rh_pop(store, pos, b, size, key, ready):
     return size
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_heapify(store, pos, b, size, key, ready):
     for j in range(size):
         pos[store[b + j]] = j
@@ -146,7 +146,7 @@ def rh_heapify(store, pos, b, size, key, ready):
         rh_sift_down(store, pos, b, size, j, key, ready)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_remove(store, pos, b, size, task, key, ready):
     """Remove ``task`` from the heap at b wherever it is; returns the new size."""
     j = pos[task]

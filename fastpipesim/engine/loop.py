@@ -107,7 +107,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _fits(free, n, shape_req, s):
     return (
         free[n, 0] >= shape_req[s, 0] - FIT_TOL
@@ -116,7 +116,7 @@ def _fits(free, n, shape_req, s):
     )
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _score(free, capacity, n, shape_req, s):
     sc = 0.0
     for d in range(3):
@@ -126,7 +126,7 @@ def _score(free, capacity, n, shape_req, s):
     return sc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _better(placement, score, best_score, node, best_node):
     """Is (score, node) preferred to (best_score, best_node) under best/worst fit?"""
     if placement == PLACEMENT_BEST_FIT:
@@ -134,7 +134,7 @@ def _better(placement, score, best_score, node, best_node):
     return score > best_score or (score == best_score and node < best_node)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, c1):
     """The node a task of request shape ``s`` goes to under ``placement``, or -1.
 
@@ -186,12 +186,12 @@ def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, 
     return best
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _shape_head_before(store, base, key, ready, s1, s2):
     return task_before(key, ready, store[base[s1]], store[base[s2]])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _merge_sift_down(mh, m, j, store, base, key, ready):
     item = mh[j]
     while True:
@@ -209,7 +209,7 @@ def _merge_sift_down(mh, m, j, store, base, key, ready):
     mh[j] = item
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _builtin_key(policy, duration, priority, remaining, now):
     if policy == POLICY_FIFO:
         return now
@@ -220,7 +220,7 @@ def _builtin_key(policy, duration, priority, remaining, now):
     return remaining  # POLICY_SRPT
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
     """Add the state held constant over [last_t, t], clipped to t >= warmup; returns the queue area."""
     lo = max(last_t, warmup)
@@ -233,7 +233,7 @@ def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
     return n_ready * dt
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _make_ready(j, g, gp, p, now, policy, custom, duration, priority, remaining, key, ready, out_ready, task_shape,
                 store, pos, base, hsize, active):
     """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
@@ -246,7 +246,7 @@ def _make_ready(j, g, gp, p, now, policy, custom, duration, priority, remaining,
         _activate(active, s)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _activate(active, s):
     """Add shape s to the shapes with ready tasks.
 
@@ -257,7 +257,7 @@ def _activate(active, s):
     active[active[0]] = s
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _deactivate(active, s):
     n = active[0]
     for x in range(1, n + 1):
@@ -736,12 +736,12 @@ def run_replication_nb(
             s = merge[0]
             i = store[base[s]]
             g = t0 + i
-            b0 = blocked_at[s]
-            if b0 < 0 or log_len - b0 >= n_nodes:
+            c0 = blocked_at[s]
+            c1 = log_len
+            if c0 < 0 or log_len - c0 >= n_nodes:
                 # unknown, or more nodes were freed since than a full scan reads
-                node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, -1, -1)
-            else:
-                node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, b0, log_len)
+                c0 = -1
+            node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, c0, c1)
             if node < 0:
                 blocked_at[s] = log_len
                 if not backfill:

@@ -1,0 +1,33 @@
+"""The summary's order statistics (written out instead of np.partition) equal numpy's, compiled and in Python."""
+import numpy as np
+import pytest
+
+from fastpipesim.engine.summary import percentile_nb, select_nb
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 16, 101, 1000])
+def test_select_and_percentile_equal_numpy(n):
+    rng = np.random.default_rng(n)
+    for trial in range(20):
+        kind = trial % 4
+        if kind == 0:
+            x = rng.standard_normal(n)
+        elif kind == 1:
+            x = rng.integers(0, 4, n).astype(float)  # many ties
+        elif kind == 2:
+            x = np.sort(rng.exponential(size=n))  # sorted
+        else:
+            x = np.sort(rng.exponential(size=n))[::-1].copy()  # reversed
+        k = int(rng.integers(0, n))
+        for f in (select_nb, select_nb.py_func):
+            a = x.copy()
+            v = f(a, k)
+            assert v == np.partition(x, k)[k] and a[k] == v
+            assert (a[:k] <= v).all() and (a[k + 1:] >= v).all() and np.array_equal(np.sort(a), np.sort(x))
+        for q in (0.0, 50.0, 95.0, 99.0, 100.0):
+            want = np.percentile(x, q)
+            for f in (percentile_nb, percentile_nb.py_func):
+                assert f(x, q) == want, (n, kind, q)
+    y = rng.standard_normal(max(n, 2))
+    y[-1] = np.nan
+    assert np.isnan(percentile_nb(y, 95.0)) and np.isnan(np.percentile(y, 95.0))
