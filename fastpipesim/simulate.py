@@ -13,10 +13,9 @@ import numpy as np
 from .cluster import Cluster, default_cluster
 from .engine import engine_is_compiled
 from .engine.constants import FIT_TOL, N_MODEL_ACCUMULATORS, RUN_OK
-from .engine import loop as _loop
 from .engine.loop import run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
-from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies,
+from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, rule_arrays,
                         pipeline_rows, replication_batch, resolve_gates, trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
@@ -143,16 +142,18 @@ class _Outputs:
         for name in ("pipeline_end", "outcome", "trigger", "source", "scratch"):
             setattr(self, name, getattr(self, name)[:p_used].copy())
 
-    def run(self, k, task_shape, shape_req, cfg, lc, summarize=True):
+    def run(self, k, task_shape, shape_req, cfg, lc, summarize=True, rules=None):
         nodes = self.nodes
-        keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else _loop.no_custom_key
+        # None for a built-in policy, and no rules unless some model has one: the loop
+        # is then compiled without the code of the custom key or of the rules
+        keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else None
         horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
         run_replication_nb(
             self.wa, k, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, self.n_pools,
             policy_code(cfg.policy), placement_code(cfg.placement), bool(cfg.backfill), horizon,
             float(cfg.warmup), keyfn, lc,
             self.ready, self.start, self.end, self.node, self.status, self.pipeline_end,
-            self.outcome, self.trigger, self.source, self.rep, self.alloc, self.model_acc[k], self.ext,
+            self.outcome, self.trigger, self.source, self.rep, self.alloc, self.model_acc[k], self.ext, rules,
         )
         if summarize:
             self.summarize(k, cfg)
@@ -204,9 +205,10 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         res_shape, res_req = request_shapes(reserve, cluster)
         room = make_room(batch, task_shape, shape_req, reserve, res_shape, res_req, counts)
         rows = np.concatenate([rows_real, np.full(reserve.arrays.n_pipelines, -1, dtype=np.int64)])
-        lc = lifecycle_arrays(table, cfg.gates, rows, reserve, room.reserve_shape, room.reserve_ptr)
+        lc = lifecycle_arrays(table, cfg.gates, rows)
         out = _Outputs(room.batch, cluster, [table])
-        out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False)
+        out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False,
+                rules=rule_arrays(reserve, room.reserve_shape, room.reserve_ptr))
         if out.ext[0, 0] == RUN_OK:
             break
         m = int(out.ext[0, 1])

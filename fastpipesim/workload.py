@@ -160,12 +160,6 @@ class LifecycleArrays(NamedTuple):
     pipeline_row : int64[P]
         Model row of each pipeline of the batch, -1 for a model without state.
         The loop sets it for the pipelines it submits.
-    res : WorkloadArrays
-        The pipelines the rules may submit (one replication): those of row m are
-        ``res_ptr[m]:res_ptr[m+1]``, the k-th submitted copies the k-th.
-    res_shape : int64[T_res]
-        Request shape of each reserve task (the batch's shape table).
-    res_ptr : int64[M + 1]
     """
 
     model_id: np.ndarray
@@ -180,6 +174,25 @@ class LifecycleArrays(NamedTuple):
     phase: np.ndarray
     gates: np.ndarray
     pipeline_row: np.ndarray
+
+
+class RuleArrays(NamedTuple):
+    """The pipelines a replication's automation rules (MODEL.md 7) may submit: the reserve.
+
+    Passed to the event loop apart from :class:`LifecycleArrays`, and only when
+    some model has a rule: a loop called without it is compiled without the
+    rules' code (a cold start compiles only what a run uses).
+
+    Attributes
+    ----------
+    res : WorkloadArrays
+        One replication: the pipelines of model row m are ``res_ptr[m]:res_ptr[m+1]``,
+        the k-th submitted copies the k-th.
+    res_shape : int64[T_res]
+        Request shape of each reserve task (the batch's shape table).
+    res_ptr : int64[M + 1]
+    """
+
     res: WorkloadArrays
     res_shape: np.ndarray
     res_ptr: np.ndarray

@@ -31,3 +31,16 @@ def test_select_and_percentile_equal_numpy(n):
     y = rng.standard_normal(max(n, 2))
     y[-1] = np.nan
     assert np.isnan(percentile_nb(y, 95.0)) and np.isnan(np.percentile(y, 95.0))
+
+
+def test_arrival_order_is_a_stable_argsort():
+    from fastpipesim.engine.loop import arrival_order_nb
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 3, 8, 33, 500):
+        for ties in (False, True):
+            x = rng.integers(0, 5, n + 4).astype(float) if ties else rng.standard_normal(n + 4)
+            want = np.argsort(x[2:2 + n], kind="mergesort")
+            for f in (arrival_order_nb, arrival_order_nb.py_func):
+                assert np.array_equal(f(x, 2, n), want)
+                assert np.array_equal(f(np.sort(x), 2, n), np.arange(n))

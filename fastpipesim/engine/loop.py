@@ -303,6 +303,45 @@ def _next_trigger(on_drift, stale, cross, per_next):
     return t
 
 
+@njit(cache=True, error_model="numpy")
+def arrival_order_nb(submit, p0, n):
+    """Order of pipelines p0 .. p0+n-1 by submit time, ties in pipeline_id (index) order.
+
+    ``submit : float64[P]``; returns ``int64[n]``, indices relative to p0. The
+    identity when the times are already sorted (generated workloads, queues,
+    most traces): one pass instead of a sort. Otherwise a bottom-up merge sort,
+    stable as ``np.argsort(kind="mergesort")`` (written out: Numba's own costs a
+    second and a half of compile time).
+    """
+    order = np.empty(n, dtype=np.int64)
+    is_sorted = True
+    for i in range(n):
+        order[i] = i
+        if i > 0 and submit[p0 + i] < submit[p0 + i - 1]:
+            is_sorted = False
+    if is_sorted:
+        return order
+    tmp = np.empty(n, dtype=np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            for x in range(lo, hi):
+                # take from the left run unless the right one is strictly earlier: stable
+                if i < mid and (j >= hi or not submit[p0 + order[j]] < submit[p0 + order[i]]):
+                    tmp[x] = order[i]
+                    i += 1
+                else:
+                    tmp[x] = order[j]
+                    j += 1
+        order, tmp = tmp, order
+        width *= 2
+    return order
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_replication_nb(
     wa,
@@ -333,6 +372,7 @@ def run_replication_nb(
     out_alloc,
     out_model,
     out_ext,
+    rules=None,
 ):
     """Simulate replication ``k`` of the batch ``wa`` (a ``WorkloadArrays``).
 
@@ -359,10 +399,12 @@ def run_replication_nb(
         ``inf`` for none.
     warmup : float
         Start of the observation window of the time averages.
-    keyfn : FunctionType(CUSTOM_KEY_SIGNATURE)
-        Used only when ``policy == POLICY_CUSTOM``.
+    keyfn : FunctionType(CUSTOM_KEY_SIGNATURE) or None
+        The key of ``POLICY_CUSTOM``; None with a built-in policy, which compiles
+        the loop without the custom key's code (Numba prunes a branch on
+        ``arg is None`` before typing it).
     lc : LifecycleArrays
-        Models, gates and reserve of triggered pipelines; no models: no lifecycle.
+        Models and gates; no models: no lifecycle.
     out_ready, out_start, out_end : float64[T]
     out_node, out_status : int64[T]
     out_pipeline_end : float64[P]
@@ -381,6 +423,9 @@ def run_replication_nb(
     out_ext : int64[R, 4]
         Status (``RUN_OK`` or ``RUN_NEED_RESERVE``), the model row that ran out
         of reserve, and the pipelines and tasks used (real ones and filled slots).
+    rules : RuleArrays or None
+        The reserve of pipelines the automation rules submit; None when no model
+        has a rule (the loop is then compiled without the rules' code).
 
     Fills the slices of the output arrays that belong to replication k.
     """
@@ -410,10 +455,12 @@ def run_replication_nb(
 
     # --- per-task state (local index i = global - t0) ---
     key = np.empty(n_t)
-    ready = np.full(n_t, np.inf)  # inf until ready, so unset entries never sort first
+    ready = np.empty(n_t)  # inf until ready, so unset entries never sort first
     pred_left = np.empty(n_t, dtype=np.int64)
-    pos = np.full(n_t, -1, dtype=np.int64)
+    pos = np.empty(n_t, dtype=np.int64)  # (np.empty and a loop, not np.full: each np.full costs compile time)
     for i in range(n_t):
+        ready[i] = np.inf
+        pos[i] = -1
         g = t0 + i
         pred_left[i] = n_pred[g] if i < t_used else 0
         out_ready[g] = np.nan
@@ -459,15 +506,17 @@ def run_replication_nb(
     fair = lc.fairness.copy()
     td = lc.deployed_at.copy()
     cross = np.empty(n_models)
-    seg_start = np.full(n_models, -np.inf)
+    seg_start = np.empty(n_models)
     stale = np.zeros(n_models, dtype=np.bool_)
     finished = np.zeros(n_models, dtype=np.bool_)  # a pipeline of a stale model finished now
     in_flight = np.zeros(n_models, dtype=np.int64)
     n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
     per_k = np.zeros(n_models, dtype=np.int64)
-    per_next = np.full(n_models, np.inf)
+    per_next = np.empty(n_models)
     has_rules = False
     for m in range(n_models):
+        seg_start[m] = -np.inf
+        per_next[m] = np.inf
         has_rules = has_rules or on_drift[m] or lc.period[m] > 0.0
         cross[m] = crossing_time_nb(a0[m], td[m], drift[m], threshold[m])
         if lc.period[m] > 0.0:
@@ -475,9 +524,17 @@ def run_replication_nb(
             per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
         for c in range(out_model.shape[1]):
             out_model[m, c] = 0.0
-    t_trigger = _next_trigger(on_drift, stale, cross, per_next) if has_rules else np.inf
+    custom = policy == POLICY_CUSTOM
+    if custom and keyfn is None:
+        raise ValueError("a custom policy needs its key function")
+    t_trigger = np.inf
+    if rules is not None:
+        if has_rules:
+            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+    elif has_rules:
+        raise ValueError("models with automation rules need their reserve (rules)")
     model_key = np.empty(n_models)  # staleness key of each model in the current pass
-    model_key_pass = np.full(n_models, -1, dtype=np.int64)
+    model_key_pass = np.zeros(n_models, dtype=np.int64) - 1
     n_finished = 0
     # candidate accuracy of each pipeline as compress changes it; rejected pipelines
     cand_acc = np.empty(n_p)
@@ -496,14 +553,15 @@ def run_replication_nb(
     shape_count = np.zeros(n_shapes, dtype=np.int64)
     for i in range(t_used):
         shape_count[task_shape[t0 + i]] += 1
-    if n_t > t_used:
-        # a shape of the reserve may get every slot
-        in_reserve = np.zeros(n_shapes, dtype=np.bool_)
-        for i in range(lc.res_shape.shape[0]):
-            in_reserve[lc.res_shape[i]] = True
-        for s in range(n_shapes):
-            if in_reserve[s]:
-                shape_count[s] += n_t - t_used
+    if rules is not None:
+        if n_t > t_used:
+            # a shape of the reserve may get every slot
+            in_reserve = np.zeros(n_shapes, dtype=np.bool_)
+            for i in range(rules.res_shape.shape[0]):
+                in_reserve[rules.res_shape[i]] = True
+            for s in range(n_shapes):
+                if in_reserve[s]:
+                    shape_count[s] += n_t - t_used
     base = np.zeros(n_shapes, dtype=np.int64)
     acc = 0
     for s in range(n_shapes):
@@ -512,7 +570,7 @@ def run_replication_nb(
     store = np.empty(max(acc, 1), dtype=np.int64)
     hsize = np.zeros(n_shapes, dtype=np.int64)
     active = np.zeros(n_shapes + 1, dtype=np.int64)  # shapes with ready tasks (see _activate)
-    blocked_at = np.full(n_shapes, -1, dtype=np.int64)  # free-log position, -1: unknown
+    blocked_at = np.zeros(n_shapes, dtype=np.int64) - 1  # free-log position, -1: unknown
     merge = np.empty(max(n_shapes, 1), dtype=np.int64)
     n_ready = 0
 
@@ -531,7 +589,7 @@ def run_replication_nb(
     ev_time = np.empty(n_t + 1)
     ev_task = np.empty(n_t + 1, dtype=np.int64)
     ev_size = 0
-    arrivals = np.argsort(submit[p0:p0 + n_exo], kind="mergesort")  # ties stay in pipeline_id order
+    arrivals = arrival_order_nb(submit, p0, n_exo)
     next_arrival = 0
 
     now = 0.0
@@ -539,7 +597,6 @@ def run_replication_nb(
     queue_area = 0.0
     n_events = 0
     n_passes = 0
-    custom = policy == POLICY_CUSTOM
     rekey = custom or policy == POLICY_STALENESS  # keys that change with time: recomputed every pass
     track_remaining = custom or policy == POLICY_SRPT  # only these keys read `remaining`
     out_ext[k, 0] = RUN_OK
@@ -625,27 +682,27 @@ def run_replication_nb(
                     if stale[row] and on_drift[row]:
                         finished[row] = True
                         n_finished += 1
-        if deployed and has_rules:
-            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
-
         # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
-        if has_rules and (t_trigger == now or n_finished > 0):
-            cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
-            short = _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight,
-                                   n_submitted, per_k, per_next, tasks_left, remaining, pred_left, cand_acc,
-                                   pending, cursor, out_trigger, out_source, out_model)
-            p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
-            if short >= 0:
-                # out of pre-drawn copies: say which model, when, and how many each
-                # model has used so far, so that the caller can draw enough
-                out_ext[k, 0] = RUN_NEED_RESERVE
-                out_ext[k, 1] = short
-                out_rep[k, 0] = now
-                for mm in range(n_models):
-                    out_model[mm, 10] = n_submitted[mm]
-                return
-            n_finished = 0
-            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+        if rules is not None:
+            if deployed and has_rules:
+                t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+            if has_rules and (t_trigger == now or n_finished > 0):
+                cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
+                short = _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished,
+                                       in_flight, n_submitted, per_k, per_next, tasks_left, remaining, pred_left,
+                                       cand_acc, pending, cursor, out_trigger, out_source, out_model)
+                p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+                if short >= 0:
+                    # out of pre-drawn copies: say which model, when, and how many each
+                    # model has used so far, so that the caller can draw enough
+                    out_ext[k, 0] = RUN_NEED_RESERVE
+                    out_ext[k, 1] = short
+                    out_rep[k, 0] = now
+                    for mm in range(n_models):
+                        out_model[mm, 10] = n_submitted[mm]
+                    return
+                n_finished = 0
+                t_trigger = _next_trigger(on_drift, stale, cross, per_next)
 
         # 3. arrivals at `now`, by pipeline_id: the workload's, then the copies submitted
         # now (their ids are larger). Inline, not a call: a call that takes the workload's
@@ -685,22 +742,24 @@ def run_replication_nb(
                     g = t0 + j
                     gp = task_pipeline[g]
                     row = pipeline_row[gp] if lifecycle else -1
-                    if custom:
-                        sg = task_shape[g]
-                        acc_now = np.nan
-                        thr = np.nan
-                        st = 0.0
-                        if row >= 0:
-                            acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
-                            thr = threshold[row]
-                            st = 1.0 if stale[row] else 0.0
-                        kv = keyfn(
-                            now, ready[j], duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
-                            task_type[g],
-                            pipeline_id[gp], priority[gp], model[gp], submit[gp], remaining[gp - p0],
-                            acc_now, thr, st,
-                        )
-                    elif row >= 0:
+                    kv = np.inf
+                    if keyfn is not None:
+                        if custom:
+                            sg = task_shape[g]
+                            acc_now = np.nan
+                            thr = np.nan
+                            st = 0.0
+                            if row >= 0:
+                                acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
+                                thr = threshold[row]
+                                st = 1.0 if stale[row] else 0.0
+                            kv = keyfn(
+                                now, ready[j], duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
+                                task_type[g],
+                                pipeline_id[gp], priority[gp], model[gp], submit[gp], remaining[gp - p0],
+                                acc_now, thr, st,
+                            )
+                    if not custom and row >= 0:
                         # staleness: -(threshold - a(now)); the model furthest below runs
                         # first. One value per model and pass, computed when first needed.
                         if model_key_pass[row] != n_passes:
@@ -708,8 +767,6 @@ def run_replication_nb(
                             model_key[row] = -(threshold[row]
                                                - deployed_accuracy_nb(a0[row], td[row], drift[row], now))
                         kv = model_key[row]
-                    else:
-                        kv = np.inf
                     if kv != kv:  # NaN sorts last
                         kv = np.inf
                     key[j] = kv
@@ -808,7 +865,7 @@ def run_replication_nb(
 
 
 @njit(cache=True, error_model="numpy")
-def _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight, n_submitted,
+def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight, n_submitted,
                    per_k, per_next, tasks_left, remaining, pred_left, cand_acc, pending, cursor, out_trigger,
                    out_source, out_model):
     """Apply the lifecycle triggers at ``now`` (MODEL.md 3 and 7), models in model_id order.
@@ -831,12 +888,12 @@ def _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, fin
             if rule < 0 or in_flight[m] > 0:
                 continue
             # the k-th copy of model m is the k-th reserve pipeline of its row
-            r = lc.res_ptr[m] + n_submitted[m]
-            if r >= lc.res_ptr[m + 1]:
+            r = rules.res_ptr[m] + n_submitted[m]
+            if r >= rules.res_ptr[m + 1]:
                 return m
             p = cursor[0]
             gp = p0 + p
-            g_next, e_next = _copy_pipeline(wa, lc, task_shape, r, gp, t0 + cursor[1], cursor[2], m)
+            g_next, e_next = _copy_pipeline(wa, lc, rules, task_shape, r, gp, t0 + cursor[1], cursor[2], m)
             cursor[0] += 1
             cursor[1] = g_next - t0
             cursor[2] = e_next
@@ -889,13 +946,13 @@ def _deploy(row, now, warmup, accuracy, robustness, fairness, drift, threshold, 
 
 
 @njit(cache=True, error_model="numpy")
-def _copy_pipeline(wa, lc, task_shape, r, gp, g0, e0, row):
+def _copy_pipeline(wa, lc, rules, task_shape, r, gp, g0, e0, row):
     """Copy reserve pipeline r into slot gp (tasks from g0, edges from e0); returns the next free (g, e).
 
     The copy belongs to model row ``row`` and keeps the reserve pipeline's
     priority and candidate outcomes; its pipeline_id and submit time are the caller's.
     """
-    res = lc.res
+    res = rules.res
     a = res.task_ptr[r]
     b = res.task_ptr[r + 1]
     wa.model[gp] = lc.model_id[row]
@@ -917,7 +974,7 @@ def _copy_pipeline(wa, lc, task_shape, r, gp, g0, e0, row):
         wa.mem[g] = res.mem[u]
         wa.duration[g] = res.duration[u]
         wa.n_pred[g] = res.n_pred[u]
-        task_shape[g] = lc.res_shape[u]
+        task_shape[g] = rules.res_shape[u]
         wa.succ_ptr[g] = e
         for x in range(res.succ_ptr[u], res.succ_ptr[u + 1]):
             wa.succ[e] = res.succ[x] - a + g0
