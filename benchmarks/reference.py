@@ -44,28 +44,6 @@ def _frames(res) -> dict:
     return out
 
 
-def _dag_trace(n_pipelines: int, seed: int = 5):
-    """Random DAG pipelines of 5 tasks (a chain with a fork), several request shapes."""
-    rng = np.random.default_rng(seed)
-    pids = np.arange(n_pipelines)
-    submit = np.sort(rng.uniform(0, 3 * DAY, n_pipelines)).round(1)
-    pipelines = pd.DataFrame({"pipeline_id": pids, "submit_time": submit,
-                              "model_id": rng.integers(0, 20, n_pipelines),
-                              "priority": rng.integers(0, 4, n_pipelines)})
-    names = ["prep", "train", "eval", "check", "deploy"]
-    after = ["", "prep", "train", "train", "eval;check"]
-    types = ["preprocess", "train", "evaluate", "bias_check", "deploy"]
-    n = n_pipelines * 5
-    gpu = np.tile([0.0, 1.0, 0.0, 0.0, 0.0], n_pipelines) * rng.choice([1.0, 2.0], n)
-    tasks = pd.DataFrame({
-        "pipeline_id": np.repeat(pids, 5), "task": np.tile(names, n_pipelines),
-        "type": np.tile(types, n_pipelines), "cpu": rng.choice([1.0, 2.0, 4.0, 8.0], n), "gpu": gpu,
-        "mem_gb": rng.choice([4.0, 16.0, 32.0], n), "duration": rng.exponential(900.0, n).round(2) + 1.0,
-        "after": np.tile(after, n_pipelines),
-    })
-    return fps.Trace.from_frames(pipelines, tasks)
-
-
 def cases():
     """(name, thunk) pairs; each thunk returns a dict of DataFrames / arrays."""
     wl = fps.ModelOpsWorkload(days=2)
@@ -103,10 +81,9 @@ def cases():
         for policy, placement in (("fifo", "first_fit"), ("priority", "best_fit"), ("staleness", "worst_fit")):
             out.append((f"trace/{folder.name}/{policy}/{placement}", lambda t=tr, c=cl, p=policy, q=placement:
                         _frames(fps.simulate(t, c, policy=p, placement=q, record_tasks=True, progress=False))))
-    dag = _dag_trace(3000)
-    dag_cl = fps.Cluster.from_pools([
-        {"pool": "cpu", "count": 6, "cpu": 32, "gpu": 0, "mem_gb": 128},
-        {"pool": "gpu", "count": 3, "cpu": 32, "gpu": 4, "mem_gb": 256, "speed": 1.5}])
+    from benchmarks.bench import dag_cluster, dag_trace
+
+    dag, dag_cl = dag_trace(3000), dag_cluster()
     for policy, placement in (("priority", "best_fit"), ("srpt", "first_fit"), ("sjf", "worst_fit")):
         out.append((f"dag/{policy}/{placement}", lambda p=policy, q=placement: _frames(fps.simulate(
             dag, dag_cl, policy=p, placement=q, record_tasks=True, progress=False))))
