@@ -44,3 +44,22 @@ def test_arrival_order_is_a_stable_argsort():
             for f in (arrival_order_nb, arrival_order_nb.py_func):
                 assert np.array_equal(f(x, 2, n), want)
                 assert np.array_equal(f(np.sort(x), 2, n), np.arange(n))
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 31, 32, 33, 200, 5000])
+def test_sort_equals_numpy(n):
+    from fastpipesim.engine.summary import sort_nb
+
+    rng = np.random.default_rng(n + 1)
+    cases = [rng.standard_normal(n) * 1e3, rng.exponential(size=n) * 86400.0,
+             rng.integers(-3, 4, n).astype(float), np.full(n, 2.5)]
+    if n:
+        special = rng.standard_normal(n)
+        special[rng.integers(0, n, 3)] = np.inf
+        special[rng.integers(0, n, 2)] = -np.inf
+        special[rng.integers(0, n, 2)] = np.nan
+        cases.append(special)
+    for x in cases:
+        for f in (sort_nb, sort_nb.py_func):
+            got = f(x)
+            assert np.array_equal(got, np.sort(x), equal_nan=True)
