@@ -42,8 +42,10 @@ def test_arrival_order_is_a_stable_argsort():
             x = rng.integers(0, 5, n + 4).astype(float) if ties else rng.standard_normal(n + 4)
             want = np.argsort(x[2:2 + n], kind="mergesort")
             for f in (arrival_order_nb, arrival_order_nb.py_func):
-                assert np.array_equal(f(x, 2, n), want)
-                assert np.array_equal(f(np.sort(x), 2, n), np.arange(n))
+                got = f(x, 2, n)
+                # an empty order means the identity (the times are sorted already)
+                assert np.array_equal(got if len(got) else np.arange(n), want)
+                assert len(f(np.sort(x), 2, n)) == 0
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 31, 32, 33, 200, 5000])

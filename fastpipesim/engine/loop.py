@@ -210,14 +210,15 @@ def _merge_sift_down(mh, m, j, store, base, key, ready):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _builtin_key(policy, duration, priority, remaining, now):
+def _builtin_key(policy, duration, priority, remaining, g, gp, p, now):
+    """The key of task g (of pipeline gp, local p); ``remaining`` is read by srpt alone (it is empty otherwise)."""
     if policy == POLICY_FIFO:
         return now
     if policy == POLICY_PRIORITY:
-        return -float(priority)
+        return -float(priority[gp])
     if policy == POLICY_SJF:
-        return duration
-    return remaining  # POLICY_SRPT
+        return duration[g]
+    return remaining[p]  # POLICY_SRPT
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -239,7 +240,7 @@ def _make_ready(j, g, gp, p, now, policy, custom, duration, priority, remaining,
     """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
     ready[j] = now
     out_ready[g] = now
-    key[j] = 0.0 if custom else _builtin_key(policy, duration[g], priority[gp], remaining[p], now)
+    key[j] = 0.0 if custom else _builtin_key(policy, duration, priority, remaining, g, gp, p, now)
     s = task_shape[g]
     hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
     if hsize[s] == 1:
@@ -290,6 +291,16 @@ def _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, base, 
 
 
 @njit(cache=True, error_model="numpy")
+def _grow_events(ev_time, ev_task, size):
+    """The event heap's arrays with twice the room (the first ``size`` entries kept)."""
+    t = np.empty(2 * ev_time.shape[0])
+    x = np.empty(2 * ev_time.shape[0], dtype=np.int64)
+    t[:size] = ev_time[:size]
+    x[:size] = ev_task[:size]
+    return t, x
+
+
+@njit(cache=True, error_model="numpy")
 def _next_trigger(on_drift, stale, cross, per_next):
     """Earliest pending trigger time: a drift crossing of a fresh on_drift model, or a periodic time."""
     t = np.inf
@@ -307,20 +318,22 @@ def _next_trigger(on_drift, stale, cross, per_next):
 def arrival_order_nb(submit, p0, n):
     """Order of pipelines p0 .. p0+n-1 by submit time, ties in pipeline_id (index) order.
 
-    ``submit : float64[P]``; returns ``int64[n]``, indices relative to p0. The
-    identity when the times are already sorted (generated workloads, queues,
-    most traces): one pass instead of a sort. Otherwise a bottom-up merge sort,
+    ``submit : float64[P]``; returns ``int64[n]``, indices relative to p0, or an
+    empty array for the identity, when the times are already sorted (generated
+    workloads, queues, most traces): one pass instead of a sort, and no array. Otherwise a bottom-up merge sort,
     stable as ``np.argsort(kind="mergesort")`` (written out: Numba's own costs a
     second and a half of compile time).
     """
-    order = np.empty(n, dtype=np.int64)
     is_sorted = True
+    for i in range(1, n):
+        if submit[p0 + i] < submit[p0 + i - 1]:
+            is_sorted = False
+            break
+    if is_sorted:
+        return np.empty(0, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
     for i in range(n):
         order[i] = i
-        if i > 0 and submit[p0 + i] < submit[p0 + i - 1]:
-            is_sorted = False
-    if is_sorted:
-        return order
     tmp = np.empty(n, dtype=np.int64)
     width = 1
     while width < n:
@@ -470,10 +483,15 @@ def run_replication_nb(
         out_status[g] = STATUS_NOT_STARTED
 
     # --- per-pipeline state ---
-    remaining = np.zeros(n_p)  # srpt: reference seconds of not-started tasks
+    # Arrays only some policies or the lifecycle read are empty otherwise (memory
+    # that a big replication would pay per pipeline for nothing).
+    custom = policy == POLICY_CUSTOM
+    track_remaining = custom or policy == POLICY_SRPT  # only these keys read `remaining`
+    n_track = n_p if track_remaining else 0
+    remaining = np.zeros(n_track)  # srpt: reference seconds of not-started tasks
     tasks_left = np.zeros(n_p, dtype=np.int64)
-    touched = np.zeros(n_p, dtype=np.bool_)
-    touched_list = np.empty(n_p, dtype=np.int64)
+    touched = np.zeros(n_track, dtype=np.bool_)
+    touched_list = np.empty(n_track, dtype=np.int64)
     for p in range(n_p):
         gp = p0 + p
         out_pipeline_end[gp] = np.nan
@@ -485,10 +503,11 @@ def run_replication_nb(
         a = task_ptr[gp]
         b = task_ptr[gp + 1]
         tasks_left[p] = b - a
-        s = 0.0
-        for g in range(a, b):
-            s += duration[g]
-        remaining[p] = s
+        if track_remaining:
+            s = 0.0
+            for g in range(a, b):
+                s += duration[g]
+            remaining[p] = s
 
     # --- lifecycle state (MODEL.md 7), per model row ---
     # The arrays the hot paths read, taken out of `lc` once: reading an array
@@ -524,7 +543,6 @@ def run_replication_nb(
             per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
         for c in range(out_model.shape[1]):
             out_model[m, c] = 0.0
-    custom = policy == POLICY_CUSTOM
     if custom and keyfn is None:
         raise ValueError("a custom policy needs its key function")
     t_trigger = np.inf
@@ -537,9 +555,10 @@ def run_replication_nb(
     model_key_pass = np.zeros(n_models, dtype=np.int64) - 1
     n_finished = 0
     # candidate accuracy of each pipeline as compress changes it; rejected pipelines
-    cand_acc = np.empty(n_p)
-    rejected = np.zeros(n_p, dtype=np.bool_)
-    for p in range(p_used):
+    n_lc = n_p if lifecycle else 0
+    cand_acc = np.empty(n_lc)
+    rejected = np.zeros(n_lc, dtype=np.bool_)
+    for p in range(p_used if lifecycle else 0):
         cand_acc[p] = cand_accuracy[p0 + p]
     pending = np.empty(max(n_p - n_exo, 1), dtype=np.int64)  # copies submitted now, to arrive now
     n_pending = 0
@@ -586,10 +605,14 @@ def run_replication_nb(
     pool_alloc = np.zeros((n_pools, 3))
 
     # --- events: completions in a heap, arrivals as a sorted stream ---
-    ev_time = np.empty(n_t + 1)
-    ev_task = np.empty(n_t + 1, dtype=np.int64)
+    # the heap holds the running tasks: it starts small and doubles when full (at
+    # most n_t), rather than taking 16 bytes per task of a big replication up front
+    ev_cap = min(n_t + 1, max(64, 4 * n_nodes))
+    ev_time = np.empty(ev_cap)
+    ev_task = np.empty(ev_cap, dtype=np.int64)
     ev_size = 0
     arrivals = arrival_order_nb(submit, p0, n_exo)
+    in_order = arrivals.shape[0] == 0  # pipeline index order is arrival order
     next_arrival = 0
 
     now = 0.0
@@ -598,7 +621,6 @@ def run_replication_nb(
     n_events = 0
     n_passes = 0
     rekey = custom or policy == POLICY_STALENESS  # keys that change with time: recomputed every pass
-    track_remaining = custom or policy == POLICY_SRPT  # only these keys read `remaining`
     out_ext[k, 0] = RUN_OK
     out_ext[k, 1] = -1
 
@@ -607,7 +629,7 @@ def run_replication_nb(
         if ev_size > 0 and ev_time[0] < t_next:
             t_next = ev_time[0]
         if next_arrival < n_exo:
-            ta = submit[p0 + arrivals[next_arrival]]
+            ta = submit[p0 + (next_arrival if in_order else arrivals[next_arrival])]
             if ta < t_next:
                 t_next = ta
         if t_next == np.inf or t_next > horizon:
@@ -675,7 +697,7 @@ def run_replication_nb(
             if tasks_left[p] == 0:
                 # finished: completed, or rejected and its last running task ended
                 out_pipeline_end[gp] = now
-                if not rejected[p]:
+                if not (lifecycle and rejected[p]):
                     out_outcome[gp] = OUTCOME_COMPLETED
                 if row >= 0:
                     in_flight[row] -= 1
@@ -709,8 +731,10 @@ def run_replication_nb(
         # tuple costs a reference count per array, which halved the loop's speed.
         x = 0
         while True:
-            if next_arrival < n_exo and submit[p0 + arrivals[next_arrival]] == now:
-                p = arrivals[next_arrival]
+            p = -1
+            if next_arrival < n_exo:
+                p = next_arrival if in_order else arrivals[next_arrival]
+            if p >= 0 and submit[p0 + p] == now:
                 next_arrival += 1
                 if lifecycle and pipeline_row[p0 + p] >= 0:
                     in_flight[pipeline_row[p0 + p]] += 1  # (a copy is in flight since its trigger)
@@ -816,6 +840,8 @@ def run_replication_nb(
             out_start[g] = now
             out_node[g] = node
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
+            if ev_size == ev_time.shape[0]:
+                ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
             ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
             p = task_pipeline[g] - p0
             if track_remaining and not touched[p]:
@@ -907,7 +933,8 @@ def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cro
             for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
                 rem += wa.duration[g]
                 pred_left[g - t0] = wa.n_pred[g]
-            remaining[p] = rem
+            if remaining.shape[0] > 0:
+                remaining[p] = rem
             cand_acc[p] = wa.cand_accuracy[gp]
             n_submitted[m] += 1
             in_flight[m] += 1
