@@ -65,3 +65,37 @@ def test_sort_equals_numpy(n):
         for f in (sort_nb, sort_nb.py_func):
             got = f(x)
             assert np.array_equal(got, np.sort(x), equal_nan=True)
+
+
+def test_fifo_sorted_run_twin():
+    """fq_push / fq_remove keep a run sorted by (key, ready, index), compiled and in Python alike."""
+    from fastpipesim.engine import heaps
+
+    for trial in range(10):
+        runs = []
+        for use_py in (False, True):
+            push = heaps.fq_push.py_func if use_py else heaps.fq_push
+            remove = heaps.fq_remove.py_func if use_py else heaps.fq_remove
+            r = np.random.default_rng(trial)
+            n, front = 80, 5
+            key = np.zeros(n)
+            ready = np.zeros(n)
+            store, pos = np.full(n + front, -7, np.int64), np.full(n, -1, np.int64)
+            size, now, popped = 0, 0.0, []
+            for task in r.permutation(n):
+                now += float(r.integers(0, 2))  # often several tasks at one time, in any index order
+                key[task] = ready[task] = now
+                size = push(store, pos, front, size, int(task), key, ready)
+                if r.random() < 0.2 and size > 1:
+                    victim = int(store[front + int(r.integers(0, size))])
+                    size = remove(store, pos, front, size, victim)
+                if r.random() < 0.3:
+                    popped.append(int(store[front]))
+                    pos[store[front]] = -1
+                    front += 1
+                    size -= 1
+            run = store[front:front + size]
+            order = sorted(run, key=lambda t: (key[t], ready[t], t))
+            assert list(run) == order and all(pos[t] == front + i for i, t in enumerate(run))
+            runs.append((popped, run.copy()))
+        assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])

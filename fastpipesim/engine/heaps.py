@@ -10,6 +10,15 @@ Two kinds are used by the event loop:
   ``store[base[s] : base[s] + count_of_shape_s]``; ``pos[i]`` is task i's slot
   in its heap (for decrease-key), -1 when it is in none.
 
+Under fifo a shape's ready tasks are a *sorted run* instead of a heap
+(``fq_*``): a task becomes ready at the current time, so its key is at least
+every key already queued and it goes last, but for ties at that time, which it
+is sorted among. The head is popped by moving the run's front one slot on, so
+pushes and pops cost O(1) and touch memory in order, where a heap of a long
+ready queue misses the cache at every level. The run of shape ``s`` starts at
+``front[s] >= base[s]`` and never outgrows its part of the store (a task is
+queued once). ``pos[i]`` is then the absolute slot of task i.
+
 Indices in ``store``/``pos`` are replication-local task indices.
 """
 from numba import njit
@@ -161,3 +170,33 @@ def rh_remove(store, pos, b, size, task, key, ready):
         if pos[last] == j:
             rh_sift_down(store, pos, b, size, j, key, ready)
     return size
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def fq_push(store, pos, front, size, task, key, ready):
+    """Insert ``task`` into the sorted run ``store[front:front+size]``; returns the new size.
+
+    It goes after every entry that comes before it in the order of MODEL.md 4.2
+    (under fifo: after all but the tasks of the current time with a larger index).
+    """
+    t = front + size
+    while t > front and task_before(key, ready, task, store[t - 1]):
+        other = store[t - 1]
+        store[t] = other
+        pos[other] = t
+        t -= 1
+    store[t] = task
+    pos[task] = t
+    return size + 1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def fq_remove(store, pos, front, size, task):
+    """Remove ``task`` from the sorted run at ``front`` (the entries after it move up); returns the new size."""
+    t = pos[task]
+    pos[task] = -1
+    for x in range(t, front + size - 1):
+        other = store[x + 1]
+        store[x] = other
+        pos[other] = x
+    return size - 1

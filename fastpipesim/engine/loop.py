@@ -10,7 +10,9 @@ the event loop, which cost more than ten seconds of cold start.)
 How a scheduling pass stays cheap when the ready queue is long
 ---------------------------------------------------------------
 Ready tasks are kept in one heap per *request shape* (distinct (cpu, gpu, mem)
-request), each ordered by (key, ready time, task index). A pass merges the heads
+request), each ordered by (key, ready time, task index); under fifo, where a
+task's key is the time it becomes ready, in one sorted run per shape instead
+(heaps.py), which a long ready queue pushes and pops in O(1). A pass merges the heads
 of these heaps in that order, which is exactly the order of MODEL.md 4.2. Within
 a pass free capacity only decreases, so once the head of a shape does not fit,
 no task of that shape can fit for the rest of the pass: with backfill the whole
@@ -68,6 +70,8 @@ from .constants import (
 from .heaps import (
     ev_pop,
     ev_push,
+    fq_push,
+    fq_remove,
     rh_heapify,
     rh_pop,
     rh_push,
@@ -187,21 +191,21 @@ def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, 
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _shape_head_before(store, base, key, ready, s1, s2):
-    return task_before(key, ready, store[base[s1]], store[base[s2]])
+def _shape_head_before(store, front, key, ready, s1, s2):
+    return task_before(key, ready, store[front[s1]], store[front[s2]])
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _merge_sift_down(mh, m, j, store, base, key, ready):
+def _merge_sift_down(mh, m, j, store, front, key, ready):
     item = mh[j]
     while True:
         left = 2 * j + 1
         if left >= m:
             break
         child = left
-        if left + 1 < m and _shape_head_before(store, base, key, ready, mh[left + 1], mh[left]):
+        if left + 1 < m and _shape_head_before(store, front, key, ready, mh[left + 1], mh[left]):
             child = left + 1
-        if _shape_head_before(store, base, key, ready, mh[child], item):
+        if _shape_head_before(store, front, key, ready, mh[child], item):
             mh[j] = mh[child]
             j = child
         else:
@@ -236,13 +240,19 @@ def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _make_ready(j, g, gp, p, now, policy, custom, duration, priority, remaining, key, ready, out_ready, task_shape,
-                store, pos, base, hsize, active):
-    """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
+                store, pos, front, hsize, active, fifo):
+    """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now.
+
+    It joins its shape's sorted run under fifo, its shape's heap otherwise (heaps.py).
+    """
     ready[j] = now
     out_ready[g] = now
     key[j] = 0.0 if custom else _builtin_key(policy, duration, priority, remaining, g, gp, p, now)
     s = task_shape[g]
-    hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
+    if fifo:
+        hsize[s] = fq_push(store, pos, front[s], hsize[s], j, key, ready)
+    else:
+        hsize[s] = rh_push(store, pos, front[s], hsize[s], j, key, ready)
     if hsize[s] == 1:
         _activate(active, s)
 
@@ -269,7 +279,8 @@ def _deactivate(active, s):
 
 
 @njit(cache=True, error_model="numpy")
-def _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, base, hsize, active, key, ready, task_shape):
+def _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, front, hsize, active, key, ready, task_shape,
+                 fifo):
     """A rejected pipeline's tasks that have not started are cancelled (MODEL.md 7).
 
     Ready ones leave their shape heaps. Returns how many ready tasks were removed.
@@ -283,7 +294,10 @@ def _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, base, 
         j = g - t0
         if pos[j] >= 0:
             s = task_shape[g]
-            hsize[s] = rh_remove(store, pos, base[s], hsize[s], j, key, ready)
+            if fifo:
+                hsize[s] = fq_remove(store, pos, front[s], hsize[s], j)
+            else:
+                hsize[s] = rh_remove(store, pos, front[s], hsize[s], j, key, ready)
             removed += 1
             if hsize[s] == 0:
                 _deactivate(active, s)
@@ -587,6 +601,8 @@ def run_replication_nb(
         base[s] = acc
         acc += shape_count[s]
     store = np.empty(max(acc, 1), dtype=np.int64)
+    fifo = policy == POLICY_FIFO  # sorted runs instead of heaps (heaps.py)
+    front = base.copy()  # where each shape's head is; a heap's stays at base
     hsize = np.zeros(n_shapes, dtype=np.int64)
     active = np.zeros(n_shapes + 1, dtype=np.int64)  # shapes with ready tasks (see _activate)
     blocked_at = np.zeros(n_shapes, dtype=np.int64) - 1  # free-log position, -1: unknown
@@ -664,7 +680,7 @@ def run_replication_nb(
                 pred_left[j] -= 1
                 if pred_left[j] == 0 and out_status[t0 + j] != STATUS_CANCELLED:
                     _make_ready(j, t0 + j, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
-                                out_ready, task_shape, store, pos, base, hsize, active)
+                                out_ready, task_shape, store, pos, front, hsize, active, fifo)
                     n_ready += 1
             row = pipeline_row[gp] if lifecycle else -1
             if row >= 0:
@@ -692,8 +708,8 @@ def run_replication_nb(
                         out_outcome[gp] = gate
                         if now >= warmup:
                             out_model[row, 3 + gate - OUTCOME_REJECTED_EVALUATE] += 1.0
-                        n_ready -= _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, base, hsize,
-                                                active, key, ready, task_shape)
+                        n_ready -= _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, front, hsize,
+                                                active, key, ready, task_shape, fifo)
             if tasks_left[p] == 0:
                 # finished: completed, or rejected and its last running task ended
                 out_pipeline_end[gp] = now
@@ -749,7 +765,7 @@ def run_replication_nb(
             for g in range(task_ptr[gp], task_ptr[gp + 1]):
                 if n_pred[g] == 0:
                     _make_ready(g - t0, g, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
-                                out_ready, task_shape, store, pos, base, hsize, active)
+                                out_ready, task_shape, store, pos, front, hsize, active, fifo)
                     n_ready += 1
         n_pending = 0
 
@@ -811,11 +827,11 @@ def run_replication_nb(
             merge[m] = s
             m += 1
         for j in range((m >> 1) - 1, -1, -1):
-            _merge_sift_down(merge, m, j, store, base, key, ready)
+            _merge_sift_down(merge, m, j, store, front, key, ready)
         n_touched = 0
         while m > 0:
             s = merge[0]
-            i = store[base[s]]
+            i = store[front[s]]
             g = t0 + i
             c0 = blocked_at[s]
             c1 = log_len
@@ -829,10 +845,15 @@ def run_replication_nb(
                     break
                 m -= 1
                 merge[0] = merge[m]
-                _merge_sift_down(merge, m, 0, store, base, key, ready)
+                _merge_sift_down(merge, m, 0, store, front, key, ready)
                 continue
             # start task i on node
-            hsize[s] = rh_pop(store, pos, base[s], hsize[s], key, ready)
+            if fifo:
+                pos[i] = -1
+                front[s] += 1
+                hsize[s] -= 1
+            else:
+                hsize[s] = rh_pop(store, pos, front[s], hsize[s], key, ready)
             n_ready -= 1
             for d in range(3):
                 free[node, d] -= shape_req[s, d]
@@ -852,7 +873,7 @@ def run_replication_nb(
                 _deactivate(active, s)
                 m -= 1
                 merge[0] = merge[m]
-            _merge_sift_down(merge, m, 0, store, base, key, ready)
+            _merge_sift_down(merge, m, 0, store, front, key, ready)
 
         # The started tasks lowered their pipelines' remaining work. It is summed
         # afresh in task-index order (not decremented) so that the float equals
