@@ -88,7 +88,8 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
         if t is not None:
             p0, p1 = wa.rep_pipeline_ptr[k], wa.rep_pipeline_ptr[k + 1]
             rows[p0:p1] = pipeline_rows(t, wa.model[p0:p1])
-    lcs = [lifecycle_arrays(t, cfg.gates, rows) for t in tables]
+    # no models: no lifecycle arrays, and the loop is compiled without the lifecycle's code
+    lcs = [None if t is None or t.n_models == 0 else lifecycle_arrays(t, cfg.gates, rows) for t in tables]
     out = _Outputs(batch, cluster, tables)
 
     def one(k):

@@ -430,8 +430,9 @@ def run_replication_nb(
         The key of ``POLICY_CUSTOM``; None with a built-in policy, which compiles
         the loop without the custom key's code (Numba prunes a branch on
         ``arg is None`` before typing it).
-    lc : LifecycleArrays
-        Models and gates; no models: no lifecycle.
+    lc : LifecycleArrays or None
+        Models and gates; None (or no models): no lifecycle, and None compiles the
+        loop without the lifecycle's code.
     out_ready, out_start, out_end : float64[T]
     out_node, out_status : int64[T]
     out_pipeline_end : float64[P]
@@ -527,36 +528,41 @@ def run_replication_nb(
     # The arrays the hot paths read, taken out of `lc` once: reading an array
     # through the tuple costs a reference count each time (measured: a third of
     # the loop's speed on a single queue).
-    pipeline_row = lc.pipeline_row
-    gates = lc.gates
-    on_drift = lc.on_drift
-    drift = lc.drift
-    threshold = lc.threshold
-    n_models = lc.model_id.shape[0]
-    lifecycle = n_models > 0
-    a0 = lc.accuracy.copy()
-    rob = lc.robustness.copy()
-    fair = lc.fairness.copy()
-    td = lc.deployed_at.copy()
-    cross = np.empty(n_models)
-    seg_start = np.empty(n_models)
-    stale = np.zeros(n_models, dtype=np.bool_)
-    finished = np.zeros(n_models, dtype=np.bool_)  # a pipeline of a stale model finished now
-    in_flight = np.zeros(n_models, dtype=np.int64)
-    n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
-    per_k = np.zeros(n_models, dtype=np.int64)
-    per_next = np.empty(n_models)
+    # With no models, ``lc`` is None and Numba compiles the loop without any of the
+    # lifecycle's code: every use below sits under ``if lc is not None``.
+    lifecycle = False
     has_rules = False
-    for m in range(n_models):
-        seg_start[m] = -np.inf
-        per_next[m] = np.inf
-        has_rules = has_rules or on_drift[m] or lc.period[m] > 0.0
-        cross[m] = crossing_time_nb(a0[m], td[m], drift[m], threshold[m])
-        if lc.period[m] > 0.0:
-            per_k[m] = first_periodic_index_nb(lc.phase[m], lc.period[m])
-            per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
-        for c in range(out_model.shape[1]):
-            out_model[m, c] = 0.0
+    n_models = 0
+    if lc is not None:
+        pipeline_row = lc.pipeline_row
+        gates = lc.gates
+        on_drift = lc.on_drift
+        drift = lc.drift
+        threshold = lc.threshold
+        n_models = lc.model_id.shape[0]
+        lifecycle = n_models > 0
+        a0 = lc.accuracy.copy()
+        rob = lc.robustness.copy()
+        fair = lc.fairness.copy()
+        td = lc.deployed_at.copy()
+        cross = np.empty(n_models)
+        seg_start = np.empty(n_models)
+        stale = np.zeros(n_models, dtype=np.bool_)
+        finished = np.zeros(n_models, dtype=np.bool_)  # a pipeline of a stale model finished now
+        in_flight = np.zeros(n_models, dtype=np.int64)
+        n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
+        per_k = np.zeros(n_models, dtype=np.int64)
+        per_next = np.empty(n_models)
+        for m in range(n_models):
+            seg_start[m] = -np.inf
+            per_next[m] = np.inf
+            has_rules = has_rules or on_drift[m] or lc.period[m] > 0.0
+            cross[m] = crossing_time_nb(a0[m], td[m], drift[m], threshold[m])
+            if lc.period[m] > 0.0:
+                per_k[m] = first_periodic_index_nb(lc.phase[m], lc.period[m])
+                per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
+            for c in range(out_model.shape[1]):
+                out_model[m, c] = 0.0
     if custom and keyfn is None:
         raise ValueError("a custom policy needs its key function")
     t_trigger = np.inf
@@ -565,8 +571,9 @@ def run_replication_nb(
             t_trigger = _next_trigger(on_drift, stale, cross, per_next)
     elif has_rules:
         raise ValueError("models with automation rules need their reserve (rules)")
-    model_key = np.empty(n_models)  # staleness key of each model in the current pass
-    model_key_pass = np.zeros(n_models, dtype=np.int64) - 1
+    if lc is not None:
+        model_key = np.empty(n_models)  # staleness key of each model in the current pass
+        model_key_pass = np.zeros(n_models, dtype=np.int64) - 1
     n_finished = 0
     # candidate accuracy of each pipeline as compress changes it; rejected pipelines
     n_lc = n_p if lifecycle else 0
@@ -682,44 +689,47 @@ def run_replication_nb(
                     _make_ready(j, t0 + j, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
                                 out_ready, task_shape, store, pos, front, hsize, active, fifo)
                     n_ready += 1
-            row = pipeline_row[gp] if lifecycle else -1
-            if row >= 0:
-                if not rejected[p] and cand_acc[p] == cand_acc[p]:
-                    # the task's lifecycle effect (MODEL.md 7), at its completion
-                    ty = task_type[g]
-                    gate = -1
-                    if ty == TYPE_EVALUATE and cand_acc[p] < gates[GATE_ACCURACY]:
-                        gate = OUTCOME_REJECTED_EVALUATE
-                    elif ty == TYPE_BIAS_CHECK and cand_fairness[gp] < gates[GATE_FAIRNESS]:
-                        gate = OUTCOME_REJECTED_BIAS_CHECK
-                    elif ty == TYPE_ROBUSTNESS_CHECK and cand_robustness[gp] < gates[GATE_ROBUSTNESS]:
-                        gate = OUTCOME_REJECTED_ROBUSTNESS_CHECK
-                    elif ty == TYPE_COMPRESS:
-                        loss = compress_loss[gp]
-                        if loss == loss:
-                            # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
-                            cand_acc[p] = max(cand_acc[p] - loss, 0.0)
-                    elif ty == TYPE_DEPLOY:
-                        _deploy(row, now, warmup, cand_acc[p], cand_robustness[gp], cand_fairness[gp],
-                                drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model)
-                        deployed = True
-                    if gate >= 0:
-                        rejected[p] = True
-                        out_outcome[gp] = gate
-                        if now >= warmup:
-                            out_model[row, 3 + gate - OUTCOME_REJECTED_EVALUATE] += 1.0
-                        n_ready -= _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, front, hsize,
-                                                active, key, ready, task_shape, fifo)
+            row = -1
+            if lc is not None:
+                row = pipeline_row[gp] if lifecycle else -1
+                if row >= 0:
+                    if not rejected[p] and cand_acc[p] == cand_acc[p]:
+                        # the task's lifecycle effect (MODEL.md 7), at its completion
+                        ty = task_type[g]
+                        gate = -1
+                        if ty == TYPE_EVALUATE and cand_acc[p] < gates[GATE_ACCURACY]:
+                            gate = OUTCOME_REJECTED_EVALUATE
+                        elif ty == TYPE_BIAS_CHECK and cand_fairness[gp] < gates[GATE_FAIRNESS]:
+                            gate = OUTCOME_REJECTED_BIAS_CHECK
+                        elif ty == TYPE_ROBUSTNESS_CHECK and cand_robustness[gp] < gates[GATE_ROBUSTNESS]:
+                            gate = OUTCOME_REJECTED_ROBUSTNESS_CHECK
+                        elif ty == TYPE_COMPRESS:
+                            loss = compress_loss[gp]
+                            if loss == loss:
+                                # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
+                                cand_acc[p] = max(cand_acc[p] - loss, 0.0)
+                        elif ty == TYPE_DEPLOY:
+                            _deploy(row, now, warmup, cand_acc[p], cand_robustness[gp], cand_fairness[gp],
+                                    drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model)
+                            deployed = True
+                        if gate >= 0:
+                            rejected[p] = True
+                            out_outcome[gp] = gate
+                            if now >= warmup:
+                                out_model[row, 3 + gate - OUTCOME_REJECTED_EVALUATE] += 1.0
+                            n_ready -= _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, front, hsize,
+                                                    active, key, ready, task_shape, fifo)
             if tasks_left[p] == 0:
                 # finished: completed, or rejected and its last running task ended
                 out_pipeline_end[gp] = now
                 if not (lifecycle and rejected[p]):
                     out_outcome[gp] = OUTCOME_COMPLETED
-                if row >= 0:
-                    in_flight[row] -= 1
-                    if stale[row] and on_drift[row]:
-                        finished[row] = True
-                        n_finished += 1
+                if lc is not None:
+                    if row >= 0:
+                        in_flight[row] -= 1
+                        if stale[row] and on_drift[row]:
+                            finished[row] = True
+                            n_finished += 1
         # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
         if rules is not None:
             if deployed and has_rules:
@@ -752,8 +762,9 @@ def run_replication_nb(
                 p = next_arrival if in_order else arrivals[next_arrival]
             if p >= 0 and submit[p0 + p] == now:
                 next_arrival += 1
-                if lifecycle and pipeline_row[p0 + p] >= 0:
-                    in_flight[pipeline_row[p0 + p]] += 1  # (a copy is in flight since its trigger)
+                if lc is not None:
+                    if lifecycle and pipeline_row[p0 + p] >= 0:
+                        in_flight[pipeline_row[p0 + p]] += 1  # (a copy is in flight since its trigger)
             elif x < n_pending:
                 p = pending[x]
                 x += 1
@@ -781,7 +792,9 @@ def run_replication_nb(
                     j = store[b + jj]
                     g = t0 + j
                     gp = task_pipeline[g]
-                    row = pipeline_row[gp] if lifecycle else -1
+                    row = -1
+                    if lc is not None:
+                        row = pipeline_row[gp] if lifecycle else -1
                     kv = np.inf
                     if keyfn is not None:
                         if custom:
@@ -789,24 +802,26 @@ def run_replication_nb(
                             acc_now = np.nan
                             thr = np.nan
                             st = 0.0
-                            if row >= 0:
-                                acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
-                                thr = threshold[row]
-                                st = 1.0 if stale[row] else 0.0
+                            if lc is not None:
+                                if row >= 0:
+                                    acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
+                                    thr = threshold[row]
+                                    st = 1.0 if stale[row] else 0.0
                             kv = keyfn(
                                 now, ready[j], duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
                                 task_type[g],
                                 pipeline_id[gp], priority[gp], model[gp], submit[gp], remaining[gp - p0],
                                 acc_now, thr, st,
                             )
-                    if not custom and row >= 0:
-                        # staleness: -(threshold - a(now)); the model furthest below runs
-                        # first. One value per model and pass, computed when first needed.
-                        if model_key_pass[row] != n_passes:
-                            model_key_pass[row] = n_passes
-                            model_key[row] = -(threshold[row]
-                                               - deployed_accuracy_nb(a0[row], td[row], drift[row], now))
-                        kv = model_key[row]
+                    if lc is not None:
+                        if not custom and row >= 0:
+                            # staleness: -(threshold - a(now)); the model furthest below runs
+                            # first. One value per model and pass, computed when first needed.
+                            if model_key_pass[row] != n_passes:
+                                model_key_pass[row] = n_passes
+                                model_key[row] = -(threshold[row]
+                                                   - deployed_accuracy_nb(a0[row], td[row], drift[row], now))
+                            kv = model_key[row]
                     if kv != kv:  # NaN sorts last
                         kv = np.inf
                     key[j] = kv
@@ -900,9 +915,10 @@ def run_replication_nb(
     if horizon < np.inf:
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
-    for m in range(n_models):
-        close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], drift[m], cross[m], warmup)
-        out_model[m, 10] = n_submitted[m]
+    if lc is not None:
+        for m in range(n_models):
+            close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], drift[m], cross[m], warmup)
+            out_model[m, 10] = n_submitted[m]
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
     out_rep[k, 2] = queue_area
