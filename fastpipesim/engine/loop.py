@@ -309,8 +309,9 @@ def _grow_events(ev_time, ev_task, size):
     """The event heap's arrays with twice the room (the first ``size`` entries kept)."""
     t = np.empty(2 * ev_time.shape[0])
     x = np.empty(2 * ev_time.shape[0], dtype=np.int64)
-    t[:size] = ev_time[:size]
-    x[:size] = ev_task[:size]
+    for i in range(size):  # a loop, not slices: slice assignment costs seconds of compile time
+        t[i] = ev_time[i]
+        x[i] = ev_task[i]
     return t, x
 
 
@@ -784,9 +785,23 @@ def run_replication_nb(
         if n_ready == 0:
             continue
         n_passes += 1
-        if rekey:
-            for x in range(1, active[0] + 1):
-                s = active[x]
+        m = 0
+        for x in range(1, active[0] + 1):
+            s = active[x]
+            b0 = blocked_at[s]
+            if backfill and b0 >= 0 and log_len - b0 < n_nodes:
+                # Known to fit nowhere but on the nodes freed since b0. If none of
+                # those fits now, none will later in this pass (free capacity
+                # only falls within a pass): skip the shape without merging it.
+                if b0 == log_len or find_node_nb(free, capacity, pool_start, shape_req, s, placement,
+                                                 free_log, b0, log_len) < 0:
+                    blocked_at[s] = log_len
+                    continue
+            if rekey:
+                # Keys that change with time, computed for this pass (MODEL.md 4.1). Only
+                # for the shapes the pass looks at: a skipped shape's keys are compared
+                # with nothing now, and it is keyed afresh (and its heap rebuilt) at the
+                # first pass that looks at it.
                 b = base[s]
                 for jj in range(hsize[s]):
                     j = store[b + jj]
@@ -826,19 +841,6 @@ def run_replication_nb(
                         kv = np.inf
                     key[j] = kv
                 rh_heapify(store, pos, b, hsize[s], key, ready)
-
-        m = 0
-        for x in range(1, active[0] + 1):
-            s = active[x]
-            b0 = blocked_at[s]
-            if backfill and b0 >= 0 and log_len - b0 < n_nodes:
-                # Known to fit nowhere but on the nodes freed since b0. If none of
-                # those fits now, none will later in this pass (free capacity
-                # only falls within a pass): skip the shape without merging it.
-                if b0 == log_len or find_node_nb(free, capacity, pool_start, shape_req, s, placement,
-                                                 free_log, b0, log_len) < 0:
-                    blocked_at[s] = log_len
-                    continue
             merge[m] = s
             m += 1
         for j in range((m >> 1) - 1, -1, -1):
