@@ -73,6 +73,17 @@ TARGET_QUEUE_RATE = 2e6          # events/s, single queue of 1M jobs, one thread
 TARGET_WARM_START = 3.0          # seconds, `fastpipesim run` on a warm cache
 TARGET_OVERLOAD_QUEUE = 100_000  # ready tasks the overloaded case must reach
 TARGET_LIFECYCLE_COST = 30.0     # %: throughput the lifecycle may cost on the default workload
+# issue 11: speed close to the machine's limit
+TARGET_E2E_RATIO = 150.0         # simulate(ModelOpsWorkload()) / SimPy, one thread; also the DAG trace
+TARGET_QUEUE_KERNEL = 15e6       # events/s, single queue, kernel only
+TARGET_QUEUE_SIMULATE = 10e6     # events/s, single queue, through simulate
+TARGET_COLD_RUN = 10.0           # s, first `fastpipesim run` on an empty cache, compile included
+TARGET_IMPORT_OVER = 0.2         # s, import fastpipesim minus import numba, pandas
+TARGET_ON_DRIFT = 0.8            # on_drift / no rules, events/s
+TARGET_STALENESS = 1.15          # staleness / fifo, time per replication
+TARGET_OVERLOAD_RATIO = 0.8      # overloaded / uncongested, events/s
+TARGET_SCALE = 0.8               # events/s at 16M jobs / at 1M
+TARGET_BYTES_PER_TASK = 160.0    # peak memory of simulate without records, per task
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,8 @@ class Sizes:
     min_seconds: float        # an engine timing loops until it lasts at least this
     lifecycle_reps: int = 16  # replications per call in section h's throughput timings
     simpy_rules_reps: int = 2  # replications of the on_drift trace run by both simulators
+    dag_pipelines: int = 12_000  # section j's DAG trace (5 tasks each)
+    scale_jobs: int = 16_000_000  # section j: the M/M/8 queue whose events/s is compared with 1M jobs
 
 
 FULL = Sizes(repeats=5, simpy_reps=4, simpy_repeats=3, thread_reps=128, queue_jobs=1_000_000,
@@ -104,7 +117,7 @@ FULL = Sizes(repeats=5, simpy_reps=4, simpy_repeats=3, thread_reps=128, queue_jo
 QUICK = Sizes(repeats=3, simpy_reps=2, simpy_repeats=2, thread_reps=16, queue_jobs=1_000_000,
               over_tasks=250_000, over_nodes=1000, simpy_over=(1000, 10), simpy_over_repeats=1,
               subprocess_repeats=1, cold_compile=False, mem_reps=(100, 300), record_reps=20,
-              min_seconds=0.1, lifecycle_reps=4, simpy_rules_reps=1)
+              min_seconds=0.1, lifecycle_reps=4, simpy_rules_reps=1, dag_pipelines=3000, scale_jobs=4_000_000)
 
 
 # ----------------------------------------------------------------------------- report rows
@@ -254,28 +267,30 @@ def describe_machine(m: dict) -> str:
 
 # ----------------------------------------------------------------------------- timing helpers
 
-class KernelClock:
-    """Time the compiled kernels inside ``simulate`` (single thread only).
+class Clock:
+    """Accumulated seconds of named functions while inside the block (single thread only).
 
-    Wraps the event loop and the summary kernel that ``fastpipesim.simulate`` calls,
-    whatever arguments it passes them, so the kernel-only time is measured on exactly
-    the calls ``simulate`` makes. ``seconds`` is ``{"kernel": s, "summary": s}``;
-    a value stays 0 if ``simulate`` no longer calls that function.
+    ``spec`` is ``[(module name, attribute, slot)]``: each attribute of the module
+    is replaced by a wrapper that adds its time to ``seconds[slot]``, whatever
+    arguments it is called with, so the calls timed are exactly those the code
+    under test makes (a function another module imported by name is wrapped in
+    that module). A slot stays 0 if the function is no longer called.
     """
 
-    NAMES = (("run_replication_nb", "kernel"), ("summarize_replication_nb", "summary"))
+    def __init__(self, spec):
+        self.spec = spec
 
     def __enter__(self):
-        # the module, not the function of the same name that fastpipesim exports
-        sim = importlib.import_module("fastpipesim.simulate")
-        self._mod = sim
-        self._saved = {}
-        self.seconds = {slot: 0.0 for _, slot in self.NAMES}
-        for name, slot in self.NAMES:
-            f = getattr(sim, name, None)
+        self._saved = []
+        self.seconds = {slot: 0.0 for _, _, slot in self.spec}
+        self.calls = {slot: 0 for _, _, slot in self.spec}
+        for mod_name, name, slot in self.spec:
+            # the module, not a function of the same name that fastpipesim exports
+            mod = importlib.import_module(mod_name)
+            f = getattr(mod, name, None)
             if f is None:
                 continue
-            self._saved[name] = f
+            self._saved.append((mod, name, f))
 
             def timed(*args, _f=f, _slot=slot, **kw):
                 t = time.perf_counter()
@@ -283,14 +298,24 @@ class KernelClock:
                     return _f(*args, **kw)
                 finally:
                     self.seconds[_slot] += time.perf_counter() - t
+                    self.calls[_slot] += 1
 
-            setattr(sim, name, timed)
+            setattr(mod, name, timed)
         return self
 
     def __exit__(self, *exc):
-        for name, f in self._saved.items():
-            setattr(self._mod, name, f)
+        for mod, name, f in reversed(self._saved):
+            setattr(mod, name, f)
         return False
+
+
+class KernelClock(Clock):
+    """Time the compiled kernels inside ``simulate``: ``seconds`` is ``{"kernel": s, "summary": s}``."""
+
+    NAMES = (("run_replication_nb", "kernel"), ("summarize_replication_nb", "summary"))
+
+    def __init__(self):
+        super().__init__([("fastpipesim.simulate", name, slot) for name, slot in self.NAMES])
 
 
 def timed_engine(run, min_seconds):
@@ -498,11 +523,11 @@ def bench_default(sz: Sizes, rep: Report):
     rep.add(sec, "engine, kernel only", r_kern, "events/s")
     rep.add(sec, "engine, simulate(Batch)", r_batch, "events/s", note="+ request shapes, summaries")
     rep.add(sec, "engine, simulate(ModelOpsWorkload())", r_e2e, "events/s", note="+ generation")
-    for name, r in (("kernel", r_kern), ("simulate(Batch)", r_batch),
-                    ("simulate(ModelOpsWorkload())", r_e2e)):
+    for name, r, tgt in (("kernel", r_kern, TARGET_SIMPY_RATIO), ("simulate(Batch)", r_batch, TARGET_SIMPY_RATIO),
+                         ("simulate(ModelOpsWorkload())", r_e2e, TARGET_E2E_RATIO)):
         x = ratio(r, r_simpy)
-        rep.add(sec, f"ratio engine/SimPy, {name}", x, "x", target=f">= {TARGET_SIMPY_RATIO:g}x",
-                ok=None if x is None else x >= TARGET_SIMPY_RATIO)
+        rep.add(sec, f"ratio engine/SimPy, {name}", x, "x", target=f">= {tgt:g}x",
+                ok=None if x is None else x >= tgt)
     rep.add(sec, "same schedule as SimPy (start, end, node of every task)", agree, "bool", ok=agree)
     rep.raw["default"] = {
         "replications": reps, "events": events, "simpy_events": simpy_events, "tasks": n_tasks,
@@ -668,13 +693,12 @@ def bench_queue(sz: Sizes, rep: Report):
     r_kern = rate(events, med(kern))
     r_batch = rate(events, med(wall))
     r_e2e = rate(events, med(wall) + med(gen_s))
-    tgt = f">= {TARGET_QUEUE_RATE / 1e6:g} M/s"
     src = "QueueWorkload" if wl is not None else "build_arrays"
-    rep.add(sec, "kernel only", r_kern, "events/s", target=tgt,
-            ok=None if r_kern is None else r_kern >= TARGET_QUEUE_RATE,
+    rep.add(sec, "kernel only", r_kern, "events/s", target=f">= {TARGET_QUEUE_KERNEL / 1e6:g} M/s",
+            ok=None if r_kern is None else r_kern >= TARGET_QUEUE_KERNEL,
             note=f"{n:,} jobs, {events:,} events, rho 0.9, one node")
-    rep.add(sec, "simulate(Batch)", r_batch, "events/s", target=tgt, ok=r_batch >= TARGET_QUEUE_RATE,
-            note="+ summaries")
+    rep.add(sec, "simulate(Batch)", r_batch, "events/s", target=f">= {TARGET_QUEUE_SIMULATE / 1e6:g} M/s",
+            ok=r_batch >= TARGET_QUEUE_SIMULATE, note="+ summaries")
     rep.add(sec, f"generation ({src}) + simulate", r_e2e, "events/s")
     rep.add(sec, "time in the summary kernel", med(summ), "s")
     rep.add(sec, "time generating the jobs", med(gen_s), "s")
@@ -728,8 +752,9 @@ def bench_overloaded(sz: Sizes, rep: Report):
     rep.add(sec, "overloaded, simulate(Batch)", r_hot_b, "events/s")
     rep.add(sec, "same tasks uncongested (load 0.5), kernel only", r_cold_k, "events/s")
     rep.add(sec, "same tasks uncongested (load 0.5), simulate(Batch)", r_cold_b, "events/s")
-    rep.add(sec, "overloaded / uncongested, kernel only", ratio(r_hot_k, r_cold_k), "x")
-    rep.add(sec, "overloaded / uncongested, simulate(Batch)", ratio(r_hot_b, r_cold_b), "x")
+    for name, x in (("kernel only", ratio(r_hot_k, r_cold_k)), ("simulate(Batch)", ratio(r_hot_b, r_cold_b))):
+        rep.add(sec, f"overloaded / uncongested, {name}", x, "x", target=f">= {TARGET_OVERLOAD_RATIO:g}x",
+                ok=None if x is None else x >= TARGET_OVERLOAD_RATIO)
 
     # the SimPy model on a smaller overloaded case, and the engine on the same one
     n_small, nodes_small = sz.simpy_over
@@ -834,6 +859,16 @@ def bench_startup(sz: Sizes, rep: Report):
         rep.add(sec, "warm cache: first simulate (cache load)", warm["first"], "s")
         rep.add(sec, "warm cache: whole process", wall_w, "s")
         raw.update(cold=cold, cold_process_seconds=wall, warm=warm, warm_process_seconds=wall_w)
+        exe = Path(sys.executable).parent / "fastpipesim"
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "fastpipesim"]
+        with tempfile.TemporaryDirectory(prefix="fps-numba-cache-") as cache:
+            t = time.perf_counter()
+            subprocess.run(cmd + ["run", "--quiet"], capture_output=True, cwd=str(ROOT), check=True, timeout=900,
+                           env=dict(os.environ, NUMBA_CACHE_DIR=cache))
+            cold_run = time.perf_counter() - t
+        rep.add(sec, "cold: fastpipesim run (defaults: 100 reps of a week), empty cache", cold_run, "s",
+                target=f"< {TARGET_COLD_RUN:g} s", ok=cold_run < TARGET_COLD_RUN, note="compile included")
+        raw.update(cold_cli_run_seconds=cold_run)
     else:
         rep.add(sec, "cold compile: skipped in --quick (run the full script)", None, "")
     log(f"[{sec}] warm start and import time, x{sz.subprocess_repeats}")
@@ -852,12 +887,19 @@ def bench_startup(sz: Sizes, rep: Report):
     w = med(walls)
     rep.add(sec, f"warm start: {label}", w, "s", target=f"< {TARGET_WARM_START:g} s",
             ok=w < TARGET_WARM_START)
-    imports = [run_python("import fastpipesim")[0] for _ in range(sz.subprocess_repeats)]
+    imports, deps = [], []
+    for _ in range(max(sz.subprocess_repeats, 3)):  # alternately, so that load hits both alike
+        imports.append(run_python("import fastpipesim")[0])
+        deps.append(run_python("import numba, pandas")[0])
     bare = [run_python("pass")[0] for _ in range(sz.subprocess_repeats)]
     rep.add(sec, "python -c 'import fastpipesim'", med(imports), "s",
             note=f"bare interpreter {med(bare):.2f} s")
+    over = med(imports) - med(deps)
+    rep.add(sec, "  import fastpipesim minus import numba, pandas", over, "s",
+            target=f"<= {TARGET_IMPORT_OVER:g} s", ok=over <= TARGET_IMPORT_OVER,
+            note=f"numba + pandas {med(deps):.2f} s")
     raw.update(warm_start_command=cmd, warm_start_seconds=walls, import_seconds=imports,
-               bare_python_seconds=bare)
+               bare_python_seconds=bare, numba_pandas_import_seconds=deps)
     rep.raw["startup"] = raw
 
 
@@ -1092,8 +1134,10 @@ def bench_lifecycle(sz: Sizes, rep: Report):
         t_fifo, t_st = rep_time["on"][wd_name], rep_time["staleness"][wd_name]
         rep.add(sec, f"staleness policy, {wd_name}, time per replication", t_st * 1e3, "ms",
                 note=f"fifo {t_fifo * 1e3:.2f} ms")
-        rep.add(sec, f"staleness / fifo, {wd_name}, time per replication", paired(wd_name, "staleness", "on"),
-                "x", note=f"costs {cost(wd_name, 'staleness', 'on'):.0f}% of the replications/s")
+        x = paired(wd_name, "staleness", "on")
+        rep.add(sec, f"staleness / fifo, {wd_name}, time per replication", x, "x",
+                target=f"<= {TARGET_STALENESS:g}x", ok=None if x is None else x <= TARGET_STALENESS,
+                note=f"costs {cost(wd_name, 'staleness', 'on'):.0f}% of the replications/s")
     rep.add(sec, "on_drift=True: pipelines per replication", pipelines["on_drift"] / R, "count",
             note=f"{pipelines['on'] / R:,.0f} without rules; {events['on_drift'] / R:,.0f} events")
     for wd_name in widths:
@@ -1103,8 +1147,9 @@ def bench_lifecycle(sz: Sizes, rep: Report):
                 note=f"{t_d * 1e3:.2f} ms per replication; without rules {r_on / 1e6:.2f} M/s, "
                      f"{t_on * 1e3:.2f} ms")
         x = paired(wd_name, "on_drift", "on")
-        rep.add(sec, f"on_drift / no rules, {wd_name}, events/s",
-                x and n_ev[wd_name]["on_drift"] / n_ev[wd_name]["on"] / x, "x")
+        x = x and n_ev[wd_name]["on_drift"] / n_ev[wd_name]["on"] / x
+        rep.add(sec, f"on_drift / no rules, {wd_name}, events/s", x, "x", target=f">= {TARGET_ON_DRIFT:g}x",
+                ok=None if x is None else x >= TARGET_ON_DRIFT)
 
     # The SimPy model on the same replications as traces: gates only (the default),
     # then on_drift with each model's first pipeline as its template.
@@ -1166,6 +1211,214 @@ def bench_lifecycle(sz: Sizes, rep: Report):
     }
 
 
+# ----------------------------------------------------------------------------- i. where the time goes
+
+# The steps of a replication, in the order they run. Generation: `_draw` holds the
+# model draws and the task assembly, which are timed apart and taken out of it.
+BREAKDOWN = (
+    ("fastpipesim.modelops", "_draw_models", "generation: models"),
+    ("fastpipesim.modelops", "_assemble", "generation: task assembly (compiled)"),
+    ("fastpipesim.modelops", "_draw", "generation: draws"),
+    ("fastpipesim.modelops", "_pipelines_batch", "generation: batch arrays"),
+    ("fastpipesim.simulate", "request_shapes", "request shapes and fit check"),
+    ("fastpipesim.simulate", "lifecycle_arrays", "lifecycle arrays"),
+    ("fastpipesim.simulate", "run_replication_nb", "event loop (kernel)"),
+    ("fastpipesim.simulate", "summarize_replication_nb", "summary kernel"),
+)
+
+COLD_KERNELS = textwrap.dedent("""
+    import json, time
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    import fastpipesim as fps
+    t1 = time.perf_counter()
+    fps.simulate(fps.ModelOpsWorkload(days=1), replications=2, threads=1, horizon=86400.0, progress=False).summary
+    t2 = time.perf_counter()
+    from numba.core.registry import CPUDispatcher
+    from fastpipesim.engine import fpmath, generate, heaps, lifecycle, loop, summary
+    compiled = {}
+    for m in (loop, heaps, summary, lifecycle, fpmath, generate):
+        for name, d in vars(m).items():
+            if isinstance(d, CPUDispatcher):
+                for cres in d.overloads.values():
+                    timers = (cres.metadata or {}).get("timers", {})
+                    compiled[m.__name__.split(".")[-1] + "." + name] = timers.get("compiler_lock", 0.0)
+    print(json.dumps({"import": t1 - t0, "first": t2 - t1, "cpu": time.process_time() - c0,
+                      "compiled": compiled}))
+""")
+
+
+def _breakdown(run, n_reps, repeats):
+    """Median seconds per replication of each step of ``BREAKDOWN``, the DataFrame and the rest."""
+    per = []
+    for _ in range(repeats):
+        with Clock(BREAKDOWN) as c:
+            t = time.perf_counter()
+            res = run()
+            t_sim = time.perf_counter() - t
+            t = time.perf_counter()
+            res.summary
+            t_frame = time.perf_counter() - t
+        sec = dict(c.seconds)
+        sec["generation: draws"] -= sec["generation: models"] + sec["generation: task assembly (compiled)"]
+        sec["Results.summary (DataFrame)"] = t_frame
+        sec["other (Python: simulate's set-up, outputs, threads)"] = t_sim - sum(
+            v for k, v in sec.items() if k != "Results.summary (DataFrame)")
+        sec["total"] = t_sim + t_frame
+        per.append({k: v / n_reps for k, v in sec.items()})
+    return {k: med([p[k] for p in per]) for k in per[0]}
+
+
+def bench_breakdown(sz: Sizes, rep: Report):
+    sec = "i. where the time goes"
+    n = sz.lifecycle_reps
+    log(f"[{sec}] default workload end to end ({n} reps, one thread), a 1M-job queue, cold start by kernel")
+    cl = fps.default_cluster()
+    raw = {}
+    for label, lc in (("lifecycle off", False), ("lifecycle on", True)):
+        def run(lc=lc):
+            return fps.simulate(ModelOpsWorkload(), cl, replications=n, seed=SEED, threads=1, progress=False,
+                                horizon=HORIZON, lifecycle=lc)
+        run()
+        b = _breakdown(run, n, sz.repeats)
+        total = b.pop("total")
+        rep.add(sec, f"default workload, {label}, simulate(ModelOpsWorkload()) per replication", total * 1e3,
+                "ms", note=f"{n} reps, one thread")
+        for step, v in b.items():
+            rep.add(sec, f"  {step}", v * 1e3, "ms", note=f"{100 * v / total:.0f}%")
+        raw[label] = dict(b, total=total)
+    wl, batch, qcl = single_queue(sz.queue_jobs)
+    fps.simulate(single_queue(100)[1], qcl, threads=1, progress=False)
+    b = _breakdown(lambda: fps.simulate(batch, qcl, threads=1, progress=False), 1, sz.repeats)
+    total = b.pop("total")
+    rep.add(sec, f"single queue, simulate(Batch), {sz.queue_jobs:,} jobs", total, "s")
+    for step, v in b.items():
+        if not step.startswith("generation"):
+            rep.add(sec, f"  {step}", v, "s", note=f"{100 * v / total:.0f}%")
+    raw["queue"] = dict(b, total=total)
+    if sz.cold_compile:
+        with tempfile.TemporaryDirectory(prefix="fps-numba-cache-") as cache:
+            wall, cold = run_python(COLD_KERNELS, env={"NUMBA_CACHE_DIR": cache})
+        rep.add(sec, "cold start: tiny simulate(ModelOpsWorkload()), empty cache", cold["first"], "s",
+                note=f"process {wall:.1f} s, CPU {cold['cpu']:.1f} s, import {cold['import']:.2f} s")
+        top = sorted(cold["compiled"].items(), key=lambda kv: -kv[1])
+        for name, secs in top[:6]:
+            rep.add(sec, f"  compile {name} (with what it calls)", secs, "s")
+        raw["cold"] = cold
+    rep.raw["breakdown"] = raw
+
+
+# ----------------------------------------------------------------------------- j. issue 11's paths
+
+def dag_trace(n_pipelines: int, seed: int = 5):
+    """A trace of DAG pipelines of 5 tasks (prep -> train -> {eval, check} -> deploy), several requests.
+
+    Arrivals over 3 days with priorities 0-3; durations exponential, mean 15 min.
+    :func:`dag_cluster` serves it busy but stable.
+    """
+    rng = np.random.default_rng(seed)
+    pids = np.arange(n_pipelines)
+    span = 3 * DAY * n_pipelines / 3000
+    pipelines = pd.DataFrame({"pipeline_id": pids,
+                              "submit_time": np.sort(rng.uniform(0, span, n_pipelines)).round(1),
+                              "model_id": rng.integers(0, 20, n_pipelines),
+                              "priority": rng.integers(0, 4, n_pipelines)})
+    n = n_pipelines * 5
+    gpu = np.tile([0.0, 1.0, 0.0, 0.0, 0.0], n_pipelines) * rng.choice([1.0, 2.0], n)
+    tasks = pd.DataFrame({
+        "pipeline_id": np.repeat(pids, 5), "task": np.tile(["prep", "train", "eval", "check", "deploy"], n_pipelines),
+        "type": np.tile(["preprocess", "train", "evaluate", "bias_check", "deploy"], n_pipelines),
+        "cpu": rng.choice([1.0, 2.0, 4.0, 8.0], n), "gpu": gpu, "mem_gb": rng.choice([4.0, 16.0, 32.0], n),
+        "duration": rng.exponential(900.0, n).round(2) + 1.0,
+        "after": np.tile(["", "prep", "train", "train", "eval;check"], n_pipelines),
+    })
+    return fps.Trace.from_frames(pipelines, tasks)
+
+
+def dag_cluster():
+    return fps.Cluster.from_pools([
+        {"pool": "cpu", "count": 6, "cpu": 32, "gpu": 0, "mem_gb": 128},
+        {"pool": "gpu", "count": 3, "cpu": 32, "gpu": 4, "mem_gb": 256, "speed": 1.5}])
+
+
+SCALE_RUN = textwrap.dedent("""
+    import json, time
+    import fastpipesim as fps
+
+    def peak_mib():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+
+    q = fps.QueueWorkload(rate=7.2, n_jobs={n})   # M/M/8 at utilization 0.9
+    cl = q.cluster(8)
+    fps.simulate(fps.QueueWorkload(rate=7.2, n_jobs=1000), cl, replications=1, threads=1, progress=False).summary
+    base = peak_mib()
+    b = q.generate(1, 0)
+    t = time.perf_counter()
+    res = fps.simulate(b, cl, threads=1, progress=False)
+    res.summary
+    seconds = time.perf_counter() - t
+    print(json.dumps(dict(base=base, peak=peak_mib(), seconds=seconds, events=res.n_events, jobs={n})))
+""")
+
+
+def bench_issue11(sz: Sizes, rep: Report):
+    sec = "j. DAG trace, scale, memory"
+    n_p = sz.dag_pipelines
+    log(f"[{sec}] DAG trace of {n_p:,} pipelines vs SimPy; M/M/8 at 1M and {sz.scale_jobs:,} jobs")
+    kw = dict(policy="priority", placement="best_fit", backfill=True)
+    trace, cl = dag_trace(n_p), dag_cluster()
+    fps.simulate(dag_trace(50), cl, threads=1, progress=False, **kw)
+    s_s, first, again = [], [], []
+    sp = None
+    for i in range(max(sz.simpy_repeats, sz.repeats)):
+        if i < sz.simpy_repeats:
+            t = time.perf_counter()
+            sp = simulate_simpy(trace.pipelines, trace.tasks, cl.pools, **kw)
+            s_s.append(time.perf_counter() - t)
+        if i < sz.repeats:
+            fresh = dag_trace(n_p)  # a new Trace: its first simulate converts it to arrays
+            t = time.perf_counter()
+            _summarized(fps.simulate(fresh, cl, threads=1, progress=False, **kw))
+            first.append(time.perf_counter() - t)
+            w, _, _, res = timed_engine(lambda: _summarized(fps.simulate(fresh, cl, threads=1, progress=False,
+                                                                         **kw)), sz.min_seconds)
+            again.append(w)
+    rec = fps.simulate(trace, cl, threads=1, progress=False, record_tasks=True, **kw).tasks
+    agree = same_schedule(rec, sp.tasks) and sp.n_events == res.n_events
+    r_sp = rate(sp.n_events, med(s_s))
+    r_first, r_again = rate(res.n_events, med(first)), rate(res.n_events, med(again))
+    rep.add(sec, "DAG trace, SimPy model", r_sp, "events/s",
+            note=f"{n_p:,} pipelines, {trace.n_tasks:,} tasks, priority, best_fit, {sp.n_events:,} events, "
+                 f"{med(s_s):.2f} s")
+    rep.add(sec, "DAG trace, simulate(Trace), first call (+ conversion to arrays)", ratio(r_first, r_sp), "x",
+            note=f"{med(first) * 1e3:.0f} ms")
+    x = ratio(r_again, r_sp)
+    rep.add(sec, "DAG trace, simulate(Trace) again (another policy, or a campaign)", x, "x",
+            target=f">= {TARGET_E2E_RATIO:g}x", ok=None if x is None else x >= TARGET_E2E_RATIO,
+            note=f"{med(again) * 1e3:.0f} ms")
+    rep.add(sec, "DAG trace: same schedule as SimPy", agree, "bool", ok=agree)
+    runs = {}
+    for n in (1_000_000, sz.scale_jobs):
+        _, out = run_python(SCALE_RUN.format(n=n))
+        runs[n] = out
+        rep.add(sec, f"M/M/8, {n:,} jobs, simulate(Batch), one thread", out["events"] / out["seconds"], "events/s",
+                note=f"peak {out['peak'] - out['base']:,.0f} MiB over the warm process")
+    small, big = runs[1_000_000], runs[sz.scale_jobs]
+    x = (big["events"] / big["seconds"]) / (small["events"] / small["seconds"])
+    rep.add(sec, f"events/s at {sz.scale_jobs:,} jobs / at 1M", x, "x", target=f">= {TARGET_SCALE:g}x",
+            ok=x >= TARGET_SCALE)
+    per_job = (big["peak"] - big["base"]) * 2 ** 20 / big["jobs"]
+    rep.add(sec, f"peak memory per task, {sz.scale_jobs:,} one-task jobs, no records", per_job, "B/task",
+            target=f"<= {TARGET_BYTES_PER_TASK:g} B", ok=per_job <= TARGET_BYTES_PER_TASK,
+            note="the workload's arrays included")
+    rep.raw["issue11"] = {"dag": {"simpy_seconds": s_s, "first_seconds": first, "again_seconds": again,
+                                  "events": res.n_events, "same_schedule": agree},
+                          "scale": {str(k): v for k, v in runs.items()}}
+
+
 # ----------------------------------------------------------------------------- main
 
 SECTIONS = {
@@ -1177,6 +1430,8 @@ SECTIONS = {
     "f": bench_memory,
     "g": bench_trace_io,
     "h": bench_lifecycle,
+    "i": bench_breakdown,
+    "j": bench_issue11,
 }
 
 
@@ -1241,7 +1496,7 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--update-readme", action="store_true",
                     help=f"replace the block between {BEGIN_MARK} and {END_MARK} in benchmarks/README.md")
-    ap.add_argument("--sections", default="abcdefgh", help="which sections to run, e.g. 'a,c' (default all)")
+    ap.add_argument("--sections", default="".join(SECTIONS), help="which sections to run, e.g. 'a,c' (default all)")
     args = ap.parse_args(argv)
     sz = QUICK if args.quick else FULL
     chosen = [s for s in args.sections.replace(",", "").lower() if s in SECTIONS]

@@ -4,8 +4,6 @@
 >>> res = fps.simulate(fps.ModelOpsWorkload(), fps.default_cluster(), replications=8, seed=1)
 >>> table = res.stats()
 """
-from . import autoscalers
-from .campaign import Campaign, CampaignResults
 from .cluster import Cluster, default_cluster, read_cluster
 from .errors import InputError
 from .policies import CustomPolicy, custom_policy
@@ -15,6 +13,21 @@ from .workload import Batch, WorkloadArrays
 
 __version__ = "0.1.0"
 
+# Imported on first use (PEP 562): the generators bring SciPy, which a run that
+# replays a trace never needs, and ``import fastpipesim`` should cost little more
+# than importing NumPy, pandas and Numba.
+_LAZY = {
+    "Campaign": "campaign",
+    "CampaignResults": "campaign",
+    "autoscalers": None,
+    "StudyResult": "fragmentation",
+    "fragmentation_study": "fragmentation",
+    "Trace": "trace",
+    "read_trace": "trace",
+    "ModelOpsWorkload": "modelops",
+    "QueueWorkload": "queueing",
+}
+
 __all__ = [
     "Batch",
     "Campaign",
@@ -22,36 +35,35 @@ __all__ = [
     "Cluster",
     "CustomPolicy",
     "InputError",
+    "ModelOpsWorkload",
+    "QueueWorkload",
     "Results",
+    "StudyResult",
+    "Trace",
     "WorkloadArrays",
     "autoscalers",
     "custom_policy",
     "default_cluster",
+    "fragmentation_study",
     "read_cluster",
+    "read_trace",
     "simulate",
 ]
 
-try:  # these arrive with their modules
-    from .trace import Trace, read_trace  # noqa: F401
 
-    __all__ += ["Trace", "read_trace"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .modelops import ModelOpsWorkload  # noqa: F401
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-    __all__ += ["ModelOpsWorkload"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .queueing import QueueWorkload  # noqa: F401
+    module = _LAZY[name]
+    if module is None:  # a submodule itself
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
-    __all__ += ["QueueWorkload"]
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from .fragmentation import StudyResult, fragmentation_study  # noqa: F401
 
-    __all__ += ["StudyResult", "fragmentation_study"]
-except ImportError:  # pragma: no cover
-    pass
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .engine.constants import N_MODEL_ACCUMULATORS, SECONDS_PER_DAY
-from .workload import (PIPELINE_FIELDS, TASK_FIELDS, Batch, LifecycleArrays, ModelTable, RequestShapes,
+from .workload import (PIPELINE_FIELDS, TASK_FIELDS, Batch, LifecycleArrays, ModelTable, RequestShapes, RuleArrays,
                        WorkloadArrays, build_arrays)
 
 # The per-model metrics (MODEL.md 7) as reported, in order; MODEL_COUNTS are the counts among them.
@@ -71,14 +71,6 @@ def resolve_gates(workload, accuracy_gate, fairness_gate, robustness_gate) -> Ga
                  pick(robustness_gate, "robustness_gate"))
 
 
-def _empty_arrays() -> WorkloadArrays:
-    z = np.zeros(0, dtype=np.int64)
-    return build_arrays(pipeline_id=z, submit=np.zeros(0), model=z, priority=z, task_count=z, task_type=z,
-                        cpu=np.zeros(0), gpu=np.zeros(0), mem=np.zeros(0), duration=np.zeros(0),
-                        edge_pred=z, edge_succ=z)
-
-
-_EMPTY = _empty_arrays()
 _NO_MODELS = ModelTable(*([np.zeros(0, dtype=np.int64)] + [np.zeros(0)] * 6 + [np.zeros(0, dtype=np.bool_)]
                           + [np.zeros(0)] * 2))
 
@@ -91,15 +83,9 @@ def pipeline_rows(table: ModelTable | None, model: np.ndarray) -> np.ndarray:
     return np.where(table.model_id[k] == model, k, -1).astype(np.int64)
 
 
-def lifecycle_arrays(table: ModelTable | None, gates: Gates, pipeline_row: np.ndarray,
-                     reserve: Batch | None = None, reserve_shape=None, reserve_ptr=None) -> LifecycleArrays:
+def lifecycle_arrays(table: ModelTable | None, gates: Gates, pipeline_row: np.ndarray) -> LifecycleArrays:
     """The event loop's view of one replication's lifecycle (no models: none)."""
     t = _NO_MODELS if table is None else table
-    if reserve is None:
-        res, res_shape = _EMPTY, np.zeros(0, dtype=np.int64)
-        res_ptr = np.zeros(t.n_models + 1, dtype=np.int64)
-    else:
-        res, res_shape, res_ptr = reserve.arrays, reserve_shape, reserve_ptr
     return LifecycleArrays(
         model_id=np.ascontiguousarray(t.model_id, dtype=np.int64),
         accuracy=np.ascontiguousarray(t.accuracy, dtype=np.float64),
@@ -113,10 +99,13 @@ def lifecycle_arrays(table: ModelTable | None, gates: Gates, pipeline_row: np.nd
         phase=np.ascontiguousarray(t.phase, dtype=np.float64),
         gates=gates.array(),
         pipeline_row=pipeline_row,
-        res=res,
-        res_shape=np.ascontiguousarray(res_shape, dtype=np.int64),
-        res_ptr=np.ascontiguousarray(res_ptr, dtype=np.int64),
     )
+
+
+def rule_arrays(reserve: Batch, reserve_shape, reserve_ptr) -> RuleArrays:
+    """The event loop's view of the reserve of triggered pipelines (see :class:`TriggerRoom`)."""
+    return RuleArrays(res=reserve.arrays, res_shape=np.ascontiguousarray(reserve_shape, dtype=np.int64),
+                      res_ptr=np.ascontiguousarray(reserve_ptr, dtype=np.int64))
 
 
 def no_lifecycle(n_pipelines: int) -> LifecycleArrays:

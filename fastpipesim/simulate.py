@@ -13,14 +13,14 @@ import numpy as np
 from .cluster import Cluster, default_cluster
 from .engine import engine_is_compiled
 from .engine.constants import FIT_TOL, N_MODEL_ACCUMULATORS, RUN_OK
-from .engine.loop import no_custom_key, run_replication_nb
+from .engine.loop import run_replication_nb
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
-from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies,
+from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, rule_arrays,
                         pipeline_rows, replication_batch, resolve_gates, trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
-from .workload import Batch, RequestShapes
+from .workload import Batch, RequestShapes, group_requests
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,16 @@ class RunConfig:
         return self.policy.name if isinstance(self.policy, CustomPolicy) else str(self.policy)
 
 
+def shapes_fit(task_shape: np.ndarray, shape_req: np.ndarray, cluster: Cluster) -> bool:
+    """Whether every task's request shape fits on some node of some pool (MODEL.md 2, 4.3)."""
+    nodes = cluster.nodes()
+    pool_cap = nodes.pool_node_capacity[nodes.pool_count > 0]
+    fits = (pool_cap[None, :, :] >= shape_req[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
+    if fits.all():
+        return True
+    return bool(fits[task_shape].all())  # (a shape no task uses may be any size)
+
+
 def request_shapes(batch: Batch, cluster: Cluster):
     """Distinct requests of a batch, and the check that each fits some node.
 
@@ -50,29 +60,8 @@ def request_shapes(batch: Batch, cluster: Cluster):
     :class:`InputError` naming the tasks whose request fits on no node of any
     pool (MODEL.md 2: such a task would never run).
     """
-    wa = batch.arrays
-    if batch.shapes is not None:
-        task_shape, shape_req = batch.shapes
-    elif wa.n_tasks == 0:
-        return np.zeros(0, np.int64), np.zeros((1, 3))
-    else:
-        # Group identical requests: code each dimension by its distinct values,
-        # then the triples. Shape numbering cannot change a schedule: the pass
-        # merges shapes by their head tasks' total order, not by shape number.
-        key = np.zeros(wa.n_tasks, dtype=np.int64)
-        for col in (wa.cpu, wa.gpu, wa.mem):
-            values, code = np.unique(col, return_inverse=True)
-            key = key * len(values) + code.reshape(-1)
-        _, task_shape = np.unique(key, return_inverse=True)
-        task_shape = task_shape.reshape(-1).astype(np.int64)
-        shape_req = np.empty((int(task_shape.max()) + 1, 3))
-        shape_req[task_shape, 0] = wa.cpu
-        shape_req[task_shape, 1] = wa.gpu
-        shape_req[task_shape, 2] = wa.mem
-    nodes = cluster.nodes()
-    pool_cap = nodes.pool_node_capacity[nodes.pool_count > 0]
-    fits = (pool_cap[None, :, :] >= shape_req[:, None, :] - FIT_TOL).all(axis=2).any(axis=1)
-    if not fits[task_shape].all():  # (a shape no task uses may be any size)
+    task_shape, shape_req = group_requests(batch)
+    if not shapes_fit(task_shape, shape_req, cluster):
         check_fits(batch, cluster)  # raises, naming the tasks
     return task_shape, np.ascontiguousarray(shape_req)
 
@@ -99,7 +88,8 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
         if t is not None:
             p0, p1 = wa.rep_pipeline_ptr[k], wa.rep_pipeline_ptr[k + 1]
             rows[p0:p1] = pipeline_rows(t, wa.model[p0:p1])
-    lcs = [lifecycle_arrays(t, cfg.gates, rows) for t in tables]
+    # no models: no lifecycle arrays, and the loop is compiled without the lifecycle's code
+    lcs = [None if t is None or t.n_models == 0 else lifecycle_arrays(t, cfg.gates, rows) for t in tables]
     out = _Outputs(batch, cluster, tables)
 
     def one(k):
@@ -153,16 +143,18 @@ class _Outputs:
         for name in ("pipeline_end", "outcome", "trigger", "source", "scratch"):
             setattr(self, name, getattr(self, name)[:p_used].copy())
 
-    def run(self, k, task_shape, shape_req, cfg, lc, summarize=True):
+    def run(self, k, task_shape, shape_req, cfg, lc, summarize=True, rules=None):
         nodes = self.nodes
-        keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else no_custom_key
+        # None for a built-in policy, and no rules unless some model has one: the loop
+        # is then compiled without the code of the custom key or of the rules
+        keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else None
         horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
         run_replication_nb(
             self.wa, k, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, self.n_pools,
             policy_code(cfg.policy), placement_code(cfg.placement), bool(cfg.backfill), horizon,
             float(cfg.warmup), keyfn, lc,
             self.ready, self.start, self.end, self.node, self.status, self.pipeline_end,
-            self.outcome, self.trigger, self.source, self.rep, self.alloc, self.model_acc[k], self.ext,
+            self.outcome, self.trigger, self.source, self.rep, self.alloc, self.model_acc[k], self.ext, rules,
         )
         if summarize:
             self.summarize(k, cfg)
@@ -214,9 +206,10 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         res_shape, res_req = request_shapes(reserve, cluster)
         room = make_room(batch, task_shape, shape_req, reserve, res_shape, res_req, counts)
         rows = np.concatenate([rows_real, np.full(reserve.arrays.n_pipelines, -1, dtype=np.int64)])
-        lc = lifecycle_arrays(table, cfg.gates, rows, reserve, room.reserve_shape, room.reserve_ptr)
+        lc = lifecycle_arrays(table, cfg.gates, rows)
         out = _Outputs(room.batch, cluster, [table])
-        out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False)
+        out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False,
+                rules=rule_arrays(reserve, room.reserve_shape, room.reserve_ptr))
         if out.ext[0, 0] == RUN_OK:
             break
         m = int(out.ext[0, 1])
@@ -281,9 +274,12 @@ def _replication_source(workload, seed: int, cluster: Cluster):
     """A function ``r -> Batch`` of replication r of the workload."""
     if hasattr(workload, "generate"):
         return lambda r: workload.generate(seed, int(r))
+    if isinstance(workload, Trace):
+        # a trace is deterministic: every replication (and every later call) replays
+        # the same arrays, built and grouped once per Trace
+        base = workload._simulation_batch()
+        return lambda r: dataclasses.replace(base, replications=np.array([int(r)], dtype=np.int64))
     if hasattr(workload, "to_batch"):
-        # a trace is deterministic: every replication replays the same arrays,
-        # built and grouped once
         base = workload.to_batch(replication=0)
         base = dataclasses.replace(base, shapes=RequestShapes(*request_shapes(base, cluster)))
         return lambda r: dataclasses.replace(base, replications=np.array([int(r)], dtype=np.int64))
@@ -365,8 +361,8 @@ def simulate(
         as needed below it).
     """
     cluster = default_cluster() if cluster is None else cluster
-    if isinstance(workload, Trace):
-        check_fits(workload, cluster)  # before anything runs, naming the trace's rows
+    if isinstance(workload, Trace) and not shapes_fit(*workload._simulation_batch().shapes, cluster):
+        check_fits(workload, cluster)  # raises before anything runs, naming the trace's rows
     if replications is None:
         replications = 1 if not hasattr(workload, "generate") else 30
     if isinstance(workload, Batch):
@@ -445,7 +441,8 @@ def _rule_tables(workload) -> list:
     if isinstance(workload, Batch):
         return list(workload.models or [])
     if isinstance(workload, Trace):
-        return [workload.model_table()]
+        models = workload._simulation_batch().models
+        return [None if models is None else models[0]]
     if hasattr(workload, "model_table"):
         return [workload.model_table(0, 0)]
     return []

@@ -59,7 +59,7 @@ from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype, 
 
 from .engine.constants import DIMENSIONS, FIT_TOL
 from .errors import MAX_ROWS_SHOWN, InputError, offending
-from .workload import Batch, ModelTable, WorkloadArrays, build_arrays, type_codes
+from .workload import Batch, ModelTable, WorkloadArrays, build_arrays, group_requests, type_codes
 
 PIPELINE_COLUMNS = ("pipeline_id", "submit_time", "model_id", "priority")
 TASK_COLUMNS = ("pipeline_id", "task", "type", "cpu", "gpu", "mem_gb", "duration", "after")
@@ -148,6 +148,7 @@ class Trace:
     models: pd.DataFrame | None = None
     source: str = "<trace>"
     _layout: _Layout = field(default=None, init=False, repr=False)
+    _cache: dict = field(default=None, init=False, repr=False)  # see _simulation_batch
 
     def __post_init__(self):
         files = {name: f"{self.source}:{name}" for name in TABLES}
@@ -162,6 +163,7 @@ class Trace:
         object.__setattr__(self, "models", models)
         object.__setattr__(self, "source", str(self.source))
         object.__setattr__(self, "_layout", layout)
+        object.__setattr__(self, "_cache", {})
 
     @classmethod
     def from_frames(cls, pipelines, tasks, models=None, source: str = "<trace>") -> "Trace":
@@ -181,7 +183,7 @@ class Trace:
         """A Trace from frames that :func:`_validate` has just returned (no second pass)."""
         obj = object.__new__(cls)
         for name, value in (("pipelines", pipelines), ("tasks", tasks), ("models", models),
-                            ("source", source), ("_layout", layout)):
+                            ("source", source), ("_layout", layout), ("_cache", {})):
             object.__setattr__(obj, name, value)
         return obj
 
@@ -232,6 +234,21 @@ class Trace:
         )
 
     # -- conversion
+
+    def _simulation_batch(self) -> Batch:
+        """``to_batch(0)`` with its request shapes, built once and kept.
+
+        What ``simulate`` replays: a trace is read-only once validated, so a trace
+        simulated again (under another policy, on another cluster) does not pay its
+        conversion to arrays again. The arrays are shared: the engine only reads a
+        workload's arrays (a run with automation rules copies them into a padded
+        batch first). :meth:`to_batch` still returns a fresh batch for callers.
+        """
+        got = self._cache.get("batch")
+        if got is None:
+            b = self.to_batch(0)
+            got = self._cache["batch"] = dataclasses.replace(b, shapes=group_requests(b))
+        return got
 
     def to_batch(self, replication: int = 0) -> Batch:
         """The trace as a one-replication :class:`Batch` (pipelines in pipeline_id order).

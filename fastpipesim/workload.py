@@ -160,12 +160,6 @@ class LifecycleArrays(NamedTuple):
     pipeline_row : int64[P]
         Model row of each pipeline of the batch, -1 for a model without state.
         The loop sets it for the pipelines it submits.
-    res : WorkloadArrays
-        The pipelines the rules may submit (one replication): those of row m are
-        ``res_ptr[m]:res_ptr[m+1]``, the k-th submitted copies the k-th.
-    res_shape : int64[T_res]
-        Request shape of each reserve task (the batch's shape table).
-    res_ptr : int64[M + 1]
     """
 
     model_id: np.ndarray
@@ -180,6 +174,25 @@ class LifecycleArrays(NamedTuple):
     phase: np.ndarray
     gates: np.ndarray
     pipeline_row: np.ndarray
+
+
+class RuleArrays(NamedTuple):
+    """The pipelines a replication's automation rules (MODEL.md 7) may submit: the reserve.
+
+    Passed to the event loop apart from :class:`LifecycleArrays`, and only when
+    some model has a rule: a loop called without it is compiled without the
+    rules' code (a cold start compiles only what a run uses).
+
+    Attributes
+    ----------
+    res : WorkloadArrays
+        One replication: the pipelines of model row m are ``res_ptr[m]:res_ptr[m+1]``,
+        the k-th submitted copies the k-th.
+    res_shape : int64[T_res]
+        Request shape of each reserve task (the batch's shape table).
+    res_ptr : int64[M + 1]
+    """
+
     res: WorkloadArrays
     res_shape: np.ndarray
     res_ptr: np.ndarray
@@ -218,6 +231,34 @@ class Batch:
     @property
     def n_replications(self) -> int:
         return self.arrays.n_replications
+
+
+def group_requests(batch: Batch) -> RequestShapes:
+    """Distinct requests of a batch: ``task_shape : int64[T]`` and ``shape_req : float64[S, 3]``.
+
+    The batch's own ``shapes`` if it has them (a generator knows its requests).
+    """
+    wa = batch.arrays
+    if batch.shapes is not None:
+        return batch.shapes
+    if wa.n_tasks == 0:
+        return RequestShapes(np.zeros(0, np.int64), np.zeros((1, 3)))
+    # Group identical requests: code each dimension by its distinct values,
+    # then the triples. Shape numbering cannot change a schedule: the pass
+    # merges shapes by their head tasks' total order, not by shape number.
+    key = np.zeros(wa.n_tasks, dtype=np.int64)
+    for col in (wa.cpu, wa.gpu, wa.mem):
+        if col[0] == col[-1] and (col == col[0]).all():
+            continue  # one value (a queue's jobs, say): the code is 0 for every task, no sort needed
+        values, code = np.unique(col, return_inverse=True)
+        key = key * len(values) + code.reshape(-1)
+    _, task_shape = np.unique(key, return_inverse=True)
+    task_shape = task_shape.reshape(-1).astype(np.int64)
+    shape_req = np.empty((int(task_shape.max()) + 1, 3))
+    shape_req[task_shape, 0] = wa.cpu
+    shape_req[task_shape, 1] = wa.gpu
+    shape_req[task_shape, 2] = wa.mem
+    return RequestShapes(task_shape, shape_req)
 
 
 def type_codes(names: Sequence[str]) -> tuple[np.ndarray, tuple]:

@@ -10,19 +10,28 @@ Two kinds are used by the event loop:
   ``store[base[s] : base[s] + count_of_shape_s]``; ``pos[i]`` is task i's slot
   in its heap (for decrease-key), -1 when it is in none.
 
+Under fifo a shape's ready tasks are a *sorted run* instead of a heap
+(``fq_*``): a task becomes ready at the current time, so its key is at least
+every key already queued and it goes last, but for ties at that time, which it
+is sorted among. The head is popped by moving the run's front one slot on, so
+pushes and pops cost O(1) and touch memory in order, where a heap of a long
+ready queue misses the cache at every level. The run of shape ``s`` starts at
+``front[s] >= base[s]`` and never outgrows its part of the store (a task is
+queued once). ``pos[i]`` is then the absolute slot of task i.
+
 Indices in ``store``/``pos`` are replication-local task indices.
 """
 from numba import njit
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def ev_less(ev_time, ev_task, a, b):
     ta = ev_time[a]
     tb = ev_time[b]
     return ta < tb or (ta == tb and ev_task[a] < ev_task[b])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def ev_push(ev_time, ev_task, size, t, task):
     """Push (t, task); returns the new size."""
     i = size
@@ -39,7 +48,7 @@ def ev_push(ev_time, ev_task, size, t, task):
     return size + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def ev_pop(ev_time, ev_task, size):
     """Remove the top; returns the new size (the top was ev_time[0], ev_task[0])."""
     size -= 1
@@ -63,7 +72,7 @@ def ev_pop(ev_time, ev_task, size):
     return size
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def task_before(key, ready, a, b):
     """True when local task a comes before task b in the order of MODEL.md 4.2."""
     ka = key[a]
@@ -77,7 +86,7 @@ def task_before(key, ready, a, b):
     return a < b
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_sift_up(store, pos, b, j, key, ready):
     """Move the entry in slot j of the heap starting at b towards the root."""
     item = store[b + j]
@@ -94,7 +103,7 @@ def rh_sift_up(store, pos, b, j, key, ready):
     pos[item] = j
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_sift_down(store, pos, b, size, j, key, ready):
     item = store[b + j]
     while True:
@@ -116,7 +125,7 @@ def rh_sift_down(store, pos, b, size, j, key, ready):
     pos[item] = j
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_push(store, pos, b, size, task, key, ready):
     """Insert local task into the heap at b of current size; returns the new size."""
     store[b + size] = task
@@ -125,7 +134,7 @@ def rh_push(store, pos, b, size, task, key, ready):
     return size + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_pop(store, pos, b, size, key, ready):
     """Remove the head; returns the new size."""
     head = store[b]
@@ -138,7 +147,7 @@ def rh_pop(store, pos, b, size, key, ready):
     return size
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_heapify(store, pos, b, size, key, ready):
     for j in range(size):
         pos[store[b + j]] = j
@@ -146,7 +155,7 @@ def rh_heapify(store, pos, b, size, key, ready):
         rh_sift_down(store, pos, b, size, j, key, ready)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def rh_remove(store, pos, b, size, task, key, ready):
     """Remove ``task`` from the heap at b wherever it is; returns the new size."""
     j = pos[task]
@@ -161,3 +170,33 @@ def rh_remove(store, pos, b, size, task, key, ready):
         if pos[last] == j:
             rh_sift_down(store, pos, b, size, j, key, ready)
     return size
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def fq_push(store, pos, front, size, task, key, ready):
+    """Insert ``task`` into the sorted run ``store[front:front+size]``; returns the new size.
+
+    It goes after every entry that comes before it in the order of MODEL.md 4.2
+    (under fifo: after all but the tasks of the current time with a larger index).
+    """
+    t = front + size
+    while t > front and task_before(key, ready, task, store[t - 1]):
+        other = store[t - 1]
+        store[t] = other
+        pos[other] = t
+        t -= 1
+    store[t] = task
+    pos[task] = t
+    return size + 1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def fq_remove(store, pos, front, size, task):
+    """Remove ``task`` from the sorted run at ``front`` (the entries after it move up); returns the new size."""
+    t = pos[task]
+    pos[task] = -1
+    for x in range(t, front + size - 1):
+        other = store[x + 1]
+        store[x] = other
+        pos[other] = x
+    return size - 1

@@ -10,7 +10,9 @@ the event loop, which cost more than ten seconds of cold start.)
 How a scheduling pass stays cheap when the ready queue is long
 ---------------------------------------------------------------
 Ready tasks are kept in one heap per *request shape* (distinct (cpu, gpu, mem)
-request), each ordered by (key, ready time, task index). A pass merges the heads
+request), each ordered by (key, ready time, task index); under fifo, where a
+task's key is the time it becomes ready, in one sorted run per shape instead
+(heaps.py), which a long ready queue pushes and pops in O(1). A pass merges the heads
 of these heaps in that order, which is exactly the order of MODEL.md 4.2. Within
 a pass free capacity only decreases, so once the head of a shape does not fit,
 no task of that shape can fit for the rest of the pass: with backfill the whole
@@ -68,6 +70,8 @@ from .constants import (
 from .heaps import (
     ev_pop,
     ev_push,
+    fq_push,
+    fq_remove,
     rh_heapify,
     rh_pop,
     rh_push,
@@ -91,14 +95,23 @@ CUSTOM_KEY_SIGNATURE = types.float64(
 )
 
 
-@cfunc(CUSTOM_KEY_SIGNATURE, cache=True)
-def no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, model, submit, remaining,
-                  accuracy, threshold, stale):
+def _no_custom_key(now, ready, duration, cpu, gpu, mem, ttype, pid, priority, model, submit, remaining,
+                   accuracy, threshold, stale):
     """Placeholder passed when the policy is built in; never called."""
     return 0.0
 
 
-@njit(cache=True, error_model="numpy")
+def __getattr__(name):
+    # ``no_custom_key``, the compiled placeholder, is made on first use: compiling
+    # (or loading) a cfunc initializes Numba's whole compiler, which would
+    # otherwise cost every ``import fastpipesim`` a third of a second.
+    if name == "no_custom_key":
+        f = globals()["no_custom_key"] = cfunc(CUSTOM_KEY_SIGNATURE, cache=True)(_no_custom_key)
+        return f
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _fits(free, n, shape_req, s):
     return (
         free[n, 0] >= shape_req[s, 0] - FIT_TOL
@@ -107,7 +120,7 @@ def _fits(free, n, shape_req, s):
     )
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _score(free, capacity, n, shape_req, s):
     sc = 0.0
     for d in range(3):
@@ -117,7 +130,7 @@ def _score(free, capacity, n, shape_req, s):
     return sc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _better(placement, score, best_score, node, best_node):
     """Is (score, node) preferred to (best_score, best_node) under best/worst fit?"""
     if placement == PLACEMENT_BEST_FIT:
@@ -125,7 +138,7 @@ def _better(placement, score, best_score, node, best_node):
     return score > best_score or (score == best_score and node < best_node)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, c1):
     """The node a task of request shape ``s`` goes to under ``placement``, or -1.
 
@@ -177,22 +190,22 @@ def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, 
     return best
 
 
-@njit(cache=True, error_model="numpy")
-def _shape_head_before(store, base, key, ready, s1, s2):
-    return task_before(key, ready, store[base[s1]], store[base[s2]])
+@njit(cache=True, error_model="numpy", inline="always")
+def _shape_head_before(store, front, key, ready, s1, s2):
+    return task_before(key, ready, store[front[s1]], store[front[s2]])
 
 
-@njit(cache=True, error_model="numpy")
-def _merge_sift_down(mh, m, j, store, base, key, ready):
+@njit(cache=True, error_model="numpy", inline="always")
+def _merge_sift_down(mh, m, j, store, front, key, ready):
     item = mh[j]
     while True:
         left = 2 * j + 1
         if left >= m:
             break
         child = left
-        if left + 1 < m and _shape_head_before(store, base, key, ready, mh[left + 1], mh[left]):
+        if left + 1 < m and _shape_head_before(store, front, key, ready, mh[left + 1], mh[left]):
             child = left + 1
-        if _shape_head_before(store, base, key, ready, mh[child], item):
+        if _shape_head_before(store, front, key, ready, mh[child], item):
             mh[j] = mh[child]
             j = child
         else:
@@ -200,18 +213,19 @@ def _merge_sift_down(mh, m, j, store, base, key, ready):
     mh[j] = item
 
 
-@njit(cache=True, error_model="numpy")
-def _builtin_key(policy, duration, priority, remaining, now):
+@njit(cache=True, error_model="numpy", inline="always")
+def _builtin_key(policy, duration, priority, remaining, g, gp, p, now):
+    """The key of task g (of pipeline gp, local p); ``remaining`` is read by srpt alone (it is empty otherwise)."""
     if policy == POLICY_FIFO:
         return now
     if policy == POLICY_PRIORITY:
-        return -float(priority)
+        return -float(priority[gp])
     if policy == POLICY_SJF:
-        return duration
-    return remaining  # POLICY_SRPT
+        return duration[g]
+    return remaining[p]  # POLICY_SRPT
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
     """Add the state held constant over [last_t, t], clipped to t >= warmup; returns the queue area."""
     lo = max(last_t, warmup)
@@ -224,20 +238,26 @@ def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
     return n_ready * dt
 
 
-@njit(cache=True, error_model="numpy")
-def _make_ready(j, g, gp, p, now, policy, custom, wa, remaining, key, ready, out_ready, task_shape,
-                store, pos, base, hsize, active):
-    """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _make_ready(j, g, gp, p, now, policy, custom, duration, priority, remaining, key, ready, out_ready, task_shape,
+                store, pos, front, hsize, active, fifo):
+    """Local task j (global g, of global pipeline gp, local pipeline p) becomes ready at now.
+
+    It joins its shape's sorted run under fifo, its shape's heap otherwise (heaps.py).
+    """
     ready[j] = now
     out_ready[g] = now
-    key[j] = 0.0 if custom else _builtin_key(policy, wa.duration[g], wa.priority[gp], remaining[p], now)
+    key[j] = 0.0 if custom else _builtin_key(policy, duration, priority, remaining, g, gp, p, now)
     s = task_shape[g]
-    hsize[s] = rh_push(store, pos, base[s], hsize[s], j, key, ready)
+    if fifo:
+        hsize[s] = fq_push(store, pos, front[s], hsize[s], j, key, ready)
+    else:
+        hsize[s] = rh_push(store, pos, front[s], hsize[s], j, key, ready)
     if hsize[s] == 1:
         _activate(active, s)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _activate(active, s):
     """Add shape s to the shapes with ready tasks.
 
@@ -248,7 +268,7 @@ def _activate(active, s):
     active[active[0]] = s
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _deactivate(active, s):
     n = active[0]
     for x in range(1, n + 1):
@@ -259,13 +279,14 @@ def _deactivate(active, s):
 
 
 @njit(cache=True, error_model="numpy")
-def _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize, active, key, ready, task_shape):
+def _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, front, hsize, active, key, ready, task_shape,
+                 fifo):
     """A rejected pipeline's tasks that have not started are cancelled (MODEL.md 7).
 
     Ready ones leave their shape heaps. Returns how many ready tasks were removed.
     """
     removed = 0
-    for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+    for g in range(task_ptr[gp], task_ptr[gp + 1]):
         if out_status[g] != STATUS_NOT_STARTED:
             continue
         out_status[g] = STATUS_CANCELLED
@@ -273,11 +294,25 @@ def _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize,
         j = g - t0
         if pos[j] >= 0:
             s = task_shape[g]
-            hsize[s] = rh_remove(store, pos, base[s], hsize[s], j, key, ready)
+            if fifo:
+                hsize[s] = fq_remove(store, pos, front[s], hsize[s], j)
+            else:
+                hsize[s] = rh_remove(store, pos, front[s], hsize[s], j, key, ready)
             removed += 1
             if hsize[s] == 0:
                 _deactivate(active, s)
     return removed
+
+
+@njit(cache=True, error_model="numpy")
+def _grow_events(ev_time, ev_task, size):
+    """The event heap's arrays with twice the room (the first ``size`` entries kept)."""
+    t = np.empty(2 * ev_time.shape[0])
+    x = np.empty(2 * ev_time.shape[0], dtype=np.int64)
+    for i in range(size):  # a loop, not slices: slice assignment costs seconds of compile time
+        t[i] = ev_time[i]
+        x[i] = ev_task[i]
+    return t, x
 
 
 @njit(cache=True, error_model="numpy")
@@ -292,6 +327,47 @@ def _next_trigger(on_drift, stale, cross, per_next):
         if per_next[m] < t:
             t = per_next[m]
     return t
+
+
+@njit(cache=True, error_model="numpy")
+def arrival_order_nb(submit, p0, n):
+    """Order of pipelines p0 .. p0+n-1 by submit time, ties in pipeline_id (index) order.
+
+    ``submit : float64[P]``; returns ``int64[n]``, indices relative to p0, or an
+    empty array for the identity, when the times are already sorted (generated
+    workloads, queues, most traces): one pass instead of a sort, and no array. Otherwise a bottom-up merge sort,
+    stable as ``np.argsort(kind="mergesort")`` (written out: Numba's own costs a
+    second and a half of compile time).
+    """
+    is_sorted = True
+    for i in range(1, n):
+        if submit[p0 + i] < submit[p0 + i - 1]:
+            is_sorted = False
+            break
+    if is_sorted:
+        return np.empty(0, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[i] = i
+    tmp = np.empty(n, dtype=np.int64)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            for x in range(lo, hi):
+                # take from the left run unless the right one is strictly earlier: stable
+                if i < mid and (j >= hi or not submit[p0 + order[j]] < submit[p0 + order[i]]):
+                    tmp[x] = order[i]
+                    i += 1
+                else:
+                    tmp[x] = order[j]
+                    j += 1
+        order, tmp = tmp, order
+        width *= 2
+    return order
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -324,6 +400,7 @@ def run_replication_nb(
     out_alloc,
     out_model,
     out_ext,
+    rules=None,
 ):
     """Simulate replication ``k`` of the batch ``wa`` (a ``WorkloadArrays``).
 
@@ -350,10 +427,13 @@ def run_replication_nb(
         ``inf`` for none.
     warmup : float
         Start of the observation window of the time averages.
-    keyfn : FunctionType(CUSTOM_KEY_SIGNATURE)
-        Used only when ``policy == POLICY_CUSTOM``.
-    lc : LifecycleArrays
-        Models, gates and reserve of triggered pipelines; no models: no lifecycle.
+    keyfn : FunctionType(CUSTOM_KEY_SIGNATURE) or None
+        The key of ``POLICY_CUSTOM``; None with a built-in policy, which compiles
+        the loop without the custom key's code (Numba prunes a branch on
+        ``arg is None`` before typing it).
+    lc : LifecycleArrays or None
+        Models and gates; None (or no models): no lifecycle, and None compiles the
+        loop without the lifecycle's code.
     out_ready, out_start, out_end : float64[T]
     out_node, out_status : int64[T]
     out_pipeline_end : float64[P]
@@ -372,9 +452,19 @@ def run_replication_nb(
     out_ext : int64[R, 4]
         Status (``RUN_OK`` or ``RUN_NEED_RESERVE``), the model row that ran out
         of reserve, and the pipelines and tasks used (real ones and filled slots).
+    rules : RuleArrays or None
+        The reserve of pipelines the automation rules submit; None when no model
+        has a rule (the loop is then compiled without the rules' code).
 
     Fills the slices of the output arrays that belong to replication k.
     """
+    # The workload's arrays taken out of `wa` once: reading an array through the
+    # tuple, or passing the tuple to a call, costs a reference count per array.
+    submit, model, priority, pipeline_id = wa.submit, wa.model, wa.priority, wa.pipeline_id
+    task_ptr, task_pipeline, task_type = wa.task_ptr, wa.task_pipeline, wa.task_type
+    duration, n_pred, succ_ptr, succ = wa.duration, wa.n_pred, wa.succ_ptr, wa.succ
+    cand_accuracy, cand_robustness, cand_fairness = wa.cand_accuracy, wa.cand_robustness, wa.cand_fairness
+    compress_loss = wa.compress_loss
     p0 = wa.rep_pipeline_ptr[k]
     p1 = wa.rep_pipeline_ptr[k + 1]
     t0 = wa.rep_task_ptr[k]
@@ -386,20 +476,22 @@ def run_replication_nb(
 
     # real pipelines first, then empty slots (pipeline_id -1) for submitted copies
     p_used = n_p
-    while p_used > 0 and wa.pipeline_id[p0 + p_used - 1] < 0:
+    while p_used > 0 and pipeline_id[p0 + p_used - 1] < 0:
         p_used -= 1
     n_exo = p_used
-    t_used = wa.task_ptr[p0 + p_used] - t0
-    e_used = wa.succ_ptr[t0 + t_used]
+    t_used = task_ptr[p0 + p_used] - t0
+    e_used = succ_ptr[t0 + t_used]
 
     # --- per-task state (local index i = global - t0) ---
     key = np.empty(n_t)
-    ready = np.full(n_t, np.inf)  # inf until ready, so unset entries never sort first
+    ready = np.empty(n_t)  # inf until ready, so unset entries never sort first
     pred_left = np.empty(n_t, dtype=np.int64)
-    pos = np.full(n_t, -1, dtype=np.int64)
+    pos = np.empty(n_t, dtype=np.int64)  # (np.empty and a loop, not np.full: each np.full costs compile time)
     for i in range(n_t):
+        ready[i] = np.inf
+        pos[i] = -1
         g = t0 + i
-        pred_left[i] = wa.n_pred[g] if i < t_used else 0
+        pred_left[i] = n_pred[g] if i < t_used else 0
         out_ready[g] = np.nan
         out_start[g] = np.nan
         out_end[g] = np.nan
@@ -407,10 +499,15 @@ def run_replication_nb(
         out_status[g] = STATUS_NOT_STARTED
 
     # --- per-pipeline state ---
-    remaining = np.zeros(n_p)  # srpt: reference seconds of not-started tasks
+    # Arrays only some policies or the lifecycle read are empty otherwise (memory
+    # that a big replication would pay per pipeline for nothing).
+    custom = policy == POLICY_CUSTOM
+    track_remaining = custom or policy == POLICY_SRPT  # only these keys read `remaining`
+    n_track = n_p if track_remaining else 0
+    remaining = np.zeros(n_track)  # srpt: reference seconds of not-started tasks
     tasks_left = np.zeros(n_p, dtype=np.int64)
-    touched = np.zeros(n_p, dtype=np.bool_)
-    touched_list = np.empty(n_p, dtype=np.int64)
+    touched = np.zeros(n_track, dtype=np.bool_)
+    touched_list = np.empty(n_track, dtype=np.int64)
     for p in range(n_p):
         gp = p0 + p
         out_pipeline_end[gp] = np.nan
@@ -419,84 +516,104 @@ def run_replication_nb(
         out_source[gp] = -1
         if p >= p_used:
             continue
-        a = wa.task_ptr[gp]
-        b = wa.task_ptr[gp + 1]
+        a = task_ptr[gp]
+        b = task_ptr[gp + 1]
         tasks_left[p] = b - a
-        s = 0.0
-        for g in range(a, b):
-            s += wa.duration[g]
-        remaining[p] = s
+        if track_remaining:
+            s = 0.0
+            for g in range(a, b):
+                s += duration[g]
+            remaining[p] = s
 
     # --- lifecycle state (MODEL.md 7), per model row ---
     # The arrays the hot paths read, taken out of `lc` once: reading an array
     # through the tuple costs a reference count each time (measured: a third of
     # the loop's speed on a single queue).
-    pipeline_row = lc.pipeline_row
-    gates = lc.gates
-    on_drift = lc.on_drift
-    drift = lc.drift
-    threshold = lc.threshold
-    n_models = lc.model_id.shape[0]
-    lifecycle = n_models > 0
-    a0 = lc.accuracy.copy()
-    rob = lc.robustness.copy()
-    fair = lc.fairness.copy()
-    td = lc.deployed_at.copy()
-    cross = np.empty(n_models)
-    seg_start = np.full(n_models, -np.inf)
-    stale = np.zeros(n_models, dtype=np.bool_)
-    finished = np.zeros(n_models, dtype=np.bool_)  # a pipeline of a stale model finished now
-    in_flight = np.zeros(n_models, dtype=np.int64)
-    n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
-    per_k = np.zeros(n_models, dtype=np.int64)
-    per_next = np.full(n_models, np.inf)
+    # With no models, ``lc`` is None and Numba compiles the loop without any of the
+    # lifecycle's code: every use below sits under ``if lc is not None``.
+    lifecycle = False
     has_rules = False
-    for m in range(n_models):
-        has_rules = has_rules or on_drift[m] or lc.period[m] > 0.0
-        cross[m] = crossing_time_nb(a0[m], td[m], drift[m], threshold[m])
-        if lc.period[m] > 0.0:
-            per_k[m] = first_periodic_index_nb(lc.phase[m], lc.period[m])
-            per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
-        for c in range(out_model.shape[1]):
-            out_model[m, c] = 0.0
-    t_trigger = _next_trigger(on_drift, stale, cross, per_next) if has_rules else np.inf
-    model_key = np.empty(n_models)  # staleness key of each model in the current pass
-    model_key_pass = np.full(n_models, -1, dtype=np.int64)
+    n_models = 0
+    if lc is not None:
+        pipeline_row = lc.pipeline_row
+        gates = lc.gates
+        on_drift = lc.on_drift
+        drift = lc.drift
+        threshold = lc.threshold
+        n_models = lc.model_id.shape[0]
+        lifecycle = n_models > 0
+        a0 = lc.accuracy.copy()
+        rob = lc.robustness.copy()
+        fair = lc.fairness.copy()
+        td = lc.deployed_at.copy()
+        cross = np.empty(n_models)
+        seg_start = np.empty(n_models)
+        stale = np.zeros(n_models, dtype=np.bool_)
+        finished = np.zeros(n_models, dtype=np.bool_)  # a pipeline of a stale model finished now
+        in_flight = np.zeros(n_models, dtype=np.int64)
+        n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
+        per_k = np.zeros(n_models, dtype=np.int64)
+        per_next = np.empty(n_models)
+        for m in range(n_models):
+            seg_start[m] = -np.inf
+            per_next[m] = np.inf
+            has_rules = has_rules or on_drift[m] or lc.period[m] > 0.0
+            cross[m] = crossing_time_nb(a0[m], td[m], drift[m], threshold[m])
+            if lc.period[m] > 0.0:
+                per_k[m] = first_periodic_index_nb(lc.phase[m], lc.period[m])
+                per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
+            for c in range(out_model.shape[1]):
+                out_model[m, c] = 0.0
+    if custom and keyfn is None:
+        raise ValueError("a custom policy needs its key function")
+    t_trigger = np.inf
+    if rules is not None:
+        if has_rules:
+            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+    elif has_rules:
+        raise ValueError("models with automation rules need their reserve (rules)")
+    if lc is not None:
+        model_key = np.empty(n_models)  # staleness key of each model in the current pass
+        model_key_pass = np.zeros(n_models, dtype=np.int64) - 1
     n_finished = 0
     # candidate accuracy of each pipeline as compress changes it; rejected pipelines
-    cand_acc = np.empty(n_p)
-    rejected = np.zeros(n_p, dtype=np.bool_)
-    for p in range(p_used):
-        cand_acc[p] = wa.cand_accuracy[p0 + p]
+    n_lc = n_p if lifecycle else 0
+    cand_acc = np.empty(n_lc)
+    rejected = np.zeros(n_lc, dtype=np.bool_)
+    for p in range(p_used if lifecycle else 0):
+        cand_acc[p] = cand_accuracy[p0 + p]
     pending = np.empty(max(n_p - n_exo, 1), dtype=np.int64)  # copies submitted now, to arrive now
     n_pending = 0
     cursor = np.zeros(5, dtype=np.int64)  # (p_used, t_used, e_used, next_pid, n_pending) for _trigger_phase
     next_pid = 0
     for p in range(p_used):
-        if wa.pipeline_id[p0 + p] >= next_pid:
-            next_pid = wa.pipeline_id[p0 + p] + 1
+        if pipeline_id[p0 + p] >= next_pid:
+            next_pid = pipeline_id[p0 + p] + 1
 
     # --- ready heaps, one per shape, sharing one store ---
     shape_count = np.zeros(n_shapes, dtype=np.int64)
     for i in range(t_used):
         shape_count[task_shape[t0 + i]] += 1
-    if n_t > t_used:
-        # a shape of the reserve may get every slot
-        in_reserve = np.zeros(n_shapes, dtype=np.bool_)
-        for i in range(lc.res_shape.shape[0]):
-            in_reserve[lc.res_shape[i]] = True
-        for s in range(n_shapes):
-            if in_reserve[s]:
-                shape_count[s] += n_t - t_used
+    if rules is not None:
+        if n_t > t_used:
+            # a shape of the reserve may get every slot
+            in_reserve = np.zeros(n_shapes, dtype=np.bool_)
+            for i in range(rules.res_shape.shape[0]):
+                in_reserve[rules.res_shape[i]] = True
+            for s in range(n_shapes):
+                if in_reserve[s]:
+                    shape_count[s] += n_t - t_used
     base = np.zeros(n_shapes, dtype=np.int64)
     acc = 0
     for s in range(n_shapes):
         base[s] = acc
         acc += shape_count[s]
     store = np.empty(max(acc, 1), dtype=np.int64)
+    fifo = policy == POLICY_FIFO  # sorted runs instead of heaps (heaps.py)
+    front = base.copy()  # where each shape's head is; a heap's stays at base
     hsize = np.zeros(n_shapes, dtype=np.int64)
     active = np.zeros(n_shapes + 1, dtype=np.int64)  # shapes with ready tasks (see _activate)
-    blocked_at = np.full(n_shapes, -1, dtype=np.int64)  # free-log position, -1: unknown
+    blocked_at = np.zeros(n_shapes, dtype=np.int64) - 1  # free-log position, -1: unknown
     merge = np.empty(max(n_shapes, 1), dtype=np.int64)
     n_ready = 0
 
@@ -512,10 +629,14 @@ def run_replication_nb(
     pool_alloc = np.zeros((n_pools, 3))
 
     # --- events: completions in a heap, arrivals as a sorted stream ---
-    ev_time = np.empty(n_t + 1)
-    ev_task = np.empty(n_t + 1, dtype=np.int64)
+    # the heap holds the running tasks: it starts small and doubles when full (at
+    # most n_t), rather than taking 16 bytes per task of a big replication up front
+    ev_cap = min(n_t + 1, max(64, 4 * n_nodes))
+    ev_time = np.empty(ev_cap)
+    ev_task = np.empty(ev_cap, dtype=np.int64)
     ev_size = 0
-    arrivals = np.argsort(wa.submit[p0:p0 + n_exo], kind="mergesort")  # ties stay in pipeline_id order
+    arrivals = arrival_order_nb(submit, p0, n_exo)
+    in_order = arrivals.shape[0] == 0  # pipeline index order is arrival order
     next_arrival = 0
 
     now = 0.0
@@ -523,9 +644,7 @@ def run_replication_nb(
     queue_area = 0.0
     n_events = 0
     n_passes = 0
-    custom = policy == POLICY_CUSTOM
     rekey = custom or policy == POLICY_STALENESS  # keys that change with time: recomputed every pass
-    track_remaining = custom or policy == POLICY_SRPT  # only these keys read `remaining`
     out_ext[k, 0] = RUN_OK
     out_ext[k, 1] = -1
 
@@ -534,7 +653,7 @@ def run_replication_nb(
         if ev_size > 0 and ev_time[0] < t_next:
             t_next = ev_time[0]
         if next_arrival < n_exo:
-            ta = wa.submit[p0 + arrivals[next_arrival]]
+            ta = submit[p0 + (next_arrival if in_order else arrivals[next_arrival])]
             if ta < t_next:
                 t_next = ta
         if t_next == np.inf or t_next > horizon:
@@ -561,86 +680,92 @@ def run_replication_nb(
             log_len += 1
             out_end[g] = now
             out_status[g] = STATUS_COMPLETED
-            gp = wa.task_pipeline[g]
+            gp = task_pipeline[g]
             p = gp - p0
             tasks_left[p] -= 1
-            for e in range(wa.succ_ptr[g], wa.succ_ptr[g + 1]):
-                j = wa.succ[e] - t0
+            for e in range(succ_ptr[g], succ_ptr[g + 1]):
+                j = succ[e] - t0
                 pred_left[j] -= 1
                 if pred_left[j] == 0 and out_status[t0 + j] != STATUS_CANCELLED:
-                    _make_ready(j, t0 + j, gp, p, now, policy, rekey, wa, remaining, key, ready,
-                                out_ready, task_shape, store, pos, base, hsize, active)
+                    _make_ready(j, t0 + j, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
+                                out_ready, task_shape, store, pos, front, hsize, active, fifo)
                     n_ready += 1
-            row = pipeline_row[gp] if lifecycle else -1
-            if row >= 0:
-                if not rejected[p] and cand_acc[p] == cand_acc[p]:
-                    # the task's lifecycle effect (MODEL.md 7), at its completion
-                    ty = wa.task_type[g]
-                    gate = -1
-                    if ty == TYPE_EVALUATE and cand_acc[p] < gates[GATE_ACCURACY]:
-                        gate = OUTCOME_REJECTED_EVALUATE
-                    elif ty == TYPE_BIAS_CHECK and wa.cand_fairness[gp] < gates[GATE_FAIRNESS]:
-                        gate = OUTCOME_REJECTED_BIAS_CHECK
-                    elif ty == TYPE_ROBUSTNESS_CHECK and wa.cand_robustness[gp] < gates[GATE_ROBUSTNESS]:
-                        gate = OUTCOME_REJECTED_ROBUSTNESS_CHECK
-                    elif ty == TYPE_COMPRESS:
-                        loss = wa.compress_loss[gp]
-                        if loss == loss:
-                            # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
-                            cand_acc[p] = max(cand_acc[p] - loss, 0.0)
-                    elif ty == TYPE_DEPLOY:
-                        _deploy(row, now, warmup, cand_acc[p], wa.cand_robustness[gp], wa.cand_fairness[gp],
-                                drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model)
-                        deployed = True
-                    if gate >= 0:
-                        rejected[p] = True
-                        out_outcome[gp] = gate
-                        if now >= warmup:
-                            out_model[row, 3 + gate - OUTCOME_REJECTED_EVALUATE] += 1.0
-                        n_ready -= _cancel_rest(p, gp, t0, wa, out_status, tasks_left, pos, store, base, hsize,
-                                                active, key, ready, task_shape)
+            row = -1
+            if lc is not None:
+                row = pipeline_row[gp] if lifecycle else -1
+                if row >= 0:
+                    if not rejected[p] and cand_acc[p] == cand_acc[p]:
+                        # the task's lifecycle effect (MODEL.md 7), at its completion
+                        ty = task_type[g]
+                        gate = -1
+                        if ty == TYPE_EVALUATE and cand_acc[p] < gates[GATE_ACCURACY]:
+                            gate = OUTCOME_REJECTED_EVALUATE
+                        elif ty == TYPE_BIAS_CHECK and cand_fairness[gp] < gates[GATE_FAIRNESS]:
+                            gate = OUTCOME_REJECTED_BIAS_CHECK
+                        elif ty == TYPE_ROBUSTNESS_CHECK and cand_robustness[gp] < gates[GATE_ROBUSTNESS]:
+                            gate = OUTCOME_REJECTED_ROBUSTNESS_CHECK
+                        elif ty == TYPE_COMPRESS:
+                            loss = compress_loss[gp]
+                            if loss == loss:
+                                # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
+                                cand_acc[p] = max(cand_acc[p] - loss, 0.0)
+                        elif ty == TYPE_DEPLOY:
+                            _deploy(row, now, warmup, cand_acc[p], cand_robustness[gp], cand_fairness[gp],
+                                    drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model)
+                            deployed = True
+                        if gate >= 0:
+                            rejected[p] = True
+                            out_outcome[gp] = gate
+                            if now >= warmup:
+                                out_model[row, 3 + gate - OUTCOME_REJECTED_EVALUATE] += 1.0
+                            n_ready -= _cancel_rest(p, gp, t0, task_ptr, out_status, tasks_left, pos, store, front, hsize,
+                                                    active, key, ready, task_shape, fifo)
             if tasks_left[p] == 0:
                 # finished: completed, or rejected and its last running task ended
                 out_pipeline_end[gp] = now
-                if not rejected[p]:
+                if not (lifecycle and rejected[p]):
                     out_outcome[gp] = OUTCOME_COMPLETED
-                if row >= 0:
-                    in_flight[row] -= 1
-                    if stale[row] and on_drift[row]:
-                        finished[row] = True
-                        n_finished += 1
-        if deployed and has_rules:
-            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
-
+                if lc is not None:
+                    if row >= 0:
+                        in_flight[row] -= 1
+                        if stale[row] and on_drift[row]:
+                            finished[row] = True
+                            n_finished += 1
         # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
-        if has_rules and (t_trigger == now or n_finished > 0):
-            cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
-            short = _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight,
-                                   n_submitted, per_k, per_next, tasks_left, remaining, pred_left, cand_acc,
-                                   pending, cursor, out_trigger, out_source, out_model)
-            p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
-            if short >= 0:
-                # out of pre-drawn copies: say which model, when, and how many each
-                # model has used so far, so that the caller can draw enough
-                out_ext[k, 0] = RUN_NEED_RESERVE
-                out_ext[k, 1] = short
-                out_rep[k, 0] = now
-                for mm in range(n_models):
-                    out_model[mm, 10] = n_submitted[mm]
-                return
-            n_finished = 0
-            t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+        if rules is not None:
+            if deployed and has_rules:
+                t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+            if has_rules and (t_trigger == now or n_finished > 0):
+                cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
+                short = _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished,
+                                       in_flight, n_submitted, per_k, per_next, tasks_left, remaining, pred_left,
+                                       cand_acc, pending, cursor, out_trigger, out_source, out_model)
+                p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+                if short >= 0:
+                    # out of pre-drawn copies: say which model, when, and how many each
+                    # model has used so far, so that the caller can draw enough
+                    out_ext[k, 0] = RUN_NEED_RESERVE
+                    out_ext[k, 1] = short
+                    out_rep[k, 0] = now
+                    for mm in range(n_models):
+                        out_model[mm, 10] = n_submitted[mm]
+                    return
+                n_finished = 0
+                t_trigger = _next_trigger(on_drift, stale, cross, per_next)
 
         # 3. arrivals at `now`, by pipeline_id: the workload's, then the copies submitted
         # now (their ids are larger). Inline, not a call: a call that takes the workload's
         # tuple costs a reference count per array, which halved the loop's speed.
         x = 0
         while True:
-            if next_arrival < n_exo and wa.submit[p0 + arrivals[next_arrival]] == now:
-                p = arrivals[next_arrival]
+            p = -1
+            if next_arrival < n_exo:
+                p = next_arrival if in_order else arrivals[next_arrival]
+            if p >= 0 and submit[p0 + p] == now:
                 next_arrival += 1
-                if lifecycle and pipeline_row[p0 + p] >= 0:
-                    in_flight[pipeline_row[p0 + p]] += 1  # (a copy is in flight since its trigger)
+                if lc is not None:
+                    if lifecycle and pipeline_row[p0 + p] >= 0:
+                        in_flight[pipeline_row[p0 + p]] += 1  # (a copy is in flight since its trigger)
             elif x < n_pending:
                 p = pending[x]
                 x += 1
@@ -649,10 +774,10 @@ def run_replication_nb(
             n_events += 1
             gp = p0 + p
             out_outcome[gp] = OUTCOME_UNFINISHED
-            for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
-                if wa.n_pred[g] == 0:
-                    _make_ready(g - t0, g, gp, p, now, policy, rekey, wa, remaining, key, ready,
-                                out_ready, task_shape, store, pos, base, hsize, active)
+            for g in range(task_ptr[gp], task_ptr[gp + 1]):
+                if n_pred[g] == 0:
+                    _make_ready(g - t0, g, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
+                                out_ready, task_shape, store, pos, front, hsize, active, fifo)
                     n_ready += 1
         n_pending = 0
 
@@ -660,45 +785,6 @@ def run_replication_nb(
         if n_ready == 0:
             continue
         n_passes += 1
-        if rekey:
-            for x in range(1, active[0] + 1):
-                s = active[x]
-                b = base[s]
-                for jj in range(hsize[s]):
-                    j = store[b + jj]
-                    g = t0 + j
-                    gp = wa.task_pipeline[g]
-                    row = pipeline_row[gp] if lifecycle else -1
-                    if custom:
-                        sg = task_shape[g]
-                        acc_now = np.nan
-                        thr = np.nan
-                        st = 0.0
-                        if row >= 0:
-                            acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
-                            thr = threshold[row]
-                            st = 1.0 if stale[row] else 0.0
-                        kv = keyfn(
-                            now, ready[j], wa.duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
-                            wa.task_type[g],
-                            wa.pipeline_id[gp], wa.priority[gp], wa.model[gp], wa.submit[gp], remaining[gp - p0],
-                            acc_now, thr, st,
-                        )
-                    elif row >= 0:
-                        # staleness: -(threshold - a(now)); the model furthest below runs
-                        # first. One value per model and pass, computed when first needed.
-                        if model_key_pass[row] != n_passes:
-                            model_key_pass[row] = n_passes
-                            model_key[row] = -(threshold[row]
-                                               - deployed_accuracy_nb(a0[row], td[row], drift[row], now))
-                        kv = model_key[row]
-                    else:
-                        kv = np.inf
-                    if kv != kv:  # NaN sorts last
-                        kv = np.inf
-                    key[j] = kv
-                rh_heapify(store, pos, b, hsize[s], key, ready)
-
         m = 0
         for x in range(1, active[0] + 1):
             s = active[x]
@@ -711,31 +797,80 @@ def run_replication_nb(
                                                  free_log, b0, log_len) < 0:
                     blocked_at[s] = log_len
                     continue
+            if rekey:
+                # Keys that change with time, computed for this pass (MODEL.md 4.1). Only
+                # for the shapes the pass looks at: a skipped shape's keys are compared
+                # with nothing now, and it is keyed afresh (and its heap rebuilt) at the
+                # first pass that looks at it.
+                b = base[s]
+                for jj in range(hsize[s]):
+                    j = store[b + jj]
+                    g = t0 + j
+                    gp = task_pipeline[g]
+                    row = -1
+                    if lc is not None:
+                        row = pipeline_row[gp] if lifecycle else -1
+                    kv = np.inf
+                    if keyfn is not None:
+                        if custom:
+                            sg = task_shape[g]
+                            acc_now = np.nan
+                            thr = np.nan
+                            st = 0.0
+                            if lc is not None:
+                                if row >= 0:
+                                    acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
+                                    thr = threshold[row]
+                                    st = 1.0 if stale[row] else 0.0
+                            kv = keyfn(
+                                now, ready[j], duration[g], shape_req[sg, 0], shape_req[sg, 1], shape_req[sg, 2],
+                                task_type[g],
+                                pipeline_id[gp], priority[gp], model[gp], submit[gp], remaining[gp - p0],
+                                acc_now, thr, st,
+                            )
+                    if lc is not None:
+                        if not custom and row >= 0:
+                            # staleness: -(threshold - a(now)); the model furthest below runs
+                            # first. One value per model and pass, computed when first needed.
+                            if model_key_pass[row] != n_passes:
+                                model_key_pass[row] = n_passes
+                                model_key[row] = -(threshold[row]
+                                                   - deployed_accuracy_nb(a0[row], td[row], drift[row], now))
+                            kv = model_key[row]
+                    if kv != kv:  # NaN sorts last
+                        kv = np.inf
+                    key[j] = kv
+                rh_heapify(store, pos, b, hsize[s], key, ready)
             merge[m] = s
             m += 1
         for j in range((m >> 1) - 1, -1, -1):
-            _merge_sift_down(merge, m, j, store, base, key, ready)
+            _merge_sift_down(merge, m, j, store, front, key, ready)
         n_touched = 0
         while m > 0:
             s = merge[0]
-            i = store[base[s]]
+            i = store[front[s]]
             g = t0 + i
-            b0 = blocked_at[s]
-            if b0 < 0 or log_len - b0 >= n_nodes:
+            c0 = blocked_at[s]
+            c1 = log_len
+            if c0 < 0 or log_len - c0 >= n_nodes:
                 # unknown, or more nodes were freed since than a full scan reads
-                node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, -1, -1)
-            else:
-                node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, b0, log_len)
+                c0 = -1
+            node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, c0, c1)
             if node < 0:
                 blocked_at[s] = log_len
                 if not backfill:
                     break
                 m -= 1
                 merge[0] = merge[m]
-                _merge_sift_down(merge, m, 0, store, base, key, ready)
+                _merge_sift_down(merge, m, 0, store, front, key, ready)
                 continue
             # start task i on node
-            hsize[s] = rh_pop(store, pos, base[s], hsize[s], key, ready)
+            if fifo:
+                pos[i] = -1
+                front[s] += 1
+                hsize[s] -= 1
+            else:
+                hsize[s] = rh_pop(store, pos, front[s], hsize[s], key, ready)
             n_ready -= 1
             for d in range(3):
                 free[node, d] -= shape_req[s, d]
@@ -743,8 +878,10 @@ def run_replication_nb(
             out_start[g] = now
             out_node[g] = node
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
-            ev_size = ev_push(ev_time, ev_task, ev_size, now + wa.duration[g] / speed[node], i)
-            p = wa.task_pipeline[g] - p0
+            if ev_size == ev_time.shape[0]:
+                ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
+            ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
+            p = task_pipeline[g] - p0
             if track_remaining and not touched[p]:
                 touched[p] = True
                 touched_list[n_touched] = p
@@ -753,7 +890,7 @@ def run_replication_nb(
                 _deactivate(active, s)
                 m -= 1
                 merge[0] = merge[m]
-            _merge_sift_down(merge, m, 0, store, base, key, ready)
+            _merge_sift_down(merge, m, 0, store, front, key, ready)
 
         # The started tasks lowered their pipelines' remaining work. It is summed
         # afresh in task-index order (not decremented) so that the float equals
@@ -765,12 +902,12 @@ def run_replication_nb(
             touched[p] = False
             gp = p0 + p
             rem = 0.0
-            for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+            for g in range(task_ptr[gp], task_ptr[gp + 1]):
                 if out_status[g] == STATUS_NOT_STARTED:
-                    rem += wa.duration[g]
+                    rem += duration[g]
             remaining[p] = rem
             if policy == POLICY_SRPT:
-                for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
+                for g in range(task_ptr[gp], task_ptr[gp + 1]):
                     j = g - t0
                     if pos[j] >= 0:
                         key[j] = rem
@@ -780,9 +917,10 @@ def run_replication_nb(
     if horizon < np.inf:
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
-    for m in range(n_models):
-        close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], drift[m], cross[m], warmup)
-        out_model[m, 10] = n_submitted[m]
+    if lc is not None:
+        for m in range(n_models):
+            close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], drift[m], cross[m], warmup)
+            out_model[m, 10] = n_submitted[m]
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
     out_rep[k, 2] = queue_area
@@ -792,7 +930,7 @@ def run_replication_nb(
 
 
 @njit(cache=True, error_model="numpy")
-def _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight, n_submitted,
+def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight, n_submitted,
                    per_k, per_next, tasks_left, remaining, pred_left, cand_acc, pending, cursor, out_trigger,
                    out_source, out_model):
     """Apply the lifecycle triggers at ``now`` (MODEL.md 3 and 7), models in model_id order.
@@ -815,12 +953,12 @@ def _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, fin
             if rule < 0 or in_flight[m] > 0:
                 continue
             # the k-th copy of model m is the k-th reserve pipeline of its row
-            r = lc.res_ptr[m] + n_submitted[m]
-            if r >= lc.res_ptr[m + 1]:
+            r = rules.res_ptr[m] + n_submitted[m]
+            if r >= rules.res_ptr[m + 1]:
                 return m
             p = cursor[0]
             gp = p0 + p
-            g_next, e_next = _copy_pipeline(wa, lc, task_shape, r, gp, t0 + cursor[1], cursor[2], m)
+            g_next, e_next = _copy_pipeline(wa, lc, rules, task_shape, r, gp, t0 + cursor[1], cursor[2], m)
             cursor[0] += 1
             cursor[1] = g_next - t0
             cursor[2] = e_next
@@ -834,7 +972,8 @@ def _trigger_phase(wa, lc, k, p0, t0, now, warmup, task_shape, stale, cross, fin
             for g in range(wa.task_ptr[gp], wa.task_ptr[gp + 1]):
                 rem += wa.duration[g]
                 pred_left[g - t0] = wa.n_pred[g]
-            remaining[p] = rem
+            if remaining.shape[0] > 0:
+                remaining[p] = rem
             cand_acc[p] = wa.cand_accuracy[gp]
             n_submitted[m] += 1
             in_flight[m] += 1
@@ -873,13 +1012,13 @@ def _deploy(row, now, warmup, accuracy, robustness, fairness, drift, threshold, 
 
 
 @njit(cache=True, error_model="numpy")
-def _copy_pipeline(wa, lc, task_shape, r, gp, g0, e0, row):
+def _copy_pipeline(wa, lc, rules, task_shape, r, gp, g0, e0, row):
     """Copy reserve pipeline r into slot gp (tasks from g0, edges from e0); returns the next free (g, e).
 
     The copy belongs to model row ``row`` and keeps the reserve pipeline's
     priority and candidate outcomes; its pipeline_id and submit time are the caller's.
     """
-    res = lc.res
+    res = rules.res
     a = res.task_ptr[r]
     b = res.task_ptr[r + 1]
     wa.model[gp] = lc.model_id[row]
@@ -901,7 +1040,7 @@ def _copy_pipeline(wa, lc, task_shape, r, gp, g0, e0, row):
         wa.mem[g] = res.mem[u]
         wa.duration[g] = res.duration[u]
         wa.n_pred[g] = res.n_pred[u]
-        task_shape[g] = lc.res_shape[u]
+        task_shape[g] = rules.res_shape[u]
         wa.succ_ptr[g] = e
         for x in range(res.succ_ptr[u], res.succ_ptr[u + 1]):
             wa.succ[e] = res.succ[x] - a + g0

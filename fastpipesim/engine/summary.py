@@ -41,37 +41,44 @@ def critical_path_nb(wa, k, out_cp):
     out_cp : float64[P]
         Filled for the pipelines of replication k.
     """
-    t0 = wa.rep_task_ptr[k]
-    t1 = wa.rep_task_ptr[k + 1]
-    n_t = t1 - t0
-    finish = np.zeros(n_t)
-    left = np.empty(n_t, dtype=np.int64)
-    queue = np.empty(max(n_t, 1), dtype=np.int64)
-    for p in range(wa.rep_pipeline_ptr[k], wa.rep_pipeline_ptr[k + 1]):
-        a = wa.task_ptr[p]
-        b = wa.task_ptr[p + 1]
+    p0 = wa.rep_pipeline_ptr[k]
+    p1 = wa.rep_pipeline_ptr[k + 1]
+    task_ptr, duration, n_pred, succ_ptr, succ = wa.task_ptr, wa.duration, wa.n_pred, wa.succ_ptr, wa.succ
+    # scratch for one pipeline at a time (index: task - first task of the pipeline)
+    widest = 1
+    for p in range(p0, p1):
+        widest = max(widest, task_ptr[p + 1] - task_ptr[p])
+    finish = np.zeros(widest)
+    left = np.empty(widest, dtype=np.int64)
+    queue = np.empty(widest, dtype=np.int64)
+    for p in range(p0, p1):
+        a = task_ptr[p]
+        b = task_ptr[p + 1]
+        if b - a == 1:
+            out_cp[p] = duration[a]  # a one-task pipeline (a job): its duration
+            continue
         head = 0
         tail = 0
         for g in range(a, b):
-            left[g - t0] = wa.n_pred[g]
-            finish[g - t0] = 0.0
-            if wa.n_pred[g] == 0:
+            left[g - a] = n_pred[g]
+            finish[g - a] = 0.0
+            if n_pred[g] == 0:
                 queue[tail] = g
                 tail += 1
         longest = 0.0
         while head < tail:
             g = queue[head]
             head += 1
-            f = finish[g - t0] + wa.duration[g]
-            finish[g - t0] = f
+            f = finish[g - a] + duration[g]
+            finish[g - a] = f
             if f > longest:
                 longest = f
-            for e in range(wa.succ_ptr[g], wa.succ_ptr[g + 1]):
-                j = wa.succ[e]
-                if f > finish[j - t0]:
-                    finish[j - t0] = f
-                left[j - t0] -= 1
-                if left[j - t0] == 0:
+            for e in range(succ_ptr[g], succ_ptr[g + 1]):
+                j = succ[e]
+                if f > finish[j - a]:
+                    finish[j - a] = f
+                left[j - a] -= 1
+                if left[j - a] == 0:
                     queue[tail] = j
                     tail += 1
         out_cp[p] = longest
@@ -117,22 +124,133 @@ def mean_nb(v):
     return s / v.shape[0]
 
 
+_SIGN = np.uint64(0x8000000000000000)
+_BYTE = np.uint64(0xFF)
+
+
+@njit(cache=True, error_model="numpy")
+def sort_nb(x):
+    """A sorted copy of float64[n] ``x`` (NaN last, -0.0 before 0.0).
+
+    LSD radix sort on the bits (8 passes of one byte, a pass skipped when every
+    key has the same byte there, as the high bytes of times often do): O(n),
+    several times faster than a comparison sort on the long arrays of a big
+    replication, and written out because Numba's ``np.sort`` costs more than a
+    second of compile time. A sorted array is one sequence of values whatever
+    sorts it (the ordering of -0.0 and 0.0, equal for ``np.sort``, aside).
+    """
+    n = x.shape[0]
+    out = np.empty(n)
+    if n < 32:
+        for i in range(n):  # insertion sort
+            v = x[i]
+            j = i
+            while j > 0 and (out[j - 1] > v or (out[j - 1] != out[j - 1] and v == v)):
+                out[j] = out[j - 1]
+                j -= 1
+            out[j] = v
+        return out
+    # keys whose unsigned order is the floats' order: flip every bit of a negative
+    # number, only the sign bit of a positive one
+    key = np.empty(n, dtype=np.uint64)
+    bits = x.view(np.uint64)
+    for i in range(n):
+        b = bits[i]
+        key[i] = ~b if b & _SIGN else b | _SIGN
+    tmp = np.empty(n, dtype=np.uint64)
+    count = np.empty(257, dtype=np.int64)
+    for d in range(8):
+        shift = np.uint64(8 * d)
+        for c in range(257):
+            count[c] = 0
+        for i in range(n):
+            count[np.int64((key[i] >> shift) & _BYTE) + 1] += 1
+        if count[np.int64((key[0] >> shift) & _BYTE) + 1] == n:
+            continue  # one byte value: this pass would not move anything
+        for c in range(256):
+            count[c + 1] += count[c]
+        for i in range(n):
+            c = np.int64((key[i] >> shift) & _BYTE)
+            tmp[count[c]] = key[i]
+            count[c] += 1
+        key, tmp = tmp, key
+    obits = out.view(np.uint64)
+    for i in range(n):
+        k = key[i]
+        obits[i] = k ^ _SIGN if k & _SIGN else ~k
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def select_nb(a, k):
+    """Reorder float64[n] ``a`` in place so that ``a[k]`` is its k-th smallest value (0-based),
+    with no larger value before it and no smaller one after it; returns ``a[k]``.
+
+    Quickselect with a median-of-three pivot (no NaN in ``a``). Written out instead
+    of ``np.partition``, whose compiled form alone cost 7-8 s of the cold start; an
+    order statistic is one value whatever algorithm finds it.
+    """
+    lo = 0
+    hi = a.shape[0] - 1
+    while True:
+        if hi <= lo + 1:
+            if hi == lo + 1 and a[hi] < a[lo]:
+                a[lo], a[hi] = a[hi], a[lo]
+            return a[k]
+        mid = (lo + hi) >> 1
+        a[mid], a[lo + 1] = a[lo + 1], a[mid]
+        if a[hi] < a[lo]:
+            a[lo], a[hi] = a[hi], a[lo]
+        if a[hi] < a[lo + 1]:
+            a[lo + 1], a[hi] = a[hi], a[lo + 1]
+        if a[lo + 1] < a[lo]:
+            a[lo], a[lo + 1] = a[lo + 1], a[lo]
+        i = lo + 1
+        j = hi
+        pivot = a[lo + 1]
+        while True:
+            i += 1
+            while a[i] < pivot:
+                i += 1
+            j -= 1
+            while pivot < a[j]:
+                j -= 1
+            if j < i:
+                break
+            a[i], a[j] = a[j], a[i]
+        a[lo + 1] = a[j]
+        a[j] = pivot
+        if j >= k:
+            hi = j - 1
+        if j <= k:
+            lo = i
+
+
 @njit(cache=True, error_model="numpy")
 def percentile_nb(x, q):
     """Percentile ``q`` of unsorted float64[n] ``x`` (numpy's linear method), in O(n).
 
     Selects the two order statistics around the rank instead of sorting; the
-    interpolation is :func:`percentile_sorted_nb`'s.
+    interpolation is :func:`percentile_sorted_nb`'s. A NaN anywhere gives NaN, as
+    in numpy.
     """
     n = x.shape[0]
     if n == 0:
         return np.nan
+    for v in x:
+        if v != v:
+            return np.nan
     h = (n - 1) * (q / 100.0)
     lo = int(np.floor(h))
     if lo >= n - 1:
         return x.max()
-    part = np.partition(x, lo)
-    return _lerp(part[lo], part[lo + 1:].min(), h - lo)
+    part = x.copy()
+    below = select_nb(part, lo)
+    above = part[lo + 1]
+    for i in range(lo + 2, n):
+        if part[i] < above:
+            above = part[i]
+    return _lerp(below, above, h - lo)
 
 
 @njit(cache=True, error_model="numpy")
@@ -202,7 +320,7 @@ def summarize_replication_nb(wa, k, start, ready, pipeline_end, outcome, end_tim
     m[2] = submitted - completed - rejected
     m[3] = rejected
     if completed > 0:
-        v = np.sort(resp[:completed])  # three percentiles of one array: sorting once is cheaper
+        v = sort_nb(resp[:completed])  # three percentiles of one array: sorting once is cheaper
         m[4] = mean_nb(v)
         m[5] = percentile_sorted_nb(v, 50.0)
         m[6] = percentile_sorted_nb(v, 95.0)
@@ -219,6 +337,18 @@ def summarize_replication_nb(wa, k, start, ready, pipeline_end, outcome, end_tim
     count = np.zeros(n_types + 1, dtype=np.int64)
     for w in range(n_w):
         count[wait_type[w] + 1] += 1
+    for c in range(n_types):
+        if count[c + 1] == n_w and n_w > 0:
+            # every wait is of type c: its bucket would be `waits` itself, in the same
+            # order, so its mean and p95 are the two just computed
+            for cc in range(n_types):
+                out_type_waits[k, cc, 0] = 0.0
+                out_type_waits[k, cc, 1] = np.nan
+                out_type_waits[k, cc, 2] = np.nan
+            out_type_waits[k, c, 0] = n_w
+            out_type_waits[k, c, 1] = m[8]
+            out_type_waits[k, c, 2] = m[9]
+            return
     for c in range(n_types):
         count[c + 1] += count[c]
     fill = count[:n_types].copy()
