@@ -1,7 +1,8 @@
 """Autoscalers of elastic clusters (MODEL.md 11.4): their parameters, checked.
 
 These objects only hold and check parameters; the rules themselves live in the
-event loop (and in the SimPy oracle). ``simulate`` does not take them yet.
+event loop (``engine/elastic.py``) and in the SimPy oracle. ``simulate(...,
+autoscaler=...)`` takes a name or one of these objects.
 
 >>> Reactive(interval=10, idle_timeout=600, expander="least_waste").kind
 'reactive'
@@ -269,6 +270,26 @@ class Custom(Autoscaler):
         if not varargs and len(positional) != 6:
             raise InputError(_source(self.kind), f"the function must take 6 arguments (pool, up, booting, "
                                                  f"ready, utilization, now), it takes {len(positional)}")
+
+    def compiled(self):
+        """The function compiled for the event loop (once per object): a C callback of
+        ``engine.elastic.CUSTOM_AUTOSCALER_SIGNATURE``, so that the loop itself stays cached."""
+        got = _COMPILED.get(id(self))
+        if got is None or got[0] is not self:
+            from numba import cfunc, njit
+
+            from .engine.elastic import CUSTOM_AUTOSCALER_SIGNATURE
+
+            user = njit(self.func)
+
+            def desired(pool, up, booting, ready, utilization, now):
+                return int(user(pool, up, booting, ready, utilization, now))
+
+            got = _COMPILED[id(self)] = (self, cfunc(CUSTOM_AUTOSCALER_SIGNATURE)(desired))
+        return got[1]
+
+
+_COMPILED: dict = {}   # id(Custom) -> (the object, its compiled function)
 
 
 _BY_NAME = {cls.kind: cls for cls in (Static, Reactive, TargetUtilization, Schedule, Custom)}
