@@ -913,8 +913,10 @@ def run_replication_nb(
                             el.out_counts[C_RESTARTED] += 1.0
                         if track_remaining:
                             touched_el[p] = True
-                        if fifo and front[sg] + hsize[sg] == base[sg] + shape_count[sg]:
-                            # a task queued again: move the run back to the start of its part of the store
+                        if fifo and front[sg] > base[sg]:
+                            # A task queued a second time: the run moves back to the start of its part of
+                            # the store, which then has room for every task of the shape once more (a run
+                            # has room for each task once, heaps.py).
                             for jj in range(hsize[sg]):
                                 other = store[front[sg] + jj]
                                 store[base[sg] + jj] = other
