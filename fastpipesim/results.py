@@ -259,6 +259,49 @@ class Results:
             }))
         return pd.concat(frames, ignore_index=True)
 
+    @cached_property
+    def series(self) -> pd.DataFrame:
+        """Binned time series (MODEL.md 13) of a run with ``series_bin``: one row per
+        replication and bin: replication, bin, t_start, t_end, util_<pool>_<dim> (the
+        allocated amount over the capacity of the pool's nodes that were up in the bin),
+        queue_length (time average), arrivals, completed, model_accuracy_mean (with a
+        lifecycle: time average of the mean over models of the deployed accuracy), and
+        for an elastic cluster nodes_up_<pool> (time average of the nodes up)."""
+        if any(p.series is None for p in self._parts):
+            raise ValueError("this run kept no time series; run simulate(..., series_bin=SECONDS)")
+        nodes = self.cluster.nodes()
+        lifecycle = any(m is not None for m in self._model_list())
+        elastic = self.cluster.is_elastic
+        frames = []
+        series = [s for p in self._parts for s in p.series]
+        ends = np.concatenate([p.rep[:, 0] for p in self._parts])
+        for replication, ser, end in zip(self.replications, series, ends):
+            n = len(ser.queue)
+            w = float(ser.width[0])
+            k = np.arange(n)
+            t_start = k * w
+            t_end = np.minimum((k + 1) * w, end)
+            t_end[-1] = end
+            length = t_end - t_start
+            cols = {"replication": np.full(n, replication, dtype=np.int64), "bin": k,
+                    "t_start": t_start, "t_end": t_end}
+            with np.errstate(invalid="ignore", divide="ignore"):
+                for q, name in enumerate(self.cluster.pool_names):
+                    for d, dim in enumerate(DIMENSIONS):
+                        if nodes.pool_capacity[q, d] > 0:
+                            cap = nodes.pool_node_capacity[q, d] * ser.up[:, q]
+                            cols[f"util_{name}_{dim}"] = np.where(cap > 0, ser.alloc[:, q, d] / cap, np.nan)
+                cols["queue_length"] = ser.queue / length
+                cols["arrivals"] = ser.arrivals.astype(np.int64)
+                cols["completed"] = ser.completed.astype(np.int64)
+                if lifecycle:
+                    cols["model_accuracy_mean"] = ser.accuracy / length
+                if elastic:
+                    for q, name in enumerate(self.cluster.pool_names):
+                        cols[f"nodes_up_{name}"] = ser.up[:, q] / length
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True)
+
     def _model_list(self):
         out = []
         for p in self._parts:

@@ -1,6 +1,7 @@
 """``simulate``: run a workload on a cluster under a policy, in batches of replications."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 import dataclasses
@@ -16,6 +17,7 @@ from .engine.constants import (FIT_TOL, HOURS_PER_WEEK, N_ELASTIC_ACCUMULATORS, 
                                NODE_CODE_COLUMNS, NODE_TIME_COLUMNS, RUN_NEED_NODE_ROWS, RUN_OK)
 from .engine.elastic import ElasticArrays
 from .engine.loop import run_replication_nb
+from .engine.series import SeriesArrays
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
 from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, rule_arrays,
                         pipeline_rows, replication_batch, resolve_gates, trim)
@@ -139,6 +141,7 @@ class _Outputs:
         self.tables = tables
         self.model_acc = [np.zeros((0 if t is None else t.n_models, N_MODEL_ACCUMULATORS)) for t in tables]
         self.cluster = cluster
+        self.series = [None] * n_r   # MODEL.md 13: each replication's SeriesArrays, when kept
         self.elastic = None
         if cluster.is_elastic:
             # MODEL.md 11: per replication, the counters, billed and up seconds, the node timeline
@@ -167,11 +170,16 @@ class _Outputs:
             self.ready, self.start, self.end, self.node, self.status, self.pipeline_end,
             self.outcome, self.trigger, self.source, self.rep, self.alloc, self.model_acc[k], self.ext, rules,
         )
-        if self.elastic is None:
-            # a static cluster: no elastic arrays, and the loop compiled without MODEL.md 11
-            run_replication_nb(*args)
+        series = None
+        if cfg.series_bin is not None:
+            series = self.series[k] = series_arrays(cfg.series_bin, horizon, self.n_pools)
+        if self.elastic is not None:
+            self.elastic.run(k, args, cfg, horizon, series)
+        elif series is not None:
+            run_replication_nb(*args, None, None, series)
         else:
-            self.elastic.run(k, args, cfg, horizon)
+            # a static cluster and no series: the loop compiled without MODEL.md 11 and 13
+            run_replication_nb(*args)
         if summarize:
             self.summarize(k, cfg)
 
@@ -200,7 +208,25 @@ class _Outputs:
             records=records,
             models=models,
             elastic=None if self.elastic is None else self.elastic.output(),
+            series=None if self.series[0] is None else self.series,
         )
+
+
+def series_bins(width: float, end: float) -> int:
+    """How many bins of width w cover [0, end] (MODEL.md 13): the smallest K >= 1 with K w >= end."""
+    n = max(1, int(math.ceil(end / width)))
+    while n * width < end:
+        n += 1
+    while n > 1 and (n - 1) * width >= end:
+        n -= 1
+    return n
+
+
+def series_arrays(width: float, horizon: float, n_pools: int) -> SeriesArrays:
+    """Zeroed series of a replication that ends at ``horizon``."""
+    n = series_bins(width, horizon)
+    return SeriesArrays(width=np.array([width]), alloc=np.zeros((n, n_pools, 3)), up=np.zeros((n, n_pools)),
+                        queue=np.zeros(n), arrivals=np.zeros(n), completed=np.zeros(n), accuracy=np.zeros(n))
 
 
 class _ElasticOutputs:
@@ -252,7 +278,7 @@ class _ElasticOutputs:
             out_pool=np.zeros((n_q, 2)),
         )
 
-    def run(self, k: int, args: tuple, cfg, horizon: float) -> None:
+    def run(self, k: int, args: tuple, cfg, horizon: float, series) -> None:
         """Run replication k; again with a longer node timeline while it runs out of rows."""
         from .autoscalers import autoscaler_from
         from .spot import cluster_spot_times
@@ -266,7 +292,12 @@ class _ElasticOutputs:
         while True:
             el = self.arrays(k, cfg, horizon, rows, spot)
             alloc[k] = 0.0
-            run_replication_nb(*args, el, scalefn)
+            if series is None:
+                run_replication_nb(*args, el, scalefn)
+            else:
+                for a in series[1:]:
+                    a[...] = 0.0
+                run_replication_nb(*args, el, scalefn, series)
             if ext[k, 0] != RUN_NEED_NODE_ROWS:
                 break
             rows = 4 * int(el.node_rows[0])

@@ -103,6 +103,7 @@ from .elastic import (
     tick_nb,
 )
 from .lifecycle import close_segment_nb, crossing_time_nb, deployed_accuracy_nb, first_periodic_index_nb
+from .series import series_accumulate_nb, series_accuracy_nb, series_count_nb
 
 # Signature of a custom policy key (MODEL.md 5): the kernel calls it through a
 # first-class function pointer, so the kernel itself stays cached and only the
@@ -426,6 +427,7 @@ def run_replication_nb(
     rules=None,
     el=None,
     scalefn=None,
+    series=None,
 ):
     """Simulate replication ``k`` of the batch ``wa`` (a ``WorkloadArrays``).
 
@@ -487,6 +489,9 @@ def run_replication_nb(
         any of section 11's code, and runs exactly MODEL.md 1-9.
     scalefn : FunctionType(CUSTOM_AUTOSCALER_SIGNATURE) or None
         The custom autoscaler's function; None otherwise.
+    series : SeriesArrays or None
+        Binned time series to fill (MODEL.md 13; ``series.py``), zeroed by the
+        caller; None keeps none, and compiles the loop without them.
 
     Fills the slices of the output arrays that belong to replication k.
     """
@@ -741,6 +746,12 @@ def run_replication_nb(
         victims = np.empty(0, dtype=np.int64)
         touched_el = np.zeros(n_p, dtype=np.bool_)  # pipelines whose srpt remaining work rose
 
+    if series is not None:
+        ser_w = series.width[0]
+        ser_count = np.empty(n_pools, dtype=np.int64)  # a static pool's nodes, all up
+        for q in range(n_pools):
+            ser_count[q] = pool_start[q + 1] - pool_start[q]
+
     while True:
         t_next = t_trigger
         if el is not None:
@@ -766,6 +777,14 @@ def run_replication_nb(
 
         # time averages over [warmup, end]: the state is constant since last_t
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
+        if series is not None:
+            if el is not None:
+                series_accumulate_nb(series, pool_alloc, pool_up, last_t, now, n_ready)
+            else:
+                series_accumulate_nb(series, pool_alloc, ser_count, last_t, now, n_ready)
+            if lc is not None:
+                if lifecycle:
+                    series_accuracy_nb(series, a0, td, drift, last_t, now)
         last_t = now
 
         # 1. completions at `now`, by (pipeline_id, task index) = task index
@@ -838,6 +857,8 @@ def run_replication_nb(
                 out_pipeline_end[gp] = now
                 if not (lifecycle and rejected[p]):
                     out_outcome[gp] = OUTCOME_COMPLETED
+                    if series is not None:
+                        series_count_nb(series.completed, now, ser_w)
                 if lc is not None:
                     if row >= 0:
                         in_flight[row] -= 1
@@ -1065,6 +1086,8 @@ def run_replication_nb(
             n_events += 1
             if el is not None:
                 instant_event = True
+            if series is not None:
+                series_count_nb(series.arrivals, now, ser_w)
             gp = p0 + p
             out_outcome[gp] = OUTCOME_UNFINISHED
             for g in range(task_ptr[gp], task_ptr[gp + 1]):
@@ -1223,6 +1246,14 @@ def run_replication_nb(
     if horizon < np.inf:
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
+        if series is not None:
+            if el is not None:
+                series_accumulate_nb(series, pool_alloc, pool_up, last_t, horizon, n_ready)
+            else:
+                series_accumulate_nb(series, pool_alloc, ser_count, last_t, horizon, n_ready)
+            if lc is not None:
+                if lifecycle:
+                    series_accuracy_nb(series, a0, td, drift, last_t, horizon)
     if el is not None:
         # the instances not released, in node index order (MODEL.md 11.6)
         for n in range(n_nodes):
