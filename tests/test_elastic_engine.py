@@ -262,3 +262,71 @@ def test_custom_autoscaler_sees_the_ready_tasks():
     # the tick at 5 sees 3 ready tasks: 3 nodes, up at 9; all done at 29; released at the tick at 30
     assert res.tasks["start"].tolist() == [9.0, 9.0, 9.0]
     assert res.nodes["released"].tolist() == [30.0, 30.0, 30.0]
+
+
+# ---- binned time series (MODEL.md 13) ------------------------------------------------------------
+
+def _bin_integrals_equal_summary(res, elastic):
+    s, sm = res.series, res.summary
+    length = s["t_end"] - s["t_start"]
+    for r, g in s.groupby("replication"):
+        span = sm.loc[r, "end_time"]
+        ln = length[g.index]
+        assert ln.sum() == pytest.approx(span, rel=1e-15) and g["t_start"].iloc[0] == 0.0
+        for c in [c for c in sm.columns if c.startswith("util_")]:
+            if elastic:
+                pool = c.split("_")[1]
+                # util x (capacity x node-up integral) = allocated integral, per bin and in total
+                up = g[f"nodes_up_{pool}"] * ln
+                total = (g[c].fillna(0.0) * up).sum() / (sm.loc[r, f"nodes_up_mean_{pool}"] * span)
+            else:
+                total = (g[c] * ln).sum() / span
+            assert total == pytest.approx(sm.loc[r, c], rel=1e-12), c
+        assert (g["queue_length"] * ln).sum() / span == pytest.approx(sm.loc[r, "queue_length_mean"], rel=1e-12)
+        assert g["arrivals"].sum() == sm.loc[r, "submitted"]
+        assert g["completed"].sum() == sm.loc[r, "completed"]
+        if "model_accuracy_mean" in g:
+            assert (g["model_accuracy_mean"] * ln).sum() / span == pytest.approx(sm.loc[r, "model_accuracy_mean"],
+                                                                                rel=1e-12)
+        if elastic:
+            for q in res.cluster.pool_names:
+                assert (g[f"nodes_up_{q}"] * ln).sum() / span == pytest.approx(sm.loc[r, f"nodes_up_mean_{q}"],
+                                                                              rel=1e-12)
+
+
+def test_series_integrals_sum_to_the_summary():
+    """With warm-up 0, the sum over bins of each series x bin length is section 9's integral."""
+    wl = fps.ModelOpsWorkload(days=1)
+    res = fps.simulate(wl, replications=2, seed=1, series_bin=3600.0 * 5, progress=False)
+    assert len(res.series) == 2 * 5 and res.series["t_end"].iloc[4] == 86400.0  # the last bin is cut
+    assert "nodes_up_gpu" not in res.series and res.series["t_start"].iloc[1] == 18000.0
+    _bin_integrals_equal_summary(res, elastic=False)
+    # the series do not change the run
+    plain = fps.simulate(wl, replications=2, seed=1, progress=False)
+    pd.testing.assert_frame_equal(plain.summary, res.summary, check_exact=True)
+
+
+def test_series_of_an_elastic_run_and_nodes_up():
+    wl = fps.ModelOpsWorkload(days=1)
+    pools = fps.default_cluster().pools.assign(min_count=[1, 1], max_count=[4, 6], boot_time=[180.0, 600.0],
+                                              spot=[False, True], interruptions_per_day=[0.0, 2.0])
+    res = fps.simulate(wl, fps.Cluster(pools), replications=2, seed=2, autoscaler="reactive", series_bin=3600.0,
+                       progress=False)
+    assert {"nodes_up_cpu", "nodes_up_gpu"} <= set(res.series.columns)
+    assert res.series["nodes_up_gpu"].nunique() > 3
+    _bin_integrals_equal_summary(res, elastic=True)
+
+
+def test_an_event_at_a_bin_edge_counts_in_the_bin_it_starts():
+    tr = trace((0, 10.0, [("a", 5.0, 1, 0, "")]), (1, 20.0, [("a", 10.0, 1, 0, "")]))
+    res = run(tr, cluster({"pool": "g", "count": 2, "cpu": 1.0}), horizon=30.0, series_bin=10.0)
+    s = res.series
+    # arrivals at 10 and 20 count in bins 1 and 2; the completion at 15 in bin 1, and the one
+    # at the horizon 30 (= 3 x 10, the end of the run: there is no bin 3) in the last bin
+    assert s["arrivals"].tolist() == [0, 1, 1] and s["completed"].tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="horizon"):
+        run(tr, cluster({"pool": "g", "count": 2, "cpu": 1.0}), series_bin=10.0)
+    with pytest.raises(ValueError, match="series_bin"):
+        run(tr, cluster({"pool": "g", "count": 2, "cpu": 1.0}), horizon=30.0, series_bin=0.0)
+    with pytest.raises(ValueError, match="no time series"):
+        run(tr, cluster({"pool": "g", "count": 2, "cpu": 1.0}), horizon=30.0).series
