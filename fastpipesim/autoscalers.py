@@ -16,6 +16,7 @@ table as ``counts_by_hour`` and a custom one its function.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from .engine.constants import (
 from .errors import InputError
 
 __all__ = ["Autoscaler", "Static", "Reactive", "TargetUtilization", "Schedule", "Custom",
-           "autoscaler_from", "RESOURCES"]
+           "autoscaler_from", "build_autoscaler", "RESOURCES"]
 
 RESOURCES = ("auto",) + DIMENSIONS
 
@@ -312,3 +313,22 @@ def autoscaler_from(spec=None) -> Autoscaler:
                                            f"{_BY_NAME[spec].__name__}(...)")
         return _BY_NAME[spec]()
     raise TypeError(f"an autoscaler is a name or a fastpipesim.autoscalers object, not {type(spec).__name__}")
+
+
+def build_autoscaler(kind: str, params: dict) -> Autoscaler:
+    """An autoscaler from its name and parameters given by name (the command line's and the
+    experiment files' form): ``build_autoscaler("reactive", {"idle_timeout": 300})``. A
+    parameter the kind does not have is an error naming the kinds that have it; ``schedule``
+    takes its ``table`` (a CSV path); ``custom`` needs a function and is built in Python."""
+    if kind not in _BY_NAME or kind == "custom":
+        names = [k for k in AUTOSCALERS if k != "custom"]
+        raise InputError("autoscaler", f"unknown autoscaler {kind!r}; choose one of {names} (a custom one is "
+                                       "built in Python: fastpipesim.autoscalers.Custom)")
+    cls = _BY_NAME[kind]
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    for name in params:
+        if name not in fields:
+            have = [k for k, c in _BY_NAME.items() if name in {f.name for f in dataclasses.fields(c) if f.init}]
+            raise InputError("autoscaler", f"the {kind!r} autoscaler has no parameter {name!r}"
+                                           + (f"; it goes with {have}" if have else ""))
+    return cls(**params)

@@ -659,7 +659,7 @@ def _autoscaler_kwarg(out: dict, err) -> None:
     """[run] autoscaler = "reactive" with its parameters (autoscaler_interval, idle_timeout, ...)
     -> simulate's ``autoscaler`` object, checked (``schedule`` and ``custom`` need a table or a
     function, which an experiment file does not hold)."""
-    from ..autoscalers import TargetUtilization, Reactive, Static
+    from ..autoscalers import build_autoscaler
     from ..errors import InputError
 
     given = {k: out.pop(k) for k in list(out) if k in AUTOSCALER_KEYS}
@@ -670,18 +670,15 @@ def _autoscaler_kwarg(out: dict, err) -> None:
             raise err(f"run.{k}", "an autoscaler parameter needs run.autoscaler (\"reactive\" or "
                                   "\"target_utilization\")")
         return
-    classes = {"static": Static, "reactive": Reactive, "target_utilization": TargetUtilization}
-    if kind not in classes:
-        raise err("run.autoscaler", f"expected one of {list(classes)}, got {kind!r} (schedule and custom "
-                                    "autoscalers are set from Python: simulate(autoscaler=...))")
-    params = {}
-    for k, v in given.items():
+    if kind not in ("static", "reactive", "target_utilization"):
+        raise err("run.autoscaler", f"expected static, reactive or target_utilization, got {kind!r} (schedule "
+                                    "and custom autoscalers are set from Python: simulate(autoscaler=...))")
+    for k in given:
         name, kinds = AUTOSCALER_KEYS[k]
         if kind not in kinds:
             raise err(f"run.{k}", f"the {kind!r} autoscaler has no such parameter; it goes with {list(kinds)}")
-        params[name] = v
     try:
-        out["autoscaler"] = classes[kind](**params)
+        out["autoscaler"] = build_autoscaler(kind, {AUTOSCALER_KEYS[k][0]: v for k, v in given.items()})
     except InputError as e:
         raise err("run.autoscaler", str(e)) from None
 
