@@ -206,7 +206,8 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
     )
     room = Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names,
                  replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered,
-                 gates=batch.gates)
+                 gates=batch.gates,
+                 checkpoint_every=None if batch.checkpoint_every is None else _pad(batch.checkpoint_every, xt, 0.0))
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
     return TriggerRoom(room, _pad(main_shape, xt, 0), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
@@ -273,7 +274,8 @@ def select_pipelines(batch: Batch, index: np.ndarray, replication: int = 0) -> B
     if batch.shapes is not None:
         shapes = RequestShapes(batch.shapes.task_shape[src], batch.shapes.shape_req)
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names[src],
-                 replications=np.array([replication], dtype=np.int64), shapes=shapes)
+                 replications=np.array([replication], dtype=np.int64), shapes=shapes,
+                 checkpoint_every=None if batch.checkpoint_every is None else batch.checkpoint_every[src])
 
 
 def replication_batch(batch: Batch, k: int) -> Batch:
@@ -285,7 +287,8 @@ def replication_batch(batch: Batch, k: int) -> Batch:
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=sub.task_names,
                  replications=sub.replications, shapes=sub.shapes,
                  models=None if batch.models is None else (batch.models[k],),
-                 triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates)
+                 triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates,
+                 checkpoint_every=sub.checkpoint_every)
 
 
 def model_metrics(acc: np.ndarray, span: float) -> np.ndarray:

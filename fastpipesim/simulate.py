@@ -246,6 +246,7 @@ class _ElasticOutputs:
         if given is not None:
             # (a run with automation rules: the real tasks first, then the copies, which have none)
             self.checkpoint[:len(given)] = given[:n_t]
+        self.res_checkpoint = np.zeros(0)  # the rules' reserve's, set by _run_with_rules
         self.n_slots = int(pools["max_count"].sum())
         self.spot = bool(pools["spot"].any())
 
@@ -270,6 +271,7 @@ class _ElasticOutputs:
             spot_ptr=spot.ptr,
             spot_times=spot.times,
             checkpoint=self.checkpoint,
+            res_checkpoint=self.res_checkpoint,
             restarts=self.restarts,
             node_time=np.empty((rows, len(NODE_TIME_COLUMNS))),
             node_code=np.empty((rows, len(NODE_CODE_COLUMNS)), np.int64),
@@ -334,6 +336,8 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         rows = np.concatenate([rows_real, np.full(reserve.arrays.n_pipelines, -1, dtype=np.int64)])
         lc = lifecycle_arrays(table, cfg.gates, rows)
         out = _Outputs(room.batch, cluster, [table])
+        if out.elastic is not None and reserve.checkpoint_every is not None:
+            out.elastic.res_checkpoint = np.ascontiguousarray(reserve.checkpoint_every, dtype=np.float64)
         out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False,
                 rules=rule_arrays(reserve, room.reserve_shape, room.reserve_ptr))
         if out.ext[0, 0] == RUN_OK:

@@ -106,3 +106,62 @@ def test_engine_equals_oracle_on_random_elastic_traces(autoscaler):
 @pytest.mark.parametrize("autoscaler", AUTOSCALERS, ids=_ids)
 def test_engine_equals_oracle_on_many_random_elastic_traces(autoscaler):
     check_many(autoscaler, range(12, 160))
+
+
+def _elastic_lifecycle_case(seed):
+    """A random lifecycle trace (gates, deploys, drift, on_drift and periodic rules) on an
+    elastic cluster with spot pools and checkpoints (the rules' copies keep their template's)."""
+    from test_lifecycle_oracle import random_lifecycle_trace
+
+    rng = np.random.default_rng([seed, 13])
+    pl, ts, cl, models, gates = random_lifecycle_trace(rng, n_pipelines=int(rng.integers(4, 10)))
+    cl["min_count"] = [min(1, c) for c in cl["count"]]
+    cl["max_count"] = cl["count"] + rng.integers(0, 3, len(cl))
+    cl["boot_time"] = rng.choice([0.0, 1.0, 2.5], len(cl))
+    cl["spot"] = rng.random(len(cl)) < 0.6
+    cl["interruptions_per_day"] = np.where(cl["spot"], 86400.0 / rng.choice([3.0, 8.0]), 0.0)
+    ts["checkpoint_every"] = np.where(rng.random(len(ts)) < 0.5, 1.0, np.nan)
+    return pl, ts, cl, models, gates
+
+
+@pytest.mark.parametrize("autoscaler", [AUTOSCALERS[0], AUTOSCALERS[3], "static"], ids=_ids)
+def test_engine_equals_oracle_with_the_lifecycle(autoscaler):
+    """Gates, deploys, rules and their copies on elastic and spot pools: an interrupted task of a
+    rejected pipeline is cancelled, copies restart from their checkpoints."""
+    restarted = copies = 0
+    for seed in range(10):
+        pl, ts, cl, models, gates = _elastic_lifecycle_case(seed)
+        trace = fps.Trace.from_frames(pl, ts, models)
+        policy = ("fifo", "staleness", "srpt")[seed % 3]
+        res = fps.simulate(trace, fps.Cluster(cl), policy=policy, horizon=HORIZON, seed=seed, record_tasks=True,
+                           autoscaler=engine_autoscaler(autoscaler), progress=False, threads=1, **gates)
+        ref = simulate_simpy(pl, ts, cl, policy=policy, horizon=HORIZON, models=models, seed=seed,
+                             autoscaler=autoscaler, **gates)
+        label = f"seed {seed} {_ids(autoscaler)} {policy}"
+        assert_same_schedule(res.tasks, ref.tasks, label)
+        a = res.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
+        b = ref.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
+        assert (a == b).all(), label
+        got = res.pipelines.sort_values("pipeline_id")
+        want = ref.pipelines.sort_values("pipeline_id")
+        assert got["outcome"].astype(str).tolist() == want["outcome"].astype(str).tolist(), label
+        assert np.array_equal(got["end"].to_numpy(), want["end"].to_numpy(), equal_nan=True), label
+        row = res.summary.iloc[0]
+        for k in OUTPUTS:
+            assert row[k] == ref.elastic[k], (label, k)
+        restarted += int(a.sum())
+        copies += int((ref.pipelines["triggered_by"] != "exogenous").sum())
+    assert restarted > 0 and copies > 0
+
+
+def test_the_elastic_path_without_elastic_events_is_the_static_run():
+    """An elastic cluster whose extra slot is never used (static autoscaler, no spot) runs the
+    elastic code path to the same schedule as the static cluster, with the lifecycle and its
+    rules (regression: the rules' copies once ran for the placeholder's work)."""
+    wl = fps.ModelOpsWorkload(on_drift=True, days=2)
+    a = fps.simulate(wl, fps.default_cluster(), replications=2, seed=1, record_tasks=True, progress=False)
+    pools = fps.default_cluster().pools.assign(min_count=[3, 3], max_count=[3, 4])
+    b = fps.simulate(wl, fps.Cluster(pools), replications=2, seed=1, record_tasks=True, progress=False)
+    pd.testing.assert_frame_equal(a.tasks, b.tasks.drop(columns="restarts"), check_exact=True)
+    cols = [c for c in a.summary.columns if c != "cost" and not c.startswith("util_gpu")]
+    pd.testing.assert_frame_equal(a.summary[cols], b.summary[cols], check_exact=True)

@@ -79,7 +79,11 @@ class ElasticArrays(NamedTuple):
         Slot n's interruption times are ``spot_times[spot_ptr[n]:spot_ptr[n+1]]``.
     spot_times : float64[n_times]
     checkpoint : float64[T]
-        ``checkpoint_every`` of each task of the batch (0 for none).
+        ``checkpoint_every`` of each task of the batch (0 for none); the loop writes
+        those of the pipelines the automation rules submit.
+    res_checkpoint : float64[T_res]
+        ``checkpoint_every`` of each task of the rules' reserve (``RuleArrays.res``);
+        empty if none has one.
     restarts : int64[T]
         Written: each task's restarts (MODEL.md 11.5).
     node_time : float64[rows, 3]
@@ -108,6 +112,7 @@ class ElasticArrays(NamedTuple):
     spot_ptr: np.ndarray
     spot_times: np.ndarray
     checkpoint: np.ndarray
+    res_checkpoint: np.ndarray
     restarts: np.ndarray
     node_time: np.ndarray
     node_code: np.ndarray

@@ -994,10 +994,20 @@ def run_replication_nb(
                 t_trigger = _next_trigger(on_drift, stale, cross, per_next)
             if has_rules and (t_trigger == now or n_finished > 0):
                 cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
+                p_before = p_used
                 short = _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished,
                                        in_flight, n_submitted, per_k, per_next, tasks_left, remaining, pred_left,
                                        cand_acc, pending, cursor, out_trigger, out_source, out_model)
                 p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+                if el is not None:
+                    # the copies' tasks: their remaining work is their duration, their checkpoints the reserve's
+                    for p in range(p_before, p_used):
+                        gp = p0 + p
+                        a = rules.res.task_ptr[out_source[gp]]
+                        for g in range(task_ptr[gp], task_ptr[gp + 1]):
+                            work[g - t0] = duration[g]
+                            if el.res_checkpoint.shape[0] > 0:
+                                el.checkpoint[g] = el.res_checkpoint[a + g - task_ptr[gp]]
                 if short >= 0:
                     # out of pre-drawn copies: say which model, when, and how many each
                     # model has used so far, so that the caller can draw enough
