@@ -508,6 +508,26 @@ def test_the_readme_experiment_files_are_valid_and_run(tmp_path):
     assert exp.replications.target == 0.02 and exp.series == 3600.0
 
 
+def test_progress_bar_on_a_terminal_and_quiet_in_logs():
+    import io
+
+    from fastpipesim.campaign.run import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term, log = Terminal(), io.StringIO()
+    for f in (term, log):
+        bar = Progress(40, 4, None, file=f)
+        bar.update(10, 1)
+        bar.update(30, 4)
+        bar.close()
+    shown = term.getvalue()
+    assert "40/40" in shown and "scenarios 4/4" in shown and "rep/s" in shown
+    assert log.getvalue() == ""
+
+
 # --------------------------------------------------------------------------- series and elastic clusters
 SERIES = """
 name = "series"

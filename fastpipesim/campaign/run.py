@@ -43,7 +43,7 @@ class _ScenarioState:
 class Progress:
     """A tqdm bar over the campaign's replications, on a terminal only (quiet in logs)."""
 
-    def __init__(self, total: int, n_scenarios: int, enabled=None):
+    def __init__(self, total: int, n_scenarios: int, enabled=None, file=None):
         self.n_scenarios = n_scenarios
         self.bar = None
         if enabled is False:
@@ -53,7 +53,7 @@ class Progress:
         except ImportError:  # pragma: no cover - tqdm is a dependency
             return
         self.bar = tqdm(total=total, unit="rep", dynamic_ncols=True, disable=None if enabled is None else False,
-                        desc="campaign", file=sys.stderr, smoothing=0.1)
+                        desc="campaign", file=sys.stderr if file is None else file, smoothing=0.1)
 
     def update(self, n: int, scenarios_done: int, total: int | None = None):
         if self.bar is None:
