@@ -108,8 +108,22 @@ def rule_arrays(reserve: Batch, reserve_shape, reserve_ptr) -> RuleArrays:
                       res_ptr=np.ascontiguousarray(reserve_ptr, dtype=np.int64))
 
 
+def no_rules(n_models: int) -> RuleArrays:
+    """An empty reserve (no model submits anything), for the loop's variant that takes one."""
+    i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    res = WorkloadArrays(
+        rep_pipeline_ptr=np.zeros(2, dtype=np.int64), rep_task_ptr=np.zeros(2, dtype=np.int64), pipeline_id=i,
+        submit=f, model=i, priority=i, task_ptr=np.zeros(1, dtype=np.int64), cand_accuracy=f, cand_robustness=f,
+        cand_fairness=f, compress_loss=f, task_pipeline=i, task_type=i, cpu=f, gpu=f, mem=f, duration=f, n_pred=i,
+        succ_ptr=np.zeros(1, dtype=np.int64), succ=i)
+    return RuleArrays(res=res, res_shape=i, res_ptr=np.zeros(n_models + 1, dtype=np.int64))
+
+
 def no_lifecycle(n_pipelines: int) -> LifecycleArrays:
-    return lifecycle_arrays(None, Gates(), np.full(n_pipelines, -1, dtype=np.int64))
+    # writable arrays, as a real lifecycle's are: Numba types a read-only array apart, and
+    # would compile the loop once more for it
+    empty = lifecycle_arrays(None, Gates(), np.full(n_pipelines, -1, dtype=np.int64))
+    return LifecycleArrays(*(np.array(a) for a in empty))
 
 
 def initial_counts(table: ModelTable, horizon: float) -> np.ndarray:

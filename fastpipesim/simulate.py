@@ -19,8 +19,8 @@ from .engine.elastic import ElasticArrays
 from .engine.loop import run_replication_nb
 from .engine.series import SeriesArrays
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
-from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, rule_arrays,
-                        pipeline_rows, replication_batch, resolve_gates, trim)
+from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, no_lifecycle,
+                        no_rules, rule_arrays, pipeline_rows, replication_batch, resolve_gates, trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
@@ -173,10 +173,27 @@ class _Outputs:
         series = None
         if cfg.series_bin is not None:
             series = self.series[k] = series_arrays(cfg.series_bin, horizon, self.n_pools)
+        if self.elastic is not None or series is not None:
+            # Elastic runs and runs that keep series pass every optional argument the loop can
+            # take without changing the results (an empty lifecycle, an empty reserve of the
+            # rules, placeholder functions, series kept for no one): Numba then compiles one
+            # variant of the loop for each (a minute of compile), not one per combination.
+            from .engine.loop import no_custom_key
+
+            args = list(args)
+            args[13] = no_custom_key if keyfn is None else keyfn
+            # (writable arrays: Numba types a read-only array, as a trace's are, apart)
+            args[14] = (no_lifecycle(self.wa.n_pipelines) if lc is None
+                        else type(lc)(*(a if a.flags.writeable else a.copy() for a in lc)))
+            if rules is None:
+                args[28] = no_rules(len(args[14].model_id))
+            args = tuple(args)
         if self.elastic is not None:
-            self.elastic.run(k, args, cfg, horizon, series)
+            self.elastic.run(k, args, cfg, horizon, series if series is not None else _no_series(self.n_pools))
         elif series is not None:
-            run_replication_nb(*args, None, None, series)
+            from .engine.elastic import no_custom_autoscaler
+
+            run_replication_nb(*args, None, no_custom_autoscaler, series)
         else:
             # a static cluster and no series: the loop compiled without MODEL.md 11 and 13
             run_replication_nb(*args)
@@ -210,6 +227,12 @@ class _Outputs:
             elastic=None if self.elastic is None else self.elastic.output(),
             series=None if self.series[0] is None else self.series,
         )
+
+
+def _no_series(n_pools: int) -> SeriesArrays:
+    """Series kept for no one (see _Outputs.run): one bin, and no accuracy integral to pay for."""
+    return SeriesArrays(width=np.array([np.inf]), alloc=np.zeros((1, n_pools, 3)), up=np.zeros((1, n_pools)),
+                        queue=np.zeros(1), arrivals=np.zeros(1), completed=np.zeros(1), accuracy=np.zeros(0))
 
 
 def series_bins(width: float, end: float) -> int:
@@ -283,10 +306,11 @@ class _ElasticOutputs:
     def run(self, k: int, args: tuple, cfg, horizon: float, series) -> None:
         """Run replication k; again with a longer node timeline while it runs out of rows."""
         from .autoscalers import autoscaler_from
+        from .engine.elastic import no_custom_autoscaler
         from .spot import cluster_spot_times
 
         scaler = autoscaler_from(cfg.autoscaler)
-        scalefn = scaler.compiled() if scaler.kind == "custom" else None
+        scalefn = scaler.compiled() if scaler.kind == "custom" else no_custom_autoscaler
         replication = int(self.batch.replications[k])
         spot = cluster_spot_times(self.cluster, cfg.seed, replication, horizon)
         rows = 4 * self.n_slots + len(spot.times) + 64
@@ -294,12 +318,9 @@ class _ElasticOutputs:
         while True:
             el = self.arrays(k, cfg, horizon, rows, spot)
             alloc[k] = 0.0
-            if series is None:
-                run_replication_nb(*args, el, scalefn)
-            else:
-                for a in series[1:]:
-                    a[...] = 0.0
-                run_replication_nb(*args, el, scalefn, series)
+            for a in series[1:]:
+                a[...] = 0.0
+            run_replication_nb(*args, el, scalefn, series)
             if ext[k, 0] != RUN_NEED_NODE_ROWS:
                 break
             rows = 4 * int(el.node_rows[0])

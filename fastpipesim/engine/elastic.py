@@ -50,6 +50,22 @@ from .heaps import task_before
 CUSTOM_AUTOSCALER_SIGNATURE = types.int64(types.int64, types.int64, types.int64, types.int64,
                                           types.float64, types.float64)
 
+def _no_custom_autoscaler(pool, up, booting, ready, utilization, now):
+    """Placeholder passed for an autoscaler that is built in; never called."""
+    return 0
+
+
+def __getattr__(name):
+    # made on first use, like loop.no_custom_key (a cfunc initializes Numba's compiler)
+    if name == "no_custom_autoscaler":
+        from numba import cfunc
+
+        f = globals()["no_custom_autoscaler"] = cfunc(CUSTOM_AUTOSCALER_SIGNATURE, cache=True)(
+            _no_custom_autoscaler)
+        return f
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Where each autoscaler parameter sits in ``ElasticArrays.params`` (constants.AUTOSCALER_PARAMETERS).
 P_INTERVAL, P_IDLE_TIMEOUT, P_EXPANDER, P_TARGET, P_TOLERANCE, P_STABILIZATION, P_RESOURCE = range(7)
 
@@ -128,7 +144,9 @@ def checkpointed_work_nb(progress, remaining, every):
     up to one rounding step; the loops settle it on the float products themselves."""
     if not every > 0.0:
         return 0.0
-    m = math.floor(progress / every)
+    # (progress < remaining in a run: a task interrupted has not completed; the min keeps the
+    # search short whatever it is given)
+    m = math.floor(min(progress, remaining) / every)
     while m > 0 and (m * every > progress or m * every >= remaining):
         m -= 1
     while (m + 1) * every <= progress and (m + 1) * every < remaining:

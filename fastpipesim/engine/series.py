@@ -84,7 +84,7 @@ def series_accuracy_nb(ser, a0, td, drift, lo, hi):
     if hi <= lo:
         return
     n_models = a0.shape[0]
-    if n_models == 0:
+    if n_models == 0 or ser.accuracy.shape[0] == 0:  # (no lifecycle, or series kept for no one: no accuracy)
         return
     w = ser.width[0]
     n_bins = ser.queue.shape[0]
