@@ -143,6 +143,26 @@ def _metric_rows(res, keys, all_dims: bool):
     return rows, util
 
 
+def _elastic_rows(res):
+    """[(label, column, kind)] of an elastic cluster's outputs (MODEL.md 11.6), as present in the summary."""
+    cols = set(res.summary.columns)
+    rows = []
+    for name in res.cluster.pool_names:
+        for col, label in ((f"nodes_up_mean_{name}", f"pool {name}: nodes up, time average"),
+                           (f"node_hours_{name}", f"pool {name}: node hours billed")):
+            if col in cols:
+                rows.append((label, col, "number"))
+    for col, label in (("scale_ups", "nodes requested by the autoscaler"), ("scale_downs", "nodes released by it"),
+                       ("replacements", "nodes replacing interrupted ones"), ("interruptions", "spot interruptions"),
+                       ("tasks_restarted", "tasks restarted"), ("work_lost_h", "work lost (reference hours)")):
+        if col in cols:
+            rows.append((label, col, "number" if col == "work_lost_h" else "count"))
+    return rows
+
+
+_ELASTIC_HEADING = "elastic cluster (MODEL.md 11)"
+
+
 def _type_wait_rows(res):
     """[(type name, summary column)] of the task types that had tasks, in type order."""
     cols = set(res.summary.columns)
@@ -181,6 +201,9 @@ def format_stats(res, stats) -> str:
     models = [r for r in models if not (r[1].startswith("submitted_") and not res.summary[r[1]].any())]
     if models:
         rows += [[], [_LIFECYCLE_HEADING]] + [row(*r) for r in models]
+    elastic = _elastic_rows(res)
+    if elastic:
+        rows += [[], [_ELASTIC_HEADING]] + [row(*r) for r in elastic]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(stats.at[c, "mean"])) for _, c in waits), default=0.0)
@@ -211,6 +234,9 @@ def format_replication(res) -> str:
     models = [r for r in models if not (r[1].startswith("submitted_") and not res.summary[r[1]].any())]
     if models:
         rows += [[], [_LIFECYCLE_HEADING]] + [row(*r) for r in models]
+    elastic = _elastic_rows(res)
+    if elastic:
+        rows += [[], [_ELASTIC_HEADING]] + [row(*r) for r in elastic]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(s[c])) for _, c in waits if math.isfinite(float(s[c]))), default=0.0)

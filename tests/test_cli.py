@@ -255,6 +255,9 @@ def test_replay_with_an_autoscaler_writes_the_node_timeline(tmp_path, capsys):
     assert nodes[["requested", "up", "released"]].values.tolist() == [[10.0, 40.0, 320.0]]
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary.loc[0, "cost"] == pytest.approx(3.6 * 310 / 3600) and summary.loc[0, "scale_downs"] == 1
+    assert "elastic cluster (MODEL.md 11)" in out
+    assert any(line.startswith("nodes requested by the autoscaler") and line.split()[-1] == "1"
+               for line in out.splitlines())
     # a parameter of another autoscaler is an error naming it
     code, out, err = run_main(capsys, ["replay", trace, "--cluster", cluster, "--horizon", 1000,
                                        "--autoscaler", "reactive", "--target", 0.5])
