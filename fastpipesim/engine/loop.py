@@ -103,7 +103,7 @@ from .elastic import (
     tick_nb,
 )
 from .lifecycle import close_segment_nb, crossing_time_nb, deployed_accuracy_nb, first_periodic_index_nb
-from .series import series_accumulate_nb, series_accuracy_nb, series_count_nb
+from .series import series_accumulate_nb, series_count_nb
 
 # Signature of a custom policy key (MODEL.md 5): the kernel calls it through a
 # first-class function pointer, so the kernel itself stays cached and only the
@@ -491,7 +491,8 @@ def run_replication_nb(
         The custom autoscaler's function; None otherwise.
     series : SeriesArrays or None
         Binned time series to fill (MODEL.md 13; ``series.py``), zeroed by the
-        caller; None keeps none, and compiles the loop without them.
+        caller, with ``lc`` given (``no_lifecycle`` without models); None keeps
+        none, and compiles the loop without them.
 
     Fills the slices of the output arrays that belong to replication k.
     """
@@ -747,10 +748,15 @@ def run_replication_nb(
         touched_el = np.zeros(n_p, dtype=np.bool_)  # pipelines whose srpt remaining work rose
 
     if series is not None:
+        if lc is None:
+            raise ValueError("binned series need lifecycle arrays (lifecycle.no_lifecycle without models)")
         ser_w = series.width[0]
-        ser_count = np.empty(n_pools, dtype=np.int64)  # a static pool's nodes, all up
-        for q in range(n_pools):
-            ser_count[q] = pool_start[q + 1] - pool_start[q]
+        if el is not None:
+            ser_up = pool_up  # the nodes up of each pool, as the run changes them
+        else:
+            ser_up = np.empty(n_pools, dtype=np.int64)  # a static pool's nodes, all up
+            for q in range(n_pools):
+                ser_up[q] = pool_start[q + 1] - pool_start[q]
 
     while True:
         t_next = t_trigger
@@ -778,13 +784,8 @@ def run_replication_nb(
         # time averages over [warmup, end]: the state is constant since last_t
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
         if series is not None:
-            if el is not None:
-                series_accumulate_nb(series, pool_alloc, pool_up, last_t, now, n_ready)
-            else:
-                series_accumulate_nb(series, pool_alloc, ser_count, last_t, now, n_ready)
             if lc is not None:
-                if lifecycle:
-                    series_accuracy_nb(series, a0, td, drift, last_t, now)
+                series_accumulate_nb(series, pool_alloc, ser_up, n_ready, a0, td, drift, last_t, now)
         last_t = now
 
         # 1. completions at `now`, by (pipeline_id, task index) = task index
@@ -1257,13 +1258,8 @@ def run_replication_nb(
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
         if series is not None:
-            if el is not None:
-                series_accumulate_nb(series, pool_alloc, pool_up, last_t, horizon, n_ready)
-            else:
-                series_accumulate_nb(series, pool_alloc, ser_count, last_t, horizon, n_ready)
             if lc is not None:
-                if lifecycle:
-                    series_accuracy_nb(series, a0, td, drift, last_t, horizon)
+                series_accumulate_nb(series, pool_alloc, ser_up, n_ready, a0, td, drift, last_t, horizon)
     if el is not None:
         # the instances not released, in node index order (MODEL.md 11.6)
         for n in range(n_nodes):

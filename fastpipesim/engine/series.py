@@ -59,12 +59,19 @@ def bin_of_nb(t, w, n_bins):
 
 
 @njit(cache=True, error_model="numpy")
-def series_accumulate_nb(ser, pool_alloc, pool_up, lo, hi, n_ready):
-    """Add the state held constant over [lo, hi] to the bins it overlaps."""
+def series_accumulate_nb(ser, pool_alloc, pool_up, n_ready, a0, td, drift, lo, hi):
+    """Add the state held constant over [lo, hi] to the bins it overlaps.
+
+    ``pool_up : int64[Q]`` the nodes up of each pool; ``a0, td, drift : float64[M]`` the
+    models' deployed state (M = 0 without a lifecycle), whose accuracy a(t) (MODEL.md 7) is
+    integrated in closed form, averaged over the models.
+    """
     if hi <= lo:
         return
     w = ser.width[0]
     n_bins = ser.queue.shape[0]
+    n_models = a0.shape[0]
+    accuracy = n_models > 0 and ser.accuracy.shape[0] > 0  # (series kept for no one have none)
     k = bin_of_nb(lo, w, n_bins)
     while lo < hi:
         edge = hi if k == n_bins - 1 else min((k + 1) * w, hi)
@@ -74,31 +81,15 @@ def series_accumulate_nb(ser, pool_alloc, pool_up, lo, hi, n_ready):
                 ser.alloc[k, q, d] += pool_alloc[q, d] * dt
             ser.up[k, q] += pool_up[q] * dt
         ser.queue[k] += n_ready * dt
-        lo = edge
-        k += 1
-
-
-@njit(cache=True, error_model="numpy")
-def series_accuracy_nb(ser, a0, td, drift, lo, hi):
-    """Add the integral over [lo, hi] of the mean over models of a(t) (MODEL.md 7), bin by bin."""
-    if hi <= lo:
-        return
-    n_models = a0.shape[0]
-    if n_models == 0 or ser.accuracy.shape[0] == 0:  # (no lifecycle, or series kept for no one: no accuracy)
-        return
-    w = ser.width[0]
-    n_bins = ser.queue.shape[0]
-    k = bin_of_nb(lo, w, n_bins)
-    while lo < hi:
-        edge = hi if k == n_bins - 1 else min((k + 1) * w, hi)
-        total = 0.0
-        for m in range(n_models):
-            r = drift[m] / SECONDS_PER_DAY
-            if r == 0.0:
-                total += a0[m] * (edge - lo)
-            else:
-                total += a0[m] / r * (math.exp(-r * (lo - td[m])) - math.exp(-r * (edge - td[m])))
-        ser.accuracy[k] += total / n_models
+        if accuracy:
+            total = 0.0
+            for m in range(n_models):
+                r = drift[m] / SECONDS_PER_DAY
+                if r == 0.0:
+                    total += a0[m] * (edge - lo)
+                else:
+                    total += a0[m] / r * (math.exp(-r * (lo - td[m])) - math.exp(-r * (edge - td[m])))
+            ser.accuracy[k] += total / n_models
         lo = edge
         k += 1
 
