@@ -29,6 +29,20 @@ the srpt key is the same for all ready tasks of a pipeline and only falls when
 one of its tasks starts, so it is lowered (decrease-key) after each pass, which
 keeps "computed once, at the start of the pass" exact. A custom key is
 recomputed for every ready task at the start of every pass.
+
+Optional parts, compiled only into the runs that use them
+---------------------------------------------------------
+Each optional part is an argument that is None when a run does not use it, and
+every line of its code sits under ``if <argument> is not None``, which Numba prunes
+before typing: the custom key (``keyfn``), the lifecycle (``lc``), the rules'
+reserve (``rules``), an elastic cluster (``el``, MODEL.md 11, with ``elastic.py``)
+and binned series (``series``, MODEL.md 13, with ``series.py``). A static run
+compiles and runs none of the last two. In an elastic run the nodes are slots; a
+slot that is not up has free capacity -1, so placement needs no test of its own;
+three more event sources (interruptions, boot completions, ticks) fold into the
+next event time, applied in MODEL.md 3's order; an interrupted attempt's completion
+stays in the heap and is dropped when it surfaces (its task is no longer running,
+or its attempt ends at another time).
 """
 import numpy as np
 from numba import cfunc, njit, types
