@@ -1,7 +1,8 @@
 """Autoscalers of elastic clusters (MODEL.md 11.4): their parameters, checked.
 
 These objects only hold and check parameters; the rules themselves live in the
-event loop (and in the SimPy oracle). ``simulate`` does not take them yet.
+event loop (``engine/elastic.py``) and in the SimPy oracle. ``simulate(...,
+autoscaler=...)`` takes a name or one of these objects.
 
 >>> Reactive(interval=10, idle_timeout=600, expander="least_waste").kind
 'reactive'
@@ -15,6 +16,7 @@ table as ``counts_by_hour`` and a custom one its function.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from .engine.constants import (
 from .errors import InputError
 
 __all__ = ["Autoscaler", "Static", "Reactive", "TargetUtilization", "Schedule", "Custom",
-           "autoscaler_from", "RESOURCES"]
+           "autoscaler_from", "build_autoscaler", "RESOURCES"]
 
 RESOURCES = ("auto",) + DIMENSIONS
 
@@ -270,6 +272,26 @@ class Custom(Autoscaler):
             raise InputError(_source(self.kind), f"the function must take 6 arguments (pool, up, booting, "
                                                  f"ready, utilization, now), it takes {len(positional)}")
 
+    def compiled(self):
+        """The function compiled for the event loop (once per object): a C callback of
+        ``engine.elastic.CUSTOM_AUTOSCALER_SIGNATURE``, so that the loop itself stays cached."""
+        got = _COMPILED.get(id(self))
+        if got is None or got[0] is not self:
+            from numba import cfunc, njit
+
+            from .engine.elastic import CUSTOM_AUTOSCALER_SIGNATURE
+
+            user = njit(self.func)
+
+            def desired(pool, up, booting, ready, utilization, now):
+                return int(user(pool, up, booting, ready, utilization, now))
+
+            got = _COMPILED[id(self)] = (self, cfunc(CUSTOM_AUTOSCALER_SIGNATURE)(desired))
+        return got[1]
+
+
+_COMPILED: dict = {}   # id(Custom) -> (the object, its compiled function)
+
 
 _BY_NAME = {cls.kind: cls for cls in (Static, Reactive, TargetUtilization, Schedule, Custom)}
 assert tuple(_BY_NAME) == AUTOSCALERS and all(cls.code == AUTOSCALERS.index(k) for k, cls in _BY_NAME.items())
@@ -291,3 +313,22 @@ def autoscaler_from(spec=None) -> Autoscaler:
                                            f"{_BY_NAME[spec].__name__}(...)")
         return _BY_NAME[spec]()
     raise TypeError(f"an autoscaler is a name or a fastpipesim.autoscalers object, not {type(spec).__name__}")
+
+
+def build_autoscaler(kind: str, params: dict) -> Autoscaler:
+    """An autoscaler from its name and parameters given by name (the command line's and the
+    experiment files' form): ``build_autoscaler("reactive", {"idle_timeout": 300})``. A
+    parameter the kind does not have is an error naming the kinds that have it; ``schedule``
+    takes its ``table`` (a CSV path); ``custom`` needs a function and is built in Python."""
+    if kind not in _BY_NAME or kind == "custom":
+        names = [k for k in AUTOSCALERS if k != "custom"]
+        raise InputError("autoscaler", f"unknown autoscaler {kind!r}; choose one of {names} (a custom one is "
+                                       "built in Python: fastpipesim.autoscalers.Custom)")
+    cls = _BY_NAME[kind]
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    for name in params:
+        if name not in fields:
+            have = [k for k, c in _BY_NAME.items() if name in {f.name for f in dataclasses.fields(c) if f.init}]
+            raise InputError("autoscaler", f"the {kind!r} autoscaler has no parameter {name!r}"
+                                           + (f"; it goes with {have}" if have else ""))
+    return cls(**params)

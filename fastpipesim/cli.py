@@ -143,6 +143,26 @@ def _metric_rows(res, keys, all_dims: bool):
     return rows, util
 
 
+def _elastic_rows(res):
+    """[(label, column, kind)] of an elastic cluster's outputs (MODEL.md 11.6), as present in the summary."""
+    cols = set(res.summary.columns)
+    rows = []
+    for name in res.cluster.pool_names:
+        for col, label in ((f"nodes_up_mean_{name}", f"pool {name}: nodes up, time average"),
+                           (f"node_hours_{name}", f"pool {name}: node hours billed")):
+            if col in cols:
+                rows.append((label, col, "number"))
+    for col, label in (("scale_ups", "nodes requested by the autoscaler"), ("scale_downs", "nodes released by it"),
+                       ("replacements", "nodes replacing interrupted ones"), ("interruptions", "spot interruptions"),
+                       ("tasks_restarted", "tasks restarted"), ("work_lost_h", "work lost (reference hours)")):
+        if col in cols:
+            rows.append((label, col, "number" if col == "work_lost_h" else "count"))
+    return rows
+
+
+_ELASTIC_HEADING = "elastic cluster (MODEL.md 11)"
+
+
 def _type_wait_rows(res):
     """[(type name, summary column)] of the task types that had tasks, in type order."""
     cols = set(res.summary.columns)
@@ -181,6 +201,9 @@ def format_stats(res, stats) -> str:
     models = [r for r in models if not (r[1].startswith("submitted_") and not res.summary[r[1]].any())]
     if models:
         rows += [[], [_LIFECYCLE_HEADING]] + [row(*r) for r in models]
+    elastic = _elastic_rows(res)
+    if elastic:
+        rows += [[], [_ELASTIC_HEADING]] + [row(*r) for r in elastic]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(stats.at[c, "mean"])) for _, c in waits), default=0.0)
@@ -211,6 +234,9 @@ def format_replication(res) -> str:
     models = [r for r in models if not (r[1].startswith("submitted_") and not res.summary[r[1]].any())]
     if models:
         rows += [[], [_LIFECYCLE_HEADING]] + [row(*r) for r in models]
+    elastic = _elastic_rows(res)
+    if elastic:
+        rows += [[], [_ELASTIC_HEADING]] + [row(*r) for r in elastic]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(s[c])) for _, c in waits if math.isfinite(float(s[c]))), default=0.0)
@@ -255,7 +281,7 @@ def _write_table(frame, path: Path, index: bool) -> None:
 # ----------------------------------------------------------------------------- commands
 
 def cmd_run(args) -> int:
-    from .cluster import default_cluster
+    from .cluster import default_cluster, read_cluster
     from .modelops import ModelOpsWorkload
     from .simulate import simulate
 
@@ -275,7 +301,8 @@ def cmd_run(args) -> int:
     if not (0.0 <= warmup < horizon):
         raise ValueError(f"--warmup-days must be >= 0 and less than --days ({workload.days:g}), "
                          f"got {warmup_days:g}")
-    cluster = default_cluster()
+    cluster = default_cluster() if args.cluster is None else read_cluster(args.cluster)
+    scaler = _autoscaler_kwarg(args)
     out = None if args.out is None else Path(args.out)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)  # fail before the run, not after it
@@ -290,7 +317,7 @@ def cmd_run(args) -> int:
         workload, cluster,
         policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
         horizon=horizon, warmup=warmup, replications=args.replications, seed=args.seed,
-        threads=args.threads, progress=False if args.quiet else None, **_gate_kwargs(args),
+        threads=args.threads, progress=False if args.quiet else None, **_gate_kwargs(args), **scaler,
     )
     stats = res.stats()
     print()
@@ -307,7 +334,12 @@ def cmd_run(args) -> int:
         if not res.models.empty:
             written.append(out / "models.csv")
             _write_table(res.models, written[-1], index=False)
+        if not res.nodes.empty:
+            written.append(out / "nodes.csv")
+            _write_table(res.nodes, written[-1], index=False)
         print("wrote " + ", ".join(str(p) for p in written))
+    if args.nodes_out is not None:
+        _write_nodes(res, args, [])
     return 0
 
 
@@ -328,8 +360,9 @@ def cmd_replay(args) -> int:
     res = simulate(
         trace, cluster,
         policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
-        horizon=args.horizon, warmup=args.warmup, replications=1,
+        horizon=args.horizon, warmup=args.warmup, replications=1, seed=args.seed,
         record_tasks=args.tasks_out is not None, progress=False if args.quiet else None, **_gate_kwargs(args),
+        **_autoscaler_kwarg(args),
     )
     print()
     print(format_replication(res))
@@ -340,6 +373,7 @@ def cmd_replay(args) -> int:
     if args.summary_out is not None:
         _write_table(res.summary, Path(args.summary_out), index=True)
         written.append(args.summary_out)
+    _write_nodes(res, args, written)
     if written:
         print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
@@ -579,6 +613,47 @@ def _lifecycle_options(p: argparse.ArgumentParser, defaults) -> None:
                    help="run the pipelines as plain jobs: no gates, deploys, drift or retraining rules")
 
 
+def _elastic_options(p: argparse.ArgumentParser) -> None:
+    """MODEL.md 11: the autoscaler and its parameters (they act on a cluster with elastic or spot pools)."""
+    g = p.add_argument_group("elastic clusters (MODEL.md 11; act when a pool has min_count/max_count or spot)")
+    g.add_argument("--autoscaler", default="static", choices=["static", "reactive", "target_utilization", "schedule"],
+                   help="autoscaler (default static: none)")
+    g.add_argument("--autoscaler-interval", type=float, default=None, metavar="S",
+                   help="seconds between ticks (default 10, 15 for target_utilization)")
+    g.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+                   help="reactive: release a node idle this long (default 600)")
+    g.add_argument("--expander", default=None, choices=["least_waste", "cheapest", "first"],
+                   help="reactive: which pool a scale-up takes (default least_waste)")
+    g.add_argument("--target", type=float, default=None, metavar="U",
+                   help="target_utilization: the target in (0, 1] (default 0.7)")
+    g.add_argument("--tolerance", type=float, default=None, metavar="X",
+                   help="target_utilization: no change within this band (default 0.1)")
+    g.add_argument("--stabilization", type=float, default=None, metavar="S",
+                   help="target_utilization: scale-down window, seconds (default 300)")
+    g.add_argument("--resource", default=None, choices=["auto", "cpu", "gpu", "mem_gb"],
+                   help="target_utilization: the dimension (default auto)")
+    g.add_argument("--schedule", default=None, metavar="FILE",
+                   help="schedule: CSV with columns pool, day, hour, count")
+    g.add_argument("--nodes-out", default=None, metavar="FILE",
+                   help="write the node timeline (CSV, or Parquet if FILE ends with .parquet)")
+
+
+def _autoscaler_kwarg(args) -> dict:
+    from .autoscalers import build_autoscaler
+
+    params = {name: getattr(args, attr) for name, attr in (
+        ("interval", "autoscaler_interval"), ("idle_timeout", "idle_timeout"), ("expander", "expander"),
+        ("target", "target"), ("tolerance", "tolerance"), ("stabilization", "stabilization"),
+        ("resource", "resource"), ("table", "schedule")) if getattr(args, attr) is not None}
+    return {"autoscaler": build_autoscaler(args.autoscaler, params)}
+
+
+def _write_nodes(res, args, written: list) -> None:
+    if args.nodes_out is not None:
+        _write_table(res.nodes, Path(args.nodes_out), index=False)
+        written.append(args.nodes_out)
+
+
 def _gate_kwargs(args) -> dict:
     return dict(lifecycle=not args.no_lifecycle, accuracy_gate=args.accuracy_gate,
                 fairness_gate=args.fairness_gate, robustness_gate=args.robustness_gate)
@@ -623,6 +698,9 @@ def build_parser() -> argparse.ArgumentParser:
     _lifecycle_options(run, "default: the workload's, "
                             f"{ModelOpsWorkload.accuracy_gate:g} / {ModelOpsWorkload.fairness_gate:g} / "
                             f"{ModelOpsWorkload.robustness_gate:g} for accuracy / fairness / robustness")
+    run.add_argument("--cluster", default=None, metavar="FILE",
+                     help="cluster table, one row per pool (CSV or Parquet; default: the default cluster)")
+    _elastic_options(run)
     run.set_defaults(func=cmd_run)
 
     camp = sub.add_parser(
@@ -669,8 +747,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write the task records (CSV, or Parquet if FILE ends with .parquet)")
     rp.add_argument("--summary-out", default=None, metavar="FILE",
                     help="write the replication's summary (CSV, or Parquet if FILE ends with .parquet)")
+    rp.add_argument("--seed", type=int, default=0, metavar="S",
+                    help="seed of the spot pools' interruption times (MODEL.md 11.5; default 0)")
     _policy_options(rp)
     _lifecycle_options(rp, "default 0: off; with a models table only")
+    _elastic_options(rp)
     rp.set_defaults(func=cmd_replay)
 
     gen = sub.add_parser(

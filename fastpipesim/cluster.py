@@ -39,6 +39,9 @@ class NodeArrays(NamedTuple):
         Capacity of one node of each pool.
     pool_count : int64[Q]
         Nodes in each pool.
+
+    In an elastic cluster (MODEL.md 11.2) the nodes are the *slots*: ``max_count``
+    of each pool, and ``pool_count`` and ``pool_capacity`` count slots.
     """
 
     capacity: np.ndarray
@@ -104,12 +107,13 @@ class Cluster:
         return float((self.pools["count"] * self.pools["price_per_hour"]).sum())
 
     def nodes(self) -> NodeArrays:
-        """The node arrays the kernels read (built once per Cluster)."""
+        """The node arrays the kernels read (built once per Cluster): one per slot of an
+        elastic cluster (``max_count`` per pool, MODEL.md 11.2), else one per node."""
         return self._nodes
 
     @cached_property
     def _nodes(self) -> NodeArrays:
-        counts = self.pools["count"].to_numpy(np.int64)
+        counts = self.pools["max_count" if self.is_elastic else "count"].to_numpy(np.int64)
         cap = self.pools[["cpu", "gpu", "mem_gb"]].to_numpy(np.float64)
         return NodeArrays(
             capacity=np.ascontiguousarray(np.repeat(cap, counts, axis=0)),

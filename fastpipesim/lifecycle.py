@@ -108,8 +108,22 @@ def rule_arrays(reserve: Batch, reserve_shape, reserve_ptr) -> RuleArrays:
                       res_ptr=np.ascontiguousarray(reserve_ptr, dtype=np.int64))
 
 
+def no_rules(n_models: int) -> RuleArrays:
+    """An empty reserve (no model submits anything), for the loop's variant that takes one."""
+    i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    res = WorkloadArrays(
+        rep_pipeline_ptr=np.zeros(2, dtype=np.int64), rep_task_ptr=np.zeros(2, dtype=np.int64), pipeline_id=i,
+        submit=f, model=i, priority=i, task_ptr=np.zeros(1, dtype=np.int64), cand_accuracy=f, cand_robustness=f,
+        cand_fairness=f, compress_loss=f, task_pipeline=i, task_type=i, cpu=f, gpu=f, mem=f, duration=f, n_pred=i,
+        succ_ptr=np.zeros(1, dtype=np.int64), succ=i)
+    return RuleArrays(res=res, res_shape=i, res_ptr=np.zeros(n_models + 1, dtype=np.int64))
+
+
 def no_lifecycle(n_pipelines: int) -> LifecycleArrays:
-    return lifecycle_arrays(None, Gates(), np.full(n_pipelines, -1, dtype=np.int64))
+    # writable arrays, as a real lifecycle's are: Numba types a read-only array apart, and
+    # would compile the loop once more for it
+    empty = lifecycle_arrays(None, Gates(), np.full(n_pipelines, -1, dtype=np.int64))
+    return LifecycleArrays(*(np.array(a) for a in empty))
 
 
 def initial_counts(table: ModelTable, horizon: float) -> np.ndarray:
@@ -206,7 +220,8 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
     )
     room = Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names,
                  replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered,
-                 gates=batch.gates)
+                 gates=batch.gates,
+                 checkpoint_every=None if batch.checkpoint_every is None else _pad(batch.checkpoint_every, xt, 0.0))
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
     return TriggerRoom(room, _pad(main_shape, xt, 0), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
@@ -273,7 +288,8 @@ def select_pipelines(batch: Batch, index: np.ndarray, replication: int = 0) -> B
     if batch.shapes is not None:
         shapes = RequestShapes(batch.shapes.task_shape[src], batch.shapes.shape_req)
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names[src],
-                 replications=np.array([replication], dtype=np.int64), shapes=shapes)
+                 replications=np.array([replication], dtype=np.int64), shapes=shapes,
+                 checkpoint_every=None if batch.checkpoint_every is None else batch.checkpoint_every[src])
 
 
 def replication_batch(batch: Batch, k: int) -> Batch:
@@ -285,7 +301,8 @@ def replication_batch(batch: Batch, k: int) -> Batch:
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=sub.task_names,
                  replications=sub.replications, shapes=sub.shapes,
                  models=None if batch.models is None else (batch.models[k],),
-                 triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates)
+                 triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates,
+                 checkpoint_every=sub.checkpoint_every)
 
 
 def model_metrics(acc: np.ndarray, span: float) -> np.ndarray:

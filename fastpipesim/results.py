@@ -7,7 +7,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .engine.constants import DIMENSIONS, OUTCOMES, STATUSES, TRIGGERS
+from .engine.constants import (DIMENSIONS, ELASTIC_ACCUMULATORS, NODE_REASONS, OUTCOMES, RELEASE_REASONS, STATUSES,
+                               TRIGGERS)
 from .engine.summary import REP_METRICS
 from .lifecycle import MODEL_COUNTS, MODEL_METRICS, model_metrics
 
@@ -64,6 +65,11 @@ class BatchOutput:
     alloc: np.ndarray        # float64[R, Q, 3]
     records: dict | None
     models: list | None = None  # per replication: None, or (model_id int64[M], accumulators float64[M, A])
+    # elastic clusters (MODEL.md 11): {"counts": float64[R, N_ELASTIC_ACCUMULATORS], "pool_seconds":
+    # float64[R, Q, 2] (billed, up), "timelines": per replication (float64[rows, 3], int64[rows, 3])}
+    elastic: dict | None = None
+    # binned time series (MODEL.md 13): per replication, a dict of column -> float64[bins]
+    series: list | None = None
 
 
 def student_t_interval(values, confidence: float = 0.95):
@@ -143,6 +149,7 @@ class Results:
         blocks = [metrics]
         span = rep[:, 0] - cfg.warmup
         nodes = self.cluster.nodes()
+        elastic = self._elastic()
         with np.errstate(invalid="ignore", divide="ignore"):
             # the loop integrated the ready-queue length; the summary kernel left this column to us
             metrics[:, REP_METRICS.index("queue_length_mean")] = np.where(span > 0, rep[:, 2] / span, np.nan)
@@ -150,11 +157,19 @@ class Results:
                 for d, dim in enumerate(DIMENSIONS):
                     if nodes.pool_capacity[q, d] > 0:
                         names.append(f"util_{name}_{dim}")
-                        blocks.append((np.where(span > 0, alloc[:, q, d] / (nodes.pool_capacity[q, d] * span),
-                                                np.nan))[:, None])
-        # cost: every node of the cluster is paid for over the window, busy or not
+                        if elastic is None:
+                            util = np.where(span > 0, alloc[:, q, d] / (nodes.pool_capacity[q, d] * span), np.nan)
+                        else:
+                            # MODEL.md 11.6: over the capacity of the nodes that were up
+                            up = elastic["pool_seconds"][:, q, 1]
+                            util = np.where(up > 0, alloc[:, q, d] / (nodes.pool_node_capacity[q, d] * up), np.nan)
+                        blocks.append(util[:, None])
         names.append("cost")
-        blocks.append((self.cluster.price_per_hour * np.maximum(span, 0.0) / 3600.0)[:, None])
+        if elastic is None:
+            # every node of the cluster is paid for over the window, busy or not
+            blocks.append((self.cluster.price_per_hour * np.maximum(span, 0.0) / 3600.0)[:, None])
+        else:
+            blocks += self._elastic_blocks(elastic, span, names)
         waits = self._type_wait_array()
         for c, tname in enumerate(self._type_names()):
             if np.any(waits[:, c, 0] > 0):
@@ -171,11 +186,121 @@ class Results:
         df = pd.DataFrame(np.hstack(blocks), columns=names,
                           index=pd.Index(self.replications, name="replication"))
         ints = ["submitted", "completed", "unfinished", "rejected", "events"]
+        if elastic is not None:
+            ints += list(ELASTIC_ACCUMULATORS[:-1])
         if lifecycle is not None:
             ints += [LIFECYCLE_SUMMARY[c] for c in MODEL_COUNTS]
         for c in ints:
             df[c] = df[c].to_numpy().astype(np.int64)
         return df
+
+    def _elastic(self):
+        """The elastic outputs of every part joined, or None for a static cluster."""
+        if self._parts[0].elastic is None:
+            return None
+        return {
+            "counts": np.concatenate([p.elastic["counts"] for p in self._parts]),
+            "pool_seconds": np.concatenate([p.elastic["pool_seconds"] for p in self._parts]),
+            "timelines": [t for p in self._parts for t in p.elastic["timelines"]],
+        }
+
+    def _elastic_blocks(self, elastic, span, names) -> list:
+        """MODEL.md 11.6's columns (cost first, its name already in ``names``)."""
+        price = self.cluster.pools["price_per_hour"].to_numpy(np.float64)
+        billed = elastic["pool_seconds"][:, :, 0]
+        up = elastic["pool_seconds"][:, :, 1]
+        cost = np.zeros(len(span))
+        for q in range(len(price)):  # pool by pool, from 0.0, as MODEL.md 11.6 sums
+            cost = cost + price[q] * billed[:, q] / 3600.0
+        blocks = [cost[:, None]]
+        for q, name in enumerate(self.cluster.pool_names):
+            names.append(f"node_hours_{name}")
+            blocks.append((billed[:, q] / 3600.0)[:, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for q, name in enumerate(self.cluster.pool_names):
+                names.append(f"nodes_up_mean_{name}")
+                blocks.append(np.where(span > 0, up[:, q] / span, np.nan)[:, None])
+        counts = elastic["counts"].copy()
+        counts[:, -1] /= 3600.0  # work lost, reference hours
+        names += list(ELASTIC_ACCUMULATORS[:-1]) + ["work_lost_h"]
+        blocks.append(counts)
+        return blocks
+
+    @cached_property
+    def nodes(self) -> pd.DataFrame:
+        """The node timeline of an elastic run (MODEL.md 11.6): one row per node instance, in
+        order of request: replication, pool, slot, node, reason ('initial', 'scale_up',
+        'replacement'), requested, up (NaN if still booting at the end), released (NaN if
+        not released), release_reason ('scale_down', 'interrupted', or None). Empty for a
+        static cluster."""
+        cols = ["replication", "pool", "slot", "node", "reason", "requested", "up", "released", "release_reason"]
+        elastic = self._elastic()
+        if elastic is None:
+            return pd.DataFrame(columns=cols)
+        nodes = self.cluster.nodes()
+        first = np.concatenate([[0], np.cumsum(nodes.pool_count)[:-1]])
+        pool_names = np.asarray(self.cluster.pool_names, dtype=object)
+        frames = []
+        for replication, (times, codes) in zip(self.replications, elastic["timelines"]):
+            node = codes[:, 0]
+            q = nodes.node_pool[node]
+            why = codes[:, 2]
+            frames.append(pd.DataFrame({
+                "replication": np.full(len(node), replication, dtype=np.int64),
+                "pool": pool_names[q],
+                "slot": node - first[q],
+                "node": node,
+                "reason": np.asarray(NODE_REASONS, dtype=object)[codes[:, 1]],
+                "requested": times[:, 0],
+                "up": times[:, 1],
+                "released": times[:, 2],
+                "release_reason": np.where(why >= 0, np.asarray(RELEASE_REASONS, dtype=object)[np.maximum(why, 0)],
+                                           None),
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def series(self) -> pd.DataFrame:
+        """Binned time series (MODEL.md 13) of a run with ``series_bin``: one row per
+        replication and bin: replication, bin, t_start, t_end, util_<pool>_<dim> (the
+        allocated amount over the capacity of the pool's nodes that were up in the bin),
+        queue_length (time average), arrivals, completed, model_accuracy_mean (with a
+        lifecycle: time average of the mean over models of the deployed accuracy), and
+        for an elastic cluster nodes_up_<pool> (time average of the nodes up)."""
+        if any(p.series is None for p in self._parts):
+            raise ValueError("this run kept no time series; run simulate(..., series_bin=SECONDS)")
+        nodes = self.cluster.nodes()
+        lifecycle = any(m is not None for m in self._model_list())
+        elastic = self.cluster.is_elastic
+        frames = []
+        series = [s for p in self._parts for s in p.series]
+        ends = np.concatenate([p.rep[:, 0] for p in self._parts])
+        for replication, ser, end in zip(self.replications, series, ends):
+            n = len(ser.queue)
+            w = float(ser.width[0])
+            k = np.arange(n)
+            t_start = k * w
+            t_end = np.minimum((k + 1) * w, end)
+            t_end[-1] = end
+            length = t_end - t_start
+            cols = {"replication": np.full(n, replication, dtype=np.int64), "bin": k,
+                    "t_start": t_start, "t_end": t_end}
+            with np.errstate(invalid="ignore", divide="ignore"):
+                for q, name in enumerate(self.cluster.pool_names):
+                    for d, dim in enumerate(DIMENSIONS):
+                        if nodes.pool_capacity[q, d] > 0:
+                            cap = nodes.pool_node_capacity[q, d] * ser.up[:, q]
+                            cols[f"util_{name}_{dim}"] = np.where(cap > 0, ser.alloc[:, q, d] / cap, np.nan)
+                cols["queue_length"] = ser.queue / length
+                cols["arrivals"] = ser.arrivals.astype(np.int64)
+                cols["completed"] = ser.completed.astype(np.int64)
+                if lifecycle:
+                    cols["model_accuracy_mean"] = ser.accuracy / length
+                if elastic:
+                    for q, name in enumerate(self.cluster.pool_names):
+                        cols[f"nodes_up_{name}"] = ser.up[:, q] / length
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True)
 
     def _model_list(self):
         out = []
@@ -286,6 +411,7 @@ class Results:
                 "start": rec["start"],
                 "end": rec["end"],
                 "status": pd.Categorical.from_codes(rec["status"], categories=list(STATUSES)),
+                **({"restarts": rec["restarts"]} if "restarts" in rec else {}),
             }))
         return pd.concat(frames, ignore_index=True)
 

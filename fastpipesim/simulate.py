@@ -1,6 +1,7 @@
 """``simulate``: run a workload on a cluster under a policy, in batches of replications."""
 from __future__ import annotations
 
+import math
 import os
 import sys
 import dataclasses
@@ -12,11 +13,14 @@ import numpy as np
 
 from .cluster import Cluster, default_cluster
 from .engine import engine_is_compiled
-from .engine.constants import FIT_TOL, N_MODEL_ACCUMULATORS, RUN_OK
+from .engine.constants import (FIT_TOL, HOURS_PER_WEEK, N_ELASTIC_ACCUMULATORS, N_MODEL_ACCUMULATORS,
+                               NODE_CODE_COLUMNS, NODE_TIME_COLUMNS, RUN_NEED_NODE_ROWS, RUN_OK)
+from .engine.elastic import ElasticArrays
 from .engine.loop import run_replication_nb
+from .engine.series import SeriesArrays
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
-from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, rule_arrays,
-                        pipeline_rows, replication_batch, resolve_gates, trim)
+from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, no_lifecycle,
+                        no_rules, rule_arrays, pipeline_rows, replication_batch, resolve_gates, trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
@@ -37,6 +41,8 @@ class RunConfig:
     lifecycle: bool = True
     gates: Gates = field(default_factory=Gates)
     max_triggered: int = 1_000_000
+    autoscaler: object = None   # a fastpipesim.autoscalers object (None: static)
+    series_bin: float | None = None   # MODEL.md 13: bin width of the time series, seconds
 
     @property
     def policy_name(self) -> str:
@@ -134,6 +140,12 @@ class _Outputs:
         self.scratch = np.empty(n_p)
         self.tables = tables
         self.model_acc = [np.zeros((0 if t is None else t.n_models, N_MODEL_ACCUMULATORS)) for t in tables]
+        self.cluster = cluster
+        self.series = [None] * n_r   # MODEL.md 13: each replication's SeriesArrays, when kept
+        self.elastic = None
+        if cluster.is_elastic:
+            # MODEL.md 11: per replication, the counters, billed and up seconds, the node timeline
+            self.elastic = _ElasticOutputs(batch, cluster, n_t, n_r, self.n_pools)
 
     def trim(self, batch: Batch, p_used: int, t_used: int):
         """Keep the outputs of the pipelines and tasks that exist (a run with slots, one replication)."""
@@ -142,6 +154,8 @@ class _Outputs:
             setattr(self, name, getattr(self, name)[:t_used].copy())
         for name in ("pipeline_end", "outcome", "trigger", "source", "scratch"):
             setattr(self, name, getattr(self, name)[:p_used].copy())
+        if self.elastic is not None:
+            self.elastic.restarts = self.elastic.restarts[:t_used].copy()
 
     def run(self, k, task_shape, shape_req, cfg, lc, summarize=True, rules=None):
         nodes = self.nodes
@@ -149,13 +163,40 @@ class _Outputs:
         # is then compiled without the code of the custom key or of the rules
         keyfn = cfg.policy.cfunc if isinstance(cfg.policy, CustomPolicy) else None
         horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
-        run_replication_nb(
+        args = (
             self.wa, k, task_shape, shape_req, nodes.capacity, nodes.node_pool, nodes.speed, self.n_pools,
             policy_code(cfg.policy), placement_code(cfg.placement), bool(cfg.backfill), horizon,
             float(cfg.warmup), keyfn, lc,
             self.ready, self.start, self.end, self.node, self.status, self.pipeline_end,
             self.outcome, self.trigger, self.source, self.rep, self.alloc, self.model_acc[k], self.ext, rules,
         )
+        series = None
+        if cfg.series_bin is not None:
+            series = self.series[k] = series_arrays(cfg.series_bin, horizon, self.n_pools)
+        if self.elastic is not None or series is not None:
+            # Elastic runs and runs that keep series pass every optional argument the loop can
+            # take without changing the results (an empty lifecycle, an empty reserve of the
+            # rules, placeholder functions, series kept for no one): Numba then compiles one
+            # variant of the loop for each (a minute of compile), not one per combination.
+            from .engine.loop import no_custom_key
+
+            args = list(args)
+            args[13] = no_custom_key if keyfn is None else keyfn
+            # (writable arrays: Numba types a read-only array, as a trace's are, apart)
+            args[14] = (no_lifecycle(self.wa.n_pipelines) if lc is None
+                        else type(lc)(*(a if a.flags.writeable else a.copy() for a in lc)))
+            if rules is None:
+                args[28] = no_rules(len(args[14].model_id))
+            args = tuple(args)
+        if self.elastic is not None:
+            self.elastic.run(k, args, cfg, horizon, series if series is not None else _no_series(self.n_pools))
+        elif series is not None:
+            from .engine.elastic import no_custom_autoscaler
+
+            run_replication_nb(*args, None, no_custom_autoscaler, series)
+        else:
+            # a static cluster and no series: the loop compiled without MODEL.md 11 and 13
+            run_replication_nb(*args)
         if summarize:
             self.summarize(k, cfg)
 
@@ -171,6 +212,8 @@ class _Outputs:
             records = dict(ready=self.ready, start=self.start, end=self.end, node=self.node, status=self.status,
                            pipeline_end=self.pipeline_end, outcome=self.outcome, trigger=self.trigger)
         models = [None if t is None else (t.model_id, acc) for t, acc in zip(self.tables, self.model_acc)]
+        if record_tasks and self.elastic is not None:
+            records["restarts"] = self.elastic.restarts
         return BatchOutput(
             batch=batch if record_tasks else None,
             type_names=batch.type_names,
@@ -181,7 +224,113 @@ class _Outputs:
             alloc=self.alloc,
             records=records,
             models=models,
+            elastic=None if self.elastic is None else self.elastic.output(),
+            series=None if self.series[0] is None else self.series,
         )
+
+
+def _no_series(n_pools: int) -> SeriesArrays:
+    """Series kept for no one (see _Outputs.run): one bin, and no accuracy integral to pay for."""
+    return SeriesArrays(width=np.array([np.inf]), alloc=np.zeros((1, n_pools, 3)), up=np.zeros((1, n_pools)),
+                        queue=np.zeros(1), arrivals=np.zeros(1), completed=np.zeros(1), accuracy=np.zeros(0))
+
+
+def series_bins(width: float, end: float) -> int:
+    """How many bins of width w cover [0, end] (MODEL.md 13): the smallest K >= 1 with K w >= end."""
+    n = max(1, int(math.ceil(end / width)))
+    while n * width < end:
+        n += 1
+    while n > 1 and (n - 1) * width >= end:
+        n -= 1
+    return n
+
+
+def series_arrays(width: float, horizon: float, n_pools: int) -> SeriesArrays:
+    """Zeroed series of a replication that ends at ``horizon``."""
+    n = series_bins(width, horizon)
+    return SeriesArrays(width=np.array([width]), alloc=np.zeros((n, n_pools, 3)), up=np.zeros((n, n_pools)),
+                        queue=np.zeros(n), arrivals=np.zeros(n), completed=np.zeros(n), accuracy=np.zeros(n))
+
+
+class _ElasticOutputs:
+    """What the loop writes of an elastic cluster (MODEL.md 11), for the replications of a batch."""
+
+    def __init__(self, batch: Batch, cluster: Cluster, n_t: int, n_r: int, n_pools: int):
+        pools = cluster.elastic_pools()
+        self.batch = batch
+        self.cluster = cluster
+        self.pools = pools
+        self.restarts = np.zeros(n_t, np.int64)
+        self.counts = np.zeros((n_r, N_ELASTIC_ACCUMULATORS))
+        self.pool_seconds = np.zeros((n_r, n_pools, 2))
+        self.timelines = [None] * n_r
+        self.checkpoint = np.zeros(n_t)
+        given = batch.checkpoint_every
+        if given is not None:
+            # (a run with automation rules: the real tasks first, then the copies, which have none)
+            self.checkpoint[:len(given)] = given[:n_t]
+        self.res_checkpoint = np.zeros(0)  # the rules' reserve's, set by _run_with_rules
+        self.n_slots = int(pools["max_count"].sum())
+        self.spot = bool(pools["spot"].any())
+
+    def arrays(self, k: int, cfg, horizon: float, rows: int, spot) -> ElasticArrays:
+        from .autoscalers import autoscaler_from
+
+        pools = self.pools
+        scaler = autoscaler_from(cfg.autoscaler)
+        n_q = len(pools)
+        schedule = (scaler.counts_by_hour(self.cluster.pool_names) if scaler.kind == "schedule"
+                    else np.zeros((n_q, HOURS_PER_WEEK), np.int64))
+        return ElasticArrays(
+            pool_count=pools["count"].to_numpy(np.int64),
+            pool_min=pools["min_count"].to_numpy(np.int64),
+            pool_max=pools["max_count"].to_numpy(np.int64),
+            pool_boot=pools["boot_time"].to_numpy(np.float64),
+            pool_billing_minimum=pools["billing_minimum"].to_numpy(np.float64),
+            pool_price=pools["price_per_hour"].to_numpy(np.float64),
+            kind=np.array([scaler.code], np.int64),
+            params=scaler.kernel_parameters(),
+            schedule=np.ascontiguousarray(schedule),
+            spot_ptr=spot.ptr,
+            spot_times=spot.times,
+            checkpoint=self.checkpoint,
+            res_checkpoint=self.res_checkpoint,
+            restarts=self.restarts,
+            node_time=np.empty((rows, len(NODE_TIME_COLUMNS))),
+            node_code=np.empty((rows, len(NODE_CODE_COLUMNS)), np.int64),
+            node_rows=np.zeros(1, np.int64),
+            out_counts=np.zeros(N_ELASTIC_ACCUMULATORS),
+            out_pool=np.zeros((n_q, 2)),
+        )
+
+    def run(self, k: int, args: tuple, cfg, horizon: float, series) -> None:
+        """Run replication k; again with a longer node timeline while it runs out of rows."""
+        from .autoscalers import autoscaler_from
+        from .engine.elastic import no_custom_autoscaler
+        from .spot import cluster_spot_times
+
+        scaler = autoscaler_from(cfg.autoscaler)
+        scalefn = scaler.compiled() if scaler.kind == "custom" else no_custom_autoscaler
+        replication = int(self.batch.replications[k])
+        spot = cluster_spot_times(self.cluster, cfg.seed, replication, horizon)
+        rows = 4 * self.n_slots + len(spot.times) + 64
+        alloc, ext = args[25], args[27]
+        while True:
+            el = self.arrays(k, cfg, horizon, rows, spot)
+            alloc[k] = 0.0
+            for a in series[1:]:
+                a[...] = 0.0
+            run_replication_nb(*args, el, scalefn, series)
+            if ext[k, 0] != RUN_NEED_NODE_ROWS:
+                break
+            rows = 4 * int(el.node_rows[0])
+        n = int(el.node_rows[0])
+        self.counts[k] = el.out_counts
+        self.pool_seconds[k] = el.out_pool
+        self.timelines[k] = (el.node_time[:n].copy(), el.node_code[:n].copy())
+
+    def output(self) -> dict:
+        return {"counts": self.counts, "pool_seconds": self.pool_seconds, "timelines": self.timelines}
 
 
 def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, record_tasks: bool) -> BatchOutput:
@@ -208,6 +357,8 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         rows = np.concatenate([rows_real, np.full(reserve.arrays.n_pipelines, -1, dtype=np.int64)])
         lc = lifecycle_arrays(table, cfg.gates, rows)
         out = _Outputs(room.batch, cluster, [table])
+        if out.elastic is not None and reserve.checkpoint_every is not None:
+            out.elastic.res_checkpoint = np.ascontiguousarray(reserve.checkpoint_every, dtype=np.float64)
         out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False,
                 rules=rule_arrays(reserve, room.reserve_shape, room.reserve_ptr))
         if out.ext[0, 0] == RUN_OK:
@@ -308,6 +459,8 @@ def simulate(
     fairness_gate: float | None = None,
     robustness_gate: float | None = None,
     max_triggered: int = 1_000_000,
+    autoscaler=None,
+    series_bin: float | None = None,
 ) -> Results:
     """Simulate a workload on a cluster.
 
@@ -359,6 +512,19 @@ def simulate(
         Most pipelines the automation rules may submit in one replication;
         more stops the run with an error naming this limit (the arrays grow
         as needed below it).
+    autoscaler : str or fastpipesim.autoscalers.Autoscaler, optional
+        MODEL.md 11.4: ``"static"`` (the default), ``"reactive"``,
+        ``"target_utilization"``, or an object such as
+        ``fastpipesim.autoscalers.Reactive(interval=10, idle_timeout=600)``
+        (``Schedule`` and ``Custom`` need their table or function). It acts
+        only on an elastic cluster (a pool with ``min_count`` or ``max_count``
+        other than ``count``, or a spot pool); the summary then has the columns
+        of MODEL.md 11.6 (cost, node_hours_<pool>, ...), ``Results.nodes`` the
+        node timeline and the task records a ``restarts`` column. An elastic
+        run with an autoscaler or a spot pool needs a horizon.
+    series_bin : float, optional
+        Keep binned time series of this width in seconds (MODEL.md 13) in
+        ``Results.series``; needs a horizon.
     """
     cluster = default_cluster() if cluster is None else cluster
     if isinstance(workload, Trace) and not shapes_fit(*workload._simulation_batch().shapes, cluster):
@@ -387,9 +553,19 @@ def simulate(
                     horizon=None if horizon is None else float(horizon), warmup=float(warmup),
                     seed=int(seed), replications=tuple(int(r) for r in reps), lifecycle=bool(lifecycle),
                     gates=resolve_gates(workload, accuracy_gate, fairness_gate, robustness_gate),
-                    max_triggered=int(max_triggered))
+                    max_triggered=int(max_triggered), autoscaler=_autoscaler(autoscaler, cluster),
+                    series_bin=None if series_bin is None else float(series_bin))
     if cfg.lifecycle:
         check_rules(_rule_tables(workload), cfg.horizon)
+    if cluster.is_elastic and cfg.horizon is None and (cfg.autoscaler.kind != "static"
+                                                       or bool(cluster.pools["spot"].any())):
+        raise ValueError("an elastic cluster with an autoscaler or a spot pool never runs out of events "
+                         "(ticks, interruptions): give a horizon (MODEL.md 11)")
+    if series_bin is not None:
+        if not (np.isfinite(series_bin) and series_bin > 0):
+            raise ValueError(f"series_bin must be a number of seconds > 0, got {series_bin!r}")
+        if cfg.horizon is None:
+            raise ValueError("binned time series (series_bin) need a horizon: the last bin ends there (MODEL.md 13)")
 
     n_threads = default_threads() if threads is None else int(threads)
     if n_threads < 1:
@@ -430,6 +606,16 @@ def simulate(
             executor.shutdown(cancel_futures=True)
         bar.close()
     return Results(parts, cluster, cfg, elapsed=time.perf_counter() - t_start)
+
+
+def _autoscaler(spec, cluster: Cluster):
+    """The autoscaler object of ``simulate(autoscaler=...)``, checked against the cluster."""
+    from .autoscalers import autoscaler_from
+
+    scaler = autoscaler_from(spec)
+    if scaler.kind == "schedule":
+        scaler.counts_by_hour(cluster.pool_names)  # an unknown pool is an error before anything runs
+    return scaler
 
 
 def _has_rules(batch: Batch, cfg: RunConfig) -> bool:

@@ -291,6 +291,8 @@ class Trace:
             type_names=type_names,
             task_names=t["task"].to_numpy(dtype=object)[to],
             replications=np.array([int(replication)], dtype=np.int64),
+            checkpoint_every=(np.nan_to_num(tcol("checkpoint_every"), nan=0.0)
+                              if "checkpoint_every" in t.columns else None),
         )
         table = self.model_table()
         if table is None:
@@ -640,6 +642,9 @@ def _validate(tables: dict) -> tuple:
         tcols[c] = tt.number(c, lo=0)
     tcols["duration"] = tt.number("duration", lo=0, lo_open=True)
     tcols["after"] = after
+    if "checkpoint_every" in tt.raw.columns:
+        # MODEL.md 11.5: reference seconds of progress between checkpoints; NaN, empty or 0 for none
+        tcols["checkpoint_every"] = tt.number("checkpoint_every", lo=0, allow_missing=True)
     tasks = _frame(tt.raw, tcols, TASK_COLUMNS)
 
     # --- tasks: pipelines
@@ -852,7 +857,8 @@ def check_fits(workload, cluster) -> None:
     replication, pipeline_id and task, and gives batch task indices as rows).
     """
     pools = cluster.pools
-    pools = pools[pools["count"] > 0]
+    # an elastic pool can run a task if it may have a node (MODEL.md 11.1)
+    pools = pools[pools["max_count" if cluster.is_elastic else "count"] > 0]
     cap = pools[list(DIMENSIONS)].to_numpy(np.float64)
     if isinstance(workload, Trace):
         req = workload.tasks[list(DIMENSIONS)].to_numpy(np.float64)

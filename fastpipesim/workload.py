@@ -227,6 +227,8 @@ class Batch:
     models: tuple | None = None
     triggered: tuple | None = None
     gates: tuple | None = None  # the workload's default (accuracy, fairness, robustness) gates
+    # MODEL.md 11.5: float64[T], each task's checkpoint_every (0 for none); None: no checkpoints
+    checkpoint_every: np.ndarray | None = None
 
     @property
     def n_replications(self) -> int:

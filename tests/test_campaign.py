@@ -526,3 +526,112 @@ def test_progress_bar_on_a_terminal_and_quiet_in_logs():
     shown = term.getvalue()
     assert "40/40" in shown and "scenarios 4/4" in shown and "rep/s" in shown
     assert log.getvalue() == ""
+
+
+# --------------------------------------------------------------------------- series and elastic clusters
+SERIES = """
+name = "series"
+seed = 4
+replications = 3
+
+[workload]
+generator = "modelops"
+days = 1
+
+[cluster]
+preset = "default"
+
+[run]
+horizon_days = 1
+
+[series]
+bin_hours = 1
+
+[sweep]
+policy = ["fifo", "sjf"]
+"""
+
+
+def test_series_end_to_end_equal_simulate_with_mser5_table_and_welch_plot(tmp_path, capsys):
+    """[series] bin_hours = 1: series.parquet is the simulate call's Results.series, warmup.csv
+    holds MSER-5 per scenario and series, and the report shows the Welch plots."""
+    pytest.importorskip("matplotlib")
+    path = write(tmp_path, SERIES)
+    assert main(["campaign", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    res = CampaignResults.open(tmp_path / "out")
+    camp = Campaign.from_toml(path)
+    for k in range(2):
+        w, cluster, kw = camp.simulate_args(k)
+        ref = fps.simulate(w, cluster, seed=4, replications=3, series_bin=3600.0, **kw).series
+        got = res.series[res.series["scenario"] == f"s{k:03d}"].drop(columns=["scenario", "policy"])
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), ref, check_exact=True)
+        assert len(ref) == 3 * 24 and ref["t_end"].max() == 86400.0
+    warm = pd.read_csv(tmp_path / "out" / "warmup.csv")
+    assert {"util_gpu_gpu", "queue_length", "model_accuracy_mean"} <= set(warm["series"])
+    assert set(warm["scenario"]) == {"s000", "s001"} and (warm["bins"] == 24).all()
+    assert main(["report", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "## Time series and warm-up" in text
+    pngs = [p for p in (tmp_path / "out").glob("*.png") if "welch" in p.name]
+    assert pngs and pngs[0].stat().st_size > 10_000
+
+
+ELASTIC = """
+name = "elastic"
+seed = 5
+replications = 2
+
+[workload]
+generator = "modelops"
+days = 1
+
+[[cluster.pools]]
+pool = "cpu"
+count = 3
+cpu = 32
+gpu = 0
+mem_gb = 128
+price_per_hour = 1.536
+
+[[cluster.pools]]
+pool = "gpu"
+count = 2
+min_count = 1
+max_count = 6
+boot_time = 300
+cpu = 48
+gpu = 4
+mem_gb = 192
+price_per_hour = 5.672
+
+[run]
+horizon_days = 1
+autoscaler = "reactive"
+idle_timeout = 300
+
+[sweep]
+autoscaler = ["static", "reactive", "target_utilization"]
+"""
+
+
+def test_a_campaign_sweeps_the_autoscaler(tmp_path):
+    text = ELASTIC.replace('autoscaler = "reactive"\nidle_timeout = 300\n', "")
+    camp = Campaign.from_toml(write(tmp_path, text))
+    res = camp.run(tmp_path / "out", progress=False)
+    rows = res.replications.set_index(["autoscaler", "replication"])
+    for k, name in enumerate(["static", "reactive", "target_utilization"]):
+        w, cluster, kw = camp.simulate_args(k)
+        assert kw["autoscaler"].kind == name
+        ref = fps.simulate(w, cluster, seed=5, replications=2, **kw).summary
+        got = rows.loc[name][ref.columns]
+        pd.testing.assert_frame_equal(got, ref, check_exact=True, check_names=False)
+    assert rows.loc["static", "scale_ups"].sum() == 0 and rows.loc["reactive", "scale_ups"].sum() > 0
+    assert rows.loc["reactive", "cost"].mean() != rows.loc["static", "cost"].mean()
+    # parameters go with their kinds, and are checked
+    with pytest.raises(ExperimentError, match="run.idle_timeout"):
+        Campaign.from_toml(write(tmp_path, ELASTIC, "bad.toml"))
+    bad = ELASTIC.replace('[sweep]\nautoscaler = ["static", "reactive", "target_utilization"]\n', "")
+    camp = Campaign.from_toml(write(tmp_path, bad, "ok.toml"))
+    assert camp.simulate_args(0)[2]["autoscaler"] == fps.autoscalers.Reactive(idle_timeout=300.0)
+    with pytest.raises(ExperimentError, match="expander"):
+        Campaign.from_toml(write(tmp_path, bad.replace("idle_timeout = 300", 'expander = "priciest"'), "b2.toml"))

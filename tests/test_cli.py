@@ -232,3 +232,45 @@ def test_run_shorter_than_the_default_warmup(capsys):
     assert main(["run", "--days", "1", "--replications", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "warmup 0.142857 days" in out or "warmup 3.4" in out
+
+
+# ----------------------------------------------------------------------------- elastic clusters
+
+def test_replay_with_an_autoscaler_writes_the_node_timeline(tmp_path, capsys):
+    """One node of an elastic pool (min 0, boot 30 s): the tick at 0 precedes the arrival, the
+    tick at 10 requests the node, up at 40; a, x and b then run back to back (GOOD_TASKS)."""
+    trace = write_trace(tmp_path / "trace", GOOD_TASKS)
+    cluster = tmp_path / "cluster.csv"
+    cluster.write_text("pool,count,cpu,gpu,mem_gb,price_per_hour,min_count,max_count,boot_time\n"
+                       "small,0,4,0,16,3.6,0,1,30\n")
+    tasks_out, nodes_out = tmp_path / "tasks.csv", tmp_path / "nodes.csv"
+    code, out, err = run_main(capsys, ["replay", trace, "--cluster", cluster, "--horizon", 1000,
+                                       "--autoscaler", "reactive", "--idle-timeout", 100, "--autoscaler-interval", 10,
+                                       "--tasks-out", tasks_out, "--nodes-out", nodes_out, "--summary-out",
+                                       tmp_path / "summary.csv"])
+    assert code == 0, err
+    tasks = pd.read_csv(tasks_out).set_index("task")
+    assert tasks.loc[["a", "x", "b"], "start"].tolist() == [40.0, 140.0, 170.0]
+    nodes = pd.read_csv(nodes_out)
+    assert nodes[["requested", "up", "released"]].values.tolist() == [[10.0, 40.0, 320.0]]
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.loc[0, "cost"] == pytest.approx(3.6 * 310 / 3600) and summary.loc[0, "scale_downs"] == 1
+    assert "elastic cluster (MODEL.md 11)" in out
+    assert any(line.startswith("nodes requested by the autoscaler") and line.split()[-1] == "1"
+               for line in out.splitlines())
+    # a parameter of another autoscaler is an error naming it
+    code, out, err = run_main(capsys, ["replay", trace, "--cluster", cluster, "--horizon", 1000,
+                                       "--autoscaler", "reactive", "--target", 0.5])
+    assert code == 2 and "target" in err
+
+
+def test_run_on_an_elastic_cluster_file(tmp_path, capsys):
+    cluster = tmp_path / "cluster.csv"
+    cluster.write_text("pool,count,cpu,gpu,mem_gb,price_per_hour,min_count,max_count,boot_time\n"
+                       "cpu,3,32,0,128,1.536,3,3,0\ngpu,2,48,4,192,5.672,1,6,300\n")
+    code, out, err = run_main(capsys, ["run", "--days", "1", "--replications", "2", "--quiet", "--cluster", cluster,
+                                       "--autoscaler", "target_utilization", "--target", 0.6, "--out", tmp_path / "o"])
+    assert code == 0, err
+    nodes = pd.read_csv(tmp_path / "o" / "nodes.csv")
+    assert (nodes["reason"] == "scale_up").any()
+    assert "nodes_up_mean_gpu" in pd.read_csv(tmp_path / "o" / "summary.csv").columns

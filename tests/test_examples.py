@@ -115,3 +115,28 @@ def test_openb_fragmentation_example(tmp_path, capsys):
     assert "| fgd | " in out and "4.77 (4.70-4.86)" in out  # the paper's FGD beside ours
     at = u[u["arrived_pct"] == 100].set_index("policy")["median"]
     assert at["fgd"] < at["gpu_packing"]
+
+
+# --------------------------------------------------------------------------- elastic_gpu_pool
+import elastic_gpu_pool as eg  # noqa: E402
+
+
+def test_elastic_example_runs_reduced_and_shows_the_trade_off(tmp_path, capsys):
+    rc = eg.main(["--replications", "3", "--days", "2", "--static", "2", "4", "--out", str(tmp_path)])
+    assert rc == 0
+    frame = pd.read_csv(tmp_path / "elastic_gpu_pool.csv").set_index("pool")
+    png = tmp_path / "elastic_gpu_pool.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert set(frame.index) == {"static 2", "static 4", "reactive 2 min", "reactive 10 min",
+                                "target_utilization 2 min", "target_utilization 10 min", "reactive 2 min, spot"}
+    assert (frame["n"] == 3).all()
+    # static pools are paid in full; an elastic pool between its min and max nodes
+    assert frame.loc["static 4", "cost"] == pytest.approx(eg.fps.default_cluster().scaled(gpu=4).price_per_hour * 24)
+    assert 1.0 <= frame.loc["reactive 2 min", "nodes_up_mean_gpu"] <= 8.0
+    assert frame.loc["reactive 2 min, spot", "interruptions"] > 0
+    assert frame.loc["reactive 2 min, spot", "cost"] < frame.loc["reactive 2 min", "cost"]
+    # the Pareto front is not empty and holds the cheapest pool
+    front = eg.pareto(frame.reset_index(), "response_mean")
+    assert front.any() and front[frame.reset_index()["cost"].argmin()]
+    out = capsys.readouterr().out
+    assert "cheapest static pool of equal p95 response" in out and "(paired, 95%)" in out

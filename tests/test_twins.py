@@ -29,8 +29,10 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import fastpipesim as fps
+from fastpipesim.engine import elastic as engine_elastic
 from fastpipesim.engine import heaps, loop, summary
 from fastpipesim.engine import lifecycle as engine_lifecycle
+from fastpipesim.engine import series as engine_series
 from fastpipesim.engine.constants import N_MODEL_ACCUMULATORS, PLACEMENTS
 from fastpipesim.lifecycle import no_lifecycle
 from fastpipesim.workload import concat_batches
@@ -264,7 +266,7 @@ def test_summary_and_critical_path_py_func_twins():
 
 
 # --------------------------------------------------------------------------- the whole engine in Python
-ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle)
+ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle, engine_elastic, engine_series)
 
 
 @pytest.fixture
@@ -407,3 +409,80 @@ def test_task_assembly_twin():
         assert np.array_equal(x, y)
     task_count, task_step = compiled[0], compiled[1]
     assert task_count.sum() == inc.sum() and np.array_equal(task_step, np.nonzero(inc)[1])
+
+
+# --------------------------------------------------------------------------- elastic clusters and series
+def _simulate_elastic(seed, autoscaler):
+    """A random elastic trace (MODEL.md 11: boots, spot, checkpoints) with binned series (13)."""
+    from test_elastic_oracle import engine_autoscaler
+    from test_simpy_elastic import elastic_trace
+
+    rng = np.random.default_rng([seed, 12])
+    pipelines, tasks, cluster = elastic_trace(rng)
+    return fps.simulate(fps.Trace.from_frames(pipelines, tasks), fps.Cluster(cluster),
+                        policy=("fifo", "srpt", "sjf")[seed % 3], placement=PLACEMENTS[seed % 3], horizon=40.0,
+                        seed=seed, autoscaler=engine_autoscaler(autoscaler), series_bin=7.0, record_tasks=True,
+                        threads=1, progress=False)
+
+
+ELASTIC_CASES = [(0, {"kind": "reactive", "interval": 1.0, "idle_timeout": 3.0, "expander": "least_waste"}),
+                 (1, {"kind": "reactive", "interval": 2.0, "idle_timeout": 0.0, "expander": "cheapest"}),
+                 (2, {"kind": "target_utilization", "interval": 1.0, "target": 0.6, "stabilization": 4.0}),
+                 (3, "static")]
+
+
+def _assert_same_elastic(a, b):
+    _assert_same_results(a, b)
+    pd.testing.assert_frame_equal(a.nodes, b.nodes, check_exact=True)
+    pd.testing.assert_frame_equal(a.series, b.series, check_exact=True)
+
+
+def test_whole_engine_in_python_elastic_and_series(python_engine):
+    """Slots, boots, interruptions, restarts, ticks, billing and the binned series, compiled vs Python."""
+    compiled = [_simulate_elastic(seed, a) for seed, a in ELASTIC_CASES]
+    assert sum(int(r.summary["interruptions"].sum()) for r in compiled) > 0
+    assert sum(int(r.summary["scale_ups"].sum()) for r in compiled) > 0
+    python_engine()
+    assert not isinstance(engine_elastic.tick_nb, CPUDispatcher)
+    for (seed, a), c in zip(ELASTIC_CASES, compiled):
+        _assert_same_elastic(c, _simulate_elastic(seed, a))
+
+
+def test_elastic_engine_with_jit_disabled(tmp_path):
+    script = f"""
+import pickle, sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+from numba.core.config import DISABLE_JIT
+assert DISABLE_JIT
+from test_twins import ELASTIC_CASES, _simulate_elastic
+out = [_simulate_elastic(seed, a) for seed, a in ELASTIC_CASES]
+with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
+    pickle.dump([(r.summary, r.tasks, r.nodes, r.series) for r in out], f)
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        out = pickle.load(f)
+    for (seed, a), (summ, tasks, nodes, series) in zip(ELASTIC_CASES, out):
+        compiled = _simulate_elastic(seed, a)
+        pd.testing.assert_frame_equal(compiled.tasks, tasks, check_exact=True)
+        _assert_same_frame(compiled.summary, summ)
+        pd.testing.assert_frame_equal(compiled.nodes, nodes, check_exact=True)
+        pd.testing.assert_frame_equal(compiled.series, series, check_exact=True)
+
+
+def test_elastic_kernel_twins():
+    """The helpers the loop calls on their own: checkpointed work and the tick order."""
+    for prog, rem, every in ((7.5, 10.0, 2.5), (10.0, 10.0, 2.5), (0.1, 3.0, 0.1), (9.99, 10.0, 3.3),
+                             (5.0, 5.0, float("nan")), (1e9, 3.0, 0.7)):
+        a = engine_elastic.checkpointed_work_nb(prog, rem, every)
+        assert a == engine_elastic.checkpointed_work_nb.py_func(prog, rem, every)
+        assert 0.0 <= a <= prog and (a < rem or a == 0.0)
+    rng = np.random.default_rng(3)
+    key, ready = rng.integers(0, 4, 50).astype(float), rng.integers(0, 3, 50).astype(float)
+    items = [rng.permutation(50) for _ in range(2)]
+    engine_elastic.sort_tasks_nb(items[0], 50, key, ready)
+    engine_elastic.sort_tasks_nb.py_func(items[1], 50, key, ready)
+    assert np.array_equal(items[0], items[1])
+    assert items[0].tolist() == sorted(range(50), key=lambda j: (key[j], ready[j], j))

@@ -37,6 +37,19 @@ RUN_KEYS = {
     "policy": str, "placement": str, "backfill": bool, "lifecycle": bool,
     "accuracy_gate": float, "fairness_gate": float, "robustness_gate": float, "max_triggered": int,
     **{f"horizon{u}": float for u in SECONDS}, **{f"warmup{u}": float for u in SECONDS},
+    # MODEL.md 11.4: the autoscaler by name and its parameters (each only for the kinds that have it)
+    "autoscaler": str, "autoscaler_interval": float, "idle_timeout": float, "expander": str, "target": float,
+    "tolerance": float, "stabilization": float, "resource": str,
+}
+# [run] key -> the autoscaler parameter it sets, and the kinds that have that parameter
+AUTOSCALER_KEYS = {
+    "autoscaler_interval": ("interval", ("reactive", "target_utilization")),
+    "idle_timeout": ("idle_timeout", ("reactive",)),
+    "expander": ("expander", ("reactive",)),
+    "target": ("target", ("target_utilization",)),
+    "tolerance": ("tolerance", ("target_utilization",)),
+    "stabilization": ("stabilization", ("target_utilization",)),
+    "resource": ("resource", ("target_utilization",)),
 }
 REPLICATION_KEYS = ("min", "max", "batch", "precision")
 PRECISION_KEYS = ("metrics", "relative_half_width", "confidence")
@@ -638,19 +651,51 @@ def run_kwargs(table: dict, err) -> dict:
             if name == "warmup" and seconds < 0:
                 raise err(f"run.{k}", "expected a number >= 0")
             out[name] = seconds
+    _autoscaler_kwarg(out, err)
     return out
+
+
+def _autoscaler_kwarg(out: dict, err) -> None:
+    """[run] autoscaler = "reactive" with its parameters (autoscaler_interval, idle_timeout, ...)
+    -> simulate's ``autoscaler`` object, checked (``schedule`` and ``custom`` need a table or a
+    function, which an experiment file does not hold)."""
+    from ..autoscalers import build_autoscaler
+    from ..errors import InputError
+
+    given = {k: out.pop(k) for k in list(out) if k in AUTOSCALER_KEYS}
+    kind = out.get("autoscaler")
+    if kind is None:
+        if given:
+            k = next(iter(given))
+            raise err(f"run.{k}", "an autoscaler parameter needs run.autoscaler (\"reactive\" or "
+                                  "\"target_utilization\")")
+        return
+    if kind not in ("static", "reactive", "target_utilization"):
+        raise err("run.autoscaler", f"expected static, reactive or target_utilization, got {kind!r} (schedule "
+                                    "and custom autoscalers are set from Python: simulate(autoscaler=...))")
+    for k in given:
+        name, kinds = AUTOSCALER_KEYS[k]
+        if kind not in kinds:
+            raise err(f"run.{k}", f"the {kind!r} autoscaler has no such parameter; it goes with {list(kinds)}")
+    try:
+        out["autoscaler"] = build_autoscaler(kind, {AUTOSCALER_KEYS[k][0]: v for k, v in given.items()})
+    except InputError as e:
+        raise err("run.autoscaler", str(e)) from None
 
 
 # The summary columns a metric name may be (Results.summary): fixed names, and
 # per pool / task type names checked by their pattern (pools and types vary).
-_PATTERNS = ("util_", "wait_mean_")
+_PATTERNS = ("util_", "wait_mean_", "node_hours_", "nodes_up_mean_")
 
 
 def _check_metric(err, key: str, name: str) -> None:
     from ..engine.summary import REP_METRICS
     from ..results import LIFECYCLE_SUMMARY
 
-    fixed = set(REP_METRICS) | set(LIFECYCLE_SUMMARY.values()) | {"cost", "end_time", "events"}
+    from ..engine.constants import ELASTIC_ACCUMULATORS
+
+    fixed = (set(REP_METRICS) | set(LIFECYCLE_SUMMARY.values()) | {"cost", "end_time", "events", "work_lost_h"}
+             | set(ELASTIC_ACCUMULATORS[:-1]))
     if name in fixed or any(name.startswith(p) and len(name) > len(p) for p in _PATTERNS):
         return
     raise err(key, f"unknown metric {name!r}; metrics are the columns of Results.summary, such as "

@@ -67,6 +67,7 @@ N_MODEL_ACCUMULATORS = len(MODEL_ACCUMULATORS)
 # What a run of the event loop reports in its status slot.
 RUN_OK = 0
 RUN_NEED_RESERVE = 1   # a model ran out of pre-drawn triggered pipelines: draw more, run again
+RUN_NEED_NODE_ROWS = 2  # an elastic run's node timeline ran out of rows: give it more, run again
 
 SECONDS_PER_DAY = 86400.0
 
@@ -151,6 +152,10 @@ ELASTIC_ACCUMULATORS = (
     "work_lost",        # reference seconds
 )
 N_ELASTIC_ACCUMULATORS = len(ELASTIC_ACCUMULATORS)
+
+# Columns of the node timeline the event loop writes (one row per node instance).
+NODE_TIME_COLUMNS = ("requested", "up", "released")      # float64, NaN where it did not happen
+NODE_CODE_COLUMNS = ("node", "reason", "release_reason")  # int64, -1 where it did not happen
 
 HOURS_PER_WEEK = 168
 

@@ -29,6 +29,20 @@ the srpt key is the same for all ready tasks of a pipeline and only falls when
 one of its tasks starts, so it is lowered (decrease-key) after each pass, which
 keeps "computed once, at the start of the pass" exact. A custom key is
 recomputed for every ready task at the start of every pass.
+
+Optional parts, compiled only into the runs that use them
+---------------------------------------------------------
+Each optional part is an argument that is None when a run does not use it, and
+every line of its code sits under ``if <argument> is not None``, which Numba prunes
+before typing: the custom key (``keyfn``), the lifecycle (``lc``), the rules'
+reserve (``rules``), an elastic cluster (``el``, MODEL.md 11, with ``elastic.py``)
+and binned series (``series``, MODEL.md 13, with ``series.py``). A static run
+compiles and runs none of the last two. In an elastic run the nodes are slots; a
+slot that is not up has free capacity -1, so placement needs no test of its own;
+three more event sources (interruptions, boot completions, ticks) fold into the
+next event time, applied in MODEL.md 3's order; an interrupted attempt's completion
+stays in the heap and is dropped when it surfaces (its task is no longer running,
+or its attempt ends at another time).
 """
 import numpy as np
 from numba import cfunc, njit, types
@@ -52,6 +66,14 @@ from .constants import (
     POLICY_SJF,
     POLICY_SRPT,
     POLICY_STALENESS,
+    AUTOSCALER_STATIC,
+    AUTOSCALER_TARGET_UTILIZATION,
+    NODE_BOOTING,
+    NODE_INITIAL,
+    NODE_REPLACEMENT,
+    NODE_UP,
+    RELEASE_INTERRUPTED,
+    RUN_NEED_NODE_ROWS,
     RUN_NEED_RESERVE,
     RUN_OK,
     STATUS_CANCELLED,
@@ -79,7 +101,23 @@ from .heaps import (
     rh_sift_up,
     task_before,
 )
+from .elastic import (
+    C_INTERRUPTIONS,
+    C_RESTARTED,
+    C_WORK_LOST,
+    P_INTERVAL,
+    add_billing_nb,
+    checkpointed_work_nb,
+    next_boot_nb,
+    next_interruption_nb,
+    node_up_nb,
+    release_node_nb,
+    request_node_nb,
+    sort_tasks_nb,
+    tick_nb,
+)
 from .lifecycle import close_segment_nb, crossing_time_nb, deployed_accuracy_nb, first_periodic_index_nb
+from .series import series_accumulate_nb, series_count_nb
 
 # Signature of a custom policy key (MODEL.md 5): the kernel calls it through a
 # first-class function pointer, so the kernel itself stays cached and only the
@@ -401,6 +439,9 @@ def run_replication_nb(
     out_model,
     out_ext,
     rules=None,
+    el=None,
+    scalefn=None,
+    series=None,
 ):
     """Simulate replication ``k`` of the batch ``wa`` (a ``WorkloadArrays``).
 
@@ -455,6 +496,17 @@ def run_replication_nb(
     rules : RuleArrays or None
         The reserve of pipelines the automation rules submit; None when no model
         has a rule (the loop is then compiled without the rules' code).
+    el : ElasticArrays or None
+        An elastic cluster (MODEL.md 11; ``elastic.py``): the nodes are then its
+        slots, and ``out_ext[k, 0]`` may be ``RUN_NEED_NODE_ROWS``. None for a
+        cluster of static pools without spot: the loop is then compiled without
+        any of section 11's code, and runs exactly MODEL.md 1-9.
+    scalefn : FunctionType(CUSTOM_AUTOSCALER_SIGNATURE) or None
+        The custom autoscaler's function; None otherwise.
+    series : SeriesArrays or None
+        Binned time series to fill (MODEL.md 13; ``series.py``), zeroed by the
+        caller, with ``lc`` given (``no_lifecycle`` without models); None keeps
+        none, and compiles the loop without them.
 
     Fills the slices of the output arrays that belong to replication k.
     """
@@ -648,8 +700,91 @@ def run_replication_nb(
     out_ext[k, 0] = RUN_OK
     out_ext[k, 1] = -1
 
+    # --- elastic cluster (MODEL.md 11): slot states, node instances, boots, spot, ticks ---
+    # Every use of these sits under ``if el is not None``: a static cluster compiles none of it.
+    if el is not None:
+        state = np.zeros(n_nodes, dtype=np.int64)
+        boot_end = np.empty(n_nodes)
+        idle_since = np.zeros(n_nodes)
+        running = np.zeros(n_nodes, dtype=np.int64)  # tasks running on each slot's instance
+        inst = np.zeros(n_nodes, dtype=np.int64) - 1  # the instance's row of the node timeline
+        req_time = np.empty(n_nodes)
+        up_time = np.empty(n_nodes)
+        pool_req = np.zeros(n_pools, dtype=np.int64)  # booting and up nodes
+        pool_up = np.zeros(n_pools, dtype=np.int64)
+        sp = np.empty(n_nodes, dtype=np.int64)  # each slot's next interruption time in spot_times
+        for n in range(n_nodes):
+            boot_end[n] = np.inf
+            sp[n] = el.spot_ptr[n]
+            for d in range(3):
+                free[n, d] = -1.0  # not up: fits no task (elastic.py)
+        work = np.empty(n_t)  # remaining work of each task (MODEL.md 11.5): its duration until interrupted
+        run_end = np.empty(n_t)  # when the current attempt of a running task ends
+        for i in range(n_t):
+            work[i] = duration[t0 + i]
+            run_end[i] = np.nan
+            el.restarts[t0 + i] = 0
+        for c in range(el.out_counts.shape[0]):
+            el.out_counts[c] = 0.0
+        for q in range(n_pools):
+            el.out_pool[q, 0] = 0.0
+            el.out_pool[q, 1] = 0.0
+        el.node_rows[0] = 0
+        for q in range(n_pools):
+            for n in range(pool_start[q], pool_start[q] + el.pool_count[q]):
+                row = el.node_rows[0]
+                el.node_rows[0] = row + 1
+                inst[n] = row
+                req_time[n] = 0.0
+                up_time[n] = 0.0
+                pool_req[q] += 1
+                if row < el.node_time.shape[0]:
+                    el.node_time[row, 0] = 0.0
+                    el.node_time[row, 2] = np.nan
+                    el.node_code[row, 0] = n
+                    el.node_code[row, 1] = NODE_INITIAL
+                    el.node_code[row, 2] = -1
+                node_up_nb(n, 0.0, capacity, free, state, idle_since, inst, pool_up, node_pool, blocked_at, el)
+        kind = el.kind[0]
+        interval = el.params[P_INTERVAL]
+        k_tick = 0
+        t_tick = np.inf if kind == AUTOSCALER_STATIC else 0.0
+        t_boot = np.inf
+        t_int = next_interruption_nb(sp, el.spot_ptr, el.spot_times)
+        # target_utilization's recommendations, one per tick and pool
+        n_rec = int(horizon / interval) + 2 if kind == AUTOSCALER_TARGET_UTILIZATION else 0
+        rec_time = np.empty((n_pools, n_rec))
+        rec_value = np.empty((n_pools, n_rec), dtype=np.int64)
+        rec_lo = np.zeros(n_pools, dtype=np.int64)
+        rec_n = np.zeros(n_pools, dtype=np.int64)
+        order = np.empty(n_t, dtype=np.int64)  # the ready tasks in pass order, for a tick
+        victims = np.empty(0, dtype=np.int64)
+        touched_el = np.zeros(n_p, dtype=np.bool_)  # pipelines whose srpt remaining work rose
+
+    if series is not None:
+        if lc is None:
+            raise ValueError("binned series need lifecycle arrays (lifecycle.no_lifecycle without models)")
+        ser_w = series.width[0]
+        if el is not None:
+            ser_up = pool_up  # the nodes up of each pool, as the run changes them
+        else:
+            ser_up = np.empty(n_pools, dtype=np.int64)  # a static pool's nodes, all up
+            for q in range(n_pools):
+                ser_up[q] = pool_start[q + 1] - pool_start[q]
+
     while True:
         t_next = t_trigger
+        if el is not None:
+            # an interrupted attempt's completion is cancelled: drop it when it reaches the top
+            while ev_size > 0 and (out_status[t0 + ev_task[0]] != STATUS_UNFINISHED
+                                   or run_end[ev_task[0]] != ev_time[0]):
+                ev_size = ev_pop(ev_time, ev_task, ev_size)
+            if t_int < t_next:
+                t_next = t_int
+            if t_boot < t_next:
+                t_next = t_boot
+            if t_tick < t_next:
+                t_next = t_tick
         if ev_size > 0 and ev_time[0] < t_next:
             t_next = ev_time[0]
         if next_arrival < n_exo:
@@ -662,20 +797,32 @@ def run_replication_nb(
 
         # time averages over [warmup, end]: the state is constant since last_t
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
+        if series is not None:
+            if lc is not None:
+                series_accumulate_nb(series, pool_alloc, ser_up, n_ready, a0, td, drift, last_t, now)
         last_t = now
 
         # 1. completions at `now`, by (pipeline_id, task index) = task index
         deployed = False
+        instant_event = False  # (elastic runs) a time with only skipped interruptions is no event
         while ev_size > 0 and ev_time[0] == now:
             i = ev_task[0]
             ev_size = ev_pop(ev_time, ev_task, ev_size)
-            n_events += 1
             g = t0 + i
+            if el is not None:
+                if out_status[g] != STATUS_UNFINISHED or run_end[i] != now:
+                    continue  # an interrupted attempt
+                instant_event = True
+            n_events += 1
             node = out_node[g]
             sg = task_shape[g]
             for d in range(3):
                 free[node, d] += shape_req[sg, d]
                 pool_alloc[node_pool[node], d] -= shape_req[sg, d]
+            if el is not None:
+                running[node] -= 1
+                if running[node] == 0:
+                    idle_since[node] = now
             free_log[log_len] = node
             log_len += 1
             out_end[g] = now
@@ -725,22 +872,157 @@ def run_replication_nb(
                 out_pipeline_end[gp] = now
                 if not (lifecycle and rejected[p]):
                     out_outcome[gp] = OUTCOME_COMPLETED
+                    if series is not None:
+                        series_count_nb(series.completed, now, ser_w)
                 if lc is not None:
                     if row >= 0:
                         in_flight[row] -= 1
                         if stale[row] and on_drift[row]:
                             finished[row] = True
                             n_finished += 1
+        if el is not None:
+            if t_trigger == now:
+                instant_event = True
+            # 1b. spot interruptions at `now`, by node index (MODEL.md 11.5)
+            if t_int == now:
+                for n in range(n_nodes):
+                    x = sp[n]
+                    if x >= el.spot_ptr[n + 1] or el.spot_times[x] != now:
+                        continue
+                    sp[n] = x + 1
+                    if state[n] != NODE_UP:
+                        continue  # skipped: no event
+                    instant_event = True
+                    if now >= warmup:
+                        el.out_counts[C_INTERRUPTIONS] += 1.0
+                    release_node_nb(n, now, RELEASE_INTERRUPTED, warmup, horizon, free, state, inst, req_time,
+                                    up_time, pool_req, pool_up, node_pool, el)
+                    # its running tasks (the valid entries of the completion heap), by task index
+                    if victims.shape[0] < ev_size:
+                        victims = np.empty(ev_size, dtype=np.int64)
+                    n_v = 0
+                    for e in range(ev_size):
+                        j = ev_task[e]
+                        if (out_node[t0 + j] == n and out_status[t0 + j] == STATUS_UNFINISHED
+                                and run_end[j] == ev_time[e]):
+                            v = n_v
+                            while v > 0 and victims[v - 1] > j:
+                                victims[v] = victims[v - 1]
+                                v -= 1
+                            victims[v] = j
+                            n_v += 1
+                    q = node_pool[n]
+                    for x2 in range(n_v):
+                        j = victims[x2]
+                        g = t0 + j
+                        sg = task_shape[g]
+                        for d in range(3):
+                            pool_alloc[q, d] -= shape_req[sg, d]
+                        progress = (now - out_start[g]) * speed[n]
+                        saved = checkpointed_work_nb(progress, work[j], el.checkpoint[g])
+                        work[j] = work[j] - saved
+                        if now >= warmup:
+                            el.out_counts[C_WORK_LOST] += progress - saved
+                        run_end[j] = np.nan
+                        gp = task_pipeline[g]
+                        p = gp - p0
+                        cancel = False
+                        if lc is not None:
+                            cancel = lifecycle and rejected[p]
+                        if cancel:
+                            # a rejected pipeline's task is not run again (MODEL.md 11.5)
+                            out_status[g] = STATUS_CANCELLED
+                            tasks_left[p] -= 1
+                            if tasks_left[p] == 0:
+                                out_pipeline_end[gp] = now
+                                if lc is not None:
+                                    row = pipeline_row[gp]
+                                    if row >= 0:
+                                        in_flight[row] -= 1
+                                        if stale[row] and on_drift[row]:
+                                            finished[row] = True
+                                            n_finished += 1
+                            continue
+                        out_status[g] = STATUS_NOT_STARTED
+                        el.restarts[g] += 1
+                        if now >= warmup:
+                            el.out_counts[C_RESTARTED] += 1.0
+                        if track_remaining:
+                            touched_el[p] = True
+                        if fifo and front[sg] > base[sg]:
+                            # A task queued a second time: the run moves back to the start of its part of
+                            # the store, which then has room for every task of the shape once more (a run
+                            # has room for each task once, heaps.py).
+                            for jj in range(hsize[sg]):
+                                other = store[front[sg] + jj]
+                                store[base[sg] + jj] = other
+                                pos[other] = base[sg] + jj
+                            front[sg] = base[sg]
+                        _make_ready(j, g, gp, p, now, policy, rekey, duration, priority, remaining, key, ready,
+                                    out_ready, task_shape, store, pos, front, hsize, active, fifo)
+                        n_ready += 1
+                        if policy == POLICY_SJF and work[j] != duration[g]:
+                            # sjf's key is the remaining work (MODEL.md 11.5), never more than the duration
+                            key[j] = work[j]
+                            rh_sift_up(store, pos, base[sg], pos[j], key, ready)
+                    running[n] = 0
+                    while pool_req[q] < el.pool_min[q]:
+                        request_node_nb(q, now, NODE_REPLACEMENT, warmup, pool_start, capacity, free, state, boot_end,
+                                        idle_since, inst, req_time, up_time, pool_req, pool_up, node_pool, blocked_at,
+                                        el)
+                t_int = next_interruption_nb(sp, el.spot_ptr, el.spot_times)
+                t_boot = next_boot_nb(state, boot_end)
+                if track_remaining:
+                    # srpt: the restarted tasks' pipelines have more work left than their keys say
+                    raised = False
+                    for p in range(n_p):
+                        if touched_el[p]:
+                            touched_el[p] = False
+                            raised = True
+                            gp = p0 + p
+                            rem = 0.0
+                            for g in range(task_ptr[gp], task_ptr[gp + 1]):
+                                if out_status[g] == STATUS_NOT_STARTED:
+                                    rem += work[g - t0]
+                            remaining[p] = rem
+                            if policy == POLICY_SRPT:
+                                for g in range(task_ptr[gp], task_ptr[gp + 1]):
+                                    if pos[g - t0] >= 0:
+                                        key[g - t0] = rem
+                    if raised and policy == POLICY_SRPT:
+                        for x in range(1, active[0] + 1):
+                            s = active[x]
+                            rh_heapify(store, pos, base[s], hsize[s], key, ready)
+            # 1c. boot completions at `now`, by node index
+            if t_boot == now:
+                instant_event = True
+                for n in range(n_nodes):
+                    if state[n] == NODE_BOOTING and boot_end[n] == now:
+                        boot_end[n] = np.inf
+                        up_time[n] = now
+                        node_up_nb(n, now, capacity, free, state, idle_since, inst, pool_up, node_pool, blocked_at, el)
+                t_boot = next_boot_nb(state, boot_end)
+
         # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
         if rules is not None:
             if deployed and has_rules:
                 t_trigger = _next_trigger(on_drift, stale, cross, per_next)
             if has_rules and (t_trigger == now or n_finished > 0):
                 cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
+                p_before = p_used
                 short = _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished,
                                        in_flight, n_submitted, per_k, per_next, tasks_left, remaining, pred_left,
                                        cand_acc, pending, cursor, out_trigger, out_source, out_model)
                 p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+                if el is not None:
+                    # the copies' tasks: their remaining work is their duration, their checkpoints the reserve's
+                    for p in range(p_before, p_used):
+                        gp = p0 + p
+                        a = rules.res.task_ptr[out_source[gp]]
+                        for g in range(task_ptr[gp], task_ptr[gp + 1]):
+                            work[g - t0] = duration[g]
+                            if el.res_checkpoint.shape[0] > 0:
+                                el.checkpoint[g] = el.res_checkpoint[a + g - task_ptr[gp]]
                 if short >= 0:
                     # out of pre-drawn copies: say which model, when, and how many each
                     # model has used so far, so that the caller can draw enough
@@ -752,6 +1034,61 @@ def run_replication_nb(
                     return
                 n_finished = 0
                 t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+
+        if el is not None:
+            # 2b. the autoscaler's tick (MODEL.md 11.4): after the triggers, before the arrivals
+            if t_tick == now:
+                instant_event = True
+                n_order = 0
+                for x in range(1, active[0] + 1):
+                    s = active[x]
+                    if rekey:
+                        # keys that change with time, at the tick's time (as the pass computes them)
+                        # (the pass's rule, 4.1; a tick does not see the pass's per-model cache)
+                        for jj in range(hsize[s]):
+                            j = store[base[s] + jj]
+                            g = t0 + j
+                            gp = task_pipeline[g]
+                            row = -1
+                            acc_now = np.nan
+                            thr = np.nan
+                            st = 0.0
+                            if lc is not None:
+                                row = pipeline_row[gp] if lifecycle else -1
+                                if row >= 0:
+                                    acc_now = deployed_accuracy_nb(a0[row], td[row], drift[row], now)
+                                    thr = threshold[row]
+                                    st = 1.0 if stale[row] else 0.0
+                            kv = np.inf
+                            if keyfn is not None:
+                                if custom:
+                                    sg = task_shape[g]
+                                    kv = keyfn(
+                                        now, ready[j], duration[g], shape_req[sg, 0], shape_req[sg, 1],
+                                        shape_req[sg, 2], task_type[g], pipeline_id[gp], priority[gp], model[gp],
+                                        submit[gp], remaining[gp - p0], acc_now, thr, st,
+                                    )
+                            if not custom and row >= 0:
+                                kv = -(thr - acc_now)
+                            if kv != kv:
+                                kv = np.inf
+                            key[j] = kv
+                        rh_heapify(store, pos, base[s], hsize[s], key, ready)
+                    for jj in range(hsize[s]):
+                        order[n_order] = store[front[s] + jj]
+                        n_order += 1
+                sort_tasks_nb(order, n_order, key, ready)
+                tick_nb(now, order, n_order, t0, task_shape, shape_req, placement, warmup, horizon, pool_start,
+                        capacity, free, state, boot_end, idle_since, running, inst, req_time, up_time, pool_req,
+                        pool_up, node_pool, blocked_at, rec_time, rec_value, rec_lo, rec_n, el, scalefn)
+                k_tick += 1
+                t_tick = k_tick * interval
+                t_boot = next_boot_nb(state, boot_end)
+            if el.node_rows[0] > el.node_time.shape[0]:
+                # the node timeline is full: the caller gives it more rows and runs again
+                out_ext[k, 0] = RUN_NEED_NODE_ROWS
+                out_rep[k, 0] = now
+                return
 
         # 3. arrivals at `now`, by pipeline_id: the workload's, then the copies submitted
         # now (their ids are larger). Inline, not a call: a call that takes the workload's
@@ -772,6 +1109,10 @@ def run_replication_nb(
             else:
                 break
             n_events += 1
+            if el is not None:
+                instant_event = True
+            if series is not None:
+                series_count_nb(series.arrivals, now, ser_w)
             gp = p0 + p
             out_outcome[gp] = OUTCOME_UNFINISHED
             for g in range(task_ptr[gp], task_ptr[gp + 1]):
@@ -782,6 +1123,9 @@ def run_replication_nb(
         n_pending = 0
 
         # 4. one scheduling pass
+        if el is not None:
+            if not instant_event:
+                continue  # only interruption times of slots that were not up: no event, no pass
         if n_ready == 0:
             continue
         n_passes += 1
@@ -880,7 +1224,14 @@ def run_replication_nb(
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
             if ev_size == ev_time.shape[0]:
                 ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
-            ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
+            if el is not None:
+                # an attempt runs for the task's remaining work (its duration unless interrupted)
+                t_end = now + work[i] / speed[node]
+                run_end[i] = t_end
+                running[node] += 1
+                ev_size = ev_push(ev_time, ev_task, ev_size, t_end, i)
+            else:
+                ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
             p = task_pipeline[g] - p0
             if track_remaining and not touched[p]:
                 touched[p] = True
@@ -904,7 +1255,10 @@ def run_replication_nb(
             rem = 0.0
             for g in range(task_ptr[gp], task_ptr[gp + 1]):
                 if out_status[g] == STATUS_NOT_STARTED:
-                    rem += duration[g]
+                    if el is not None:
+                        rem += work[g - t0]
+                    else:
+                        rem += duration[g]
             remaining[p] = rem
             if policy == POLICY_SRPT:
                 for g in range(task_ptr[gp], task_ptr[gp + 1]):
@@ -917,6 +1271,19 @@ def run_replication_nb(
     if horizon < np.inf:
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
+        if series is not None:
+            if lc is not None:
+                series_accumulate_nb(series, pool_alloc, ser_up, n_ready, a0, td, drift, last_t, horizon)
+    if el is not None:
+        # the instances not released, in node index order (MODEL.md 11.6)
+        for n in range(n_nodes):
+            if inst[n] >= 0:
+                add_billing_nb(el, node_pool[n], req_time[n], up_time[n], np.inf, warmup, end)
+        for i in range(n_t):
+            if out_status[t0 + i] == STATUS_NOT_STARTED and el.restarts[t0 + i] > 0:
+                out_status[t0 + i] = STATUS_UNFINISHED  # interrupted and not started again
+        if el.node_rows[0] > el.node_time.shape[0]:
+            out_ext[k, 0] = RUN_NEED_NODE_ROWS
     if lc is not None:
         for m in range(n_models):
             close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], drift[m], cross[m], warmup)

@@ -310,7 +310,8 @@ def summarize_replication_nb(wa, k, start, ready, pipeline_end, outcome, end_tim
             slow[completed] = resp_p / cp[p] if cp[p] > 0 else np.nan
             completed += 1
         for g in range(wa.task_ptr[p], wa.task_ptr[p + 1]):
-            if start[g] == start[g]:
+            # (a task interrupted and not started again, MODEL.md 11.5, keeps its last start, before its ready)
+            if start[g] == start[g] and start[g] >= ready[g]:
                 waits[n_w] = start[g] - ready[g]
                 wait_type[n_w] = wa.task_type[g]
                 n_w += 1
