@@ -219,6 +219,28 @@ BAD = [
     ("[cluster]\npreset = 'default'\nfile = 'x.csv'", "cluster.file", "not both"),
     ("[cluster]\nscale = { gpu = -1 }", "cluster.scale.gpu", ">= 0"),
     ("[series]\nbin_hours = 0", "series.bin_hours", "> 0"),
+    # functions named in the file, schedules, explicit scenarios
+    ("[run]\npolicy = 'keys.py:k'", "run.policy", "file not found"),
+    ("[run]\npolicy = 'no_such_module_xyz:k'", "run.policy", "cannot be imported"),
+    ("[run]\npolicy = 'math:nope'", "run.policy", "defines no 'nope'"),
+    ("[run]\npolicy = 'math:pi'", "run.policy", "not a function"),
+    ("[run]\npolicy = 'os.path:join'", "run.policy", "are not key fields"),
+    ("[run]\npolicy = 'keys:'", "run.policy", "expected 'file.py:function'"),
+    ("[run]\nautoscaler = 'schedule'", "run.schedule", "missing"),
+    ("[run]\nautoscaler = 'custom'", "run.autoscaler_function", "missing"),
+    ("[run]\nautoscaler = 'reactive'\nschedule = 's.csv'", "run.schedule", "no such parameter"),
+    ("[run]\nautoscaler = 'schedule'\nschedule = 's.csv'", "run.schedule", "cannot be read"),
+    ("[run]\nautoscaler = 'schedule'\nschedule = [{ pool = 'tpu', day = -1, hour = 0, count = 1 }]",
+     "run.schedule", "unknown pool"),
+    ("[run]\nautoscaler = 'schedule'\nschedule = 3", "run.schedule", "a CSV file or a list of tables"),
+    ("[run]\nautoscaler = 'custom'\nautoscaler_function = 'operator:add'", "run.autoscaler_function",
+     "6 arguments"),
+    ("scenarios = 3", "scenarios", "non-empty list of tables"),
+    ("[[scenarios]]\npolicy = ['fifo']", "scenarios[0].policy", "one value per entry"),
+    ("[[scenarios]]\ndays = 1", "scenarios[0].days", "a bare key names a [run] key"),
+    ("[[scenarios]]\npolicy = 'lifo'", "scenarios[0].policy", "expected one of"),
+    ("[[scenarios]]\npolicy = 'fifo'\n[[scenarios]]\npolicy = 'fifo'", "scenarios[1]", "the same scenario"),
+    ("[[scenarios]]\npolicy = 'fifo'\n[sweep]\npolicy = ['sjf']", "sweep.policy", "also a key"),
 ]
 
 
@@ -506,6 +528,17 @@ def test_the_readme_experiment_files_are_valid_and_run(tmp_path):
     extra = tomllib.loads(blocks[1])
     exp = Campaign({**data, **extra}).experiment
     assert exp.replications.target == 0.02 and exp.series == 3600.0
+    # the listed scenarios with a policy from a file: the README's keys.py beside it
+    code = re.findall(r"```python\n(# keys.py.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(code) == 1
+    (tmp_path / "keys.py").write_text(code[0])
+    listed = tomllib.loads(blocks[2])
+    base = {k: v for k, v in data.items() if k not in ("sweep", "compare")}
+    exp = Campaign({**base, **listed}, base_dir=tmp_path).experiment
+    assert [s.values["policy"] for s in exp.scenarios] == ["fifo"] * 2 + ["keys.py:short_first"] * 2 + ["fifo"] * 2
+    assert exp.scenarios[4].values["autoscaler"] == "schedule" and exp.scenarios[0].values["autoscaler"] is None
+    w, cluster, kw = Campaign({**base, **listed}, base_dir=tmp_path).simulate_args(3)
+    assert kw["policy"].name == "keys.py:short_first" and cluster.pools.set_index("pool").loc["gpu", "count"] == 3
 
 
 def test_progress_bar_on_a_terminal_and_quiet_in_logs():
@@ -635,3 +668,129 @@ def test_a_campaign_sweeps_the_autoscaler(tmp_path):
     assert camp.simulate_args(0)[2]["autoscaler"] == fps.autoscalers.Reactive(idle_timeout=300.0)
     with pytest.raises(ExperimentError, match="expander"):
         Campaign.from_toml(write(tmp_path, bad.replace("idle_timeout = 300", 'expander = "priciest"'), "b2.toml"))
+
+
+# --------------------------------------------------------------------------- functions in files, listed scenarios
+KEYS_PY = """
+def short_first(duration, ready):
+    return duration + 0.001 * ready
+
+
+def one_more_while_queued(pool, up, booting, ready, utilization, now):
+    return up + booting + (1 if ready > 0 else 0)
+"""
+
+LISTED = """
+name = "listed"
+seed = 6
+replications = 3
+
+[workload]
+generator = "modelops"
+days = 0.5
+
+[run]
+horizon_days = 0.5
+
+[[scenarios]]
+policy = "fifo"
+
+[[scenarios]]
+policy = "keys.py:short_first"
+
+[[scenarios]]
+policy = "sjf"
+"cluster.scale.gpu" = 2
+
+[sweep]
+placement = ["first_fit", "best_fit"]
+
+[compare]
+baseline = { policy = "fifo" }
+"""
+
+
+def test_listed_scenarios_and_a_policy_from_a_file_equal_the_simulate_calls(tmp_path):
+    (tmp_path / "keys.py").write_text(KEYS_PY)
+    camp = Campaign.from_toml(write(tmp_path, LISTED))
+    sc = camp.scenarios
+    # each listed point crossed with the sweep, listed keys first; a key an entry leaves out is None
+    assert list(sc["policy"]) == ["fifo", "fifo", "keys.py:short_first", "keys.py:short_first", "sjf", "sjf"]
+    assert list(sc["placement"]) == ["first_fit", "best_fit"] * 3
+    assert sc["cluster.scale.gpu"].isna().tolist() == [True] * 4 + [False] * 2
+    res = camp.run(tmp_path / "out", progress=False)
+    ns = {}
+    exec(KEYS_PY, ns)
+    own = fps.custom_policy(ns["short_first"])
+    for k in range(6):
+        w, cluster, kw = camp.simulate_args(k)
+        if k in (2, 3):
+            kw = {**kw, "policy": own}  # the same function, compiled here: the same results
+        if k >= 4:
+            assert cluster.pools.set_index("pool").loc["gpu", "count"] == 2
+        ref = fps.simulate(w, cluster, seed=6, replications=3, **kw).summary
+        pd.testing.assert_frame_equal(res.scenario(k)[ref.columns], ref, check_exact=True)
+    # the custom key is not fifo's: its schedules differ
+    assert not res.scenario(2)["response_mean"].equals(res.scenario(0)["response_mean"])
+    # paired against the fifo scenario with the same values of the other keys (placement, and the
+    # GPU count: sjf on 2 GPU nodes has no fifo twin, so it is not compared)
+    comp = pd.read_csv(tmp_path / "out" / "compare.csv")
+    assert set(comp["scenario"]) == {"s002", "s003"}
+    assert set(comp["baseline"]) == {"s000", "s001"}
+    # an edited function file is a changed experiment: resume refuses
+    (tmp_path / "keys.py").write_text(KEYS_PY.replace("0.001", "0.002"))
+    with pytest.raises(ValueError, match="changed"):
+        Campaign.from_toml(tmp_path / "exp.toml").run(tmp_path / "out", resume=True, progress=False)
+
+
+def test_schedule_and_custom_autoscalers_from_the_file(tmp_path):
+    (tmp_path / "keys.py").write_text(KEYS_PY)
+    (tmp_path / "sched.csv").write_text("pool,day,hour,count\ngpu,-1,0,1\ngpu,-1,8,4\n")
+    base = ELASTIC.replace('autoscaler = "reactive"\nidle_timeout = 300\n', "").split("[sweep]")[0]
+    text = base + """
+[[scenarios]]
+autoscaler = "schedule"
+schedule = "sched.csv"
+
+[[scenarios]]
+autoscaler = "schedule"
+schedule = [{ pool = "gpu", day = -1, hour = 0, count = 1 }, { pool = "gpu", day = -1, hour = 8, count = 4 }]
+
+[[scenarios]]
+autoscaler = "custom"
+autoscaler_function = "keys.py:one_more_while_queued"
+autoscaler_interval = 60
+"""
+    camp = Campaign.from_toml(write(tmp_path, text))
+    res = camp.run(tmp_path / "out", progress=False)
+    ns = {}
+    exec(KEYS_PY, ns)
+    direct = [fps.autoscalers.Schedule(table=tmp_path / "sched.csv"),
+              fps.autoscalers.Schedule(table=tmp_path / "sched.csv"),
+              fps.autoscalers.Custom(func=ns["one_more_while_queued"], interval=60.0)]
+    for k, scaler in enumerate(direct):
+        w, cluster, kw = camp.simulate_args(k)
+        assert kw["autoscaler"].kind == scaler.kind
+        ref = fps.simulate(w, cluster, seed=5, replications=2, **{**kw, "autoscaler": scaler}).summary
+        pd.testing.assert_frame_equal(res.scenario(k)[ref.columns], ref, check_exact=True)
+    assert res.scenario(0)["scale_ups"].sum() > 0 and res.scenario(2)["scale_ups"].sum() > 0
+    # the CSV file and the inline table are one schedule
+    pd.testing.assert_frame_equal(res.scenario(0), res.scenario(1), check_exact=True)
+    # a swept table value is stored as its JSON text
+    assert res.replications["schedule"].iloc[0].endswith("sched.csv")
+    assert json.loads(res.replications.loc[res.replications["scenario"] == "s001", "schedule"].iloc[0])[1]["count"] == 4
+
+
+def test_a_policy_from_a_file_runs_on_dask_workers_that_never_saw_the_file(tmp_path, dask_cluster):
+    cluster, _ = dask_cluster
+    (tmp_path / "keys.py").write_text(KEYS_PY)
+    text = LISTED.replace("replications = 3", "replications = 2").replace('placement = ["first_fit", "best_fit"]',
+                                                                          'placement = ["best_fit"]')
+    path = write(tmp_path, text)
+    local = Campaign.from_toml(path).run(tmp_path / "local", progress=False)
+    # the workers get the file's text with the reference, not its path: remove the file
+    exp = Campaign.from_toml(path).experiment
+    (tmp_path / "keys.py").unlink()
+    run_campaign(exp, tmp_path / "dask", scheduler=cluster.scheduler_address, unit_size=1, progress=False)
+    assert_same_files(result_files(tmp_path / "local"), result_files(tmp_path / "dask"))
+    assert local.complete

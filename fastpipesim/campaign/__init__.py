@@ -53,9 +53,11 @@ class Campaign:
     def simulate_args(self, scenario: int) -> tuple:
         """``(workload, cluster, keywords)``: what ``fps.simulate`` is called with for a scenario
         (besides ``seed`` and ``replications``)."""
+        from .functions import resolve
         from .run import scenario_inputs
 
-        return scenario_inputs(self.experiment, self.experiment.scenarios[int(scenario)])
+        workload, cluster, kwargs = scenario_inputs(self.experiment, self.experiment.scenarios[int(scenario)])
+        return workload, cluster, resolve(kwargs)
 
     def run(self, out, *, resume: bool = False, threads: int | None = None, workers: int | None = None,
             scheduler: str | None = None, progress=None, batch: int | None = None) -> CampaignResults:

@@ -25,7 +25,9 @@ def run_unit(workload, cluster, kwargs: dict, seed: int, replications: tuple, th
     lifecycle), the binned time series (None unless asked for).
     """
     from ..simulate import simulate
+    from .functions import resolve
 
+    kwargs = resolve(kwargs)  # custom policies and autoscalers named in the file, built in this process
     extra = {} if series_bin is None else {"series_bin": series_bin}
     res = simulate(workload, cluster, seed=seed, replications=list(replications), threads=threads,
                    progress=False, **kwargs, **extra)

@@ -15,6 +15,8 @@ interrupted or spread.
 """
 from __future__ import annotations
 
+import json
+
 import sys
 import time
 from dataclasses import dataclass, field
@@ -227,7 +229,7 @@ def _chunk_tables(exp: Experiment, scenario, result: dict) -> dict:
         frame = frame.copy()
         for k, (name, value) in enumerate([("scenario", scenario.name), *scenario.values.items()]):
             frame.insert(k, name, [value] * len(frame) if not isinstance(value, (list, dict)) else
-                         [str(value)] * len(frame))
+                         [json.dumps(value)] * len(frame))  # a table or list as its JSON text
         return frame
 
     return {"summary": front(result["summary"]), "models": front(result["models"]),

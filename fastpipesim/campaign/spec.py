@@ -7,7 +7,9 @@ what was expected, and names the file it came from.
 
 Resolution turns the experiment into *scenarios*: the product of the
 ``[sweep]`` lists, in file order with the last key varying fastest, each a
-complete set of ``simulate`` arguments. Scenario k of every experiment with the
+complete set of ``simulate`` arguments. ``[[scenarios]]`` entries list
+explicit points instead (each a table of the same keys); with a ``[sweep]``
+too, every listed point is crossed with every combination of the sweep. Scenario k of every experiment with the
 same sweep is the same point of the design, and replication r of every scenario
 draws the same exogenous workload (the seed is shared: common random numbers).
 """
@@ -26,8 +28,8 @@ from ..engine.constants import PLACEMENTS, POLICIES
 
 SECONDS = {"": 1.0, "_hours": 3600.0, "_days": 86400.0}
 
-TOP_KEYS = ("name", "description", "seed", "replications", "workload", "cluster", "run", "sweep", "compare",
-            "series", "report")
+TOP_KEYS = ("name", "description", "seed", "replications", "workload", "cluster", "run", "sweep", "scenarios",
+            "compare", "series", "report")
 WORKLOAD_SOURCES = ("generator", "params", "trace")
 GENERATORS = ("modelops", "queue")
 CLUSTER_SOURCES = ("preset", "file", "pools", "servers")
@@ -40,10 +42,13 @@ RUN_KEYS = {
     # MODEL.md 11.4: the autoscaler by name and its parameters (each only for the kinds that have it)
     "autoscaler": str, "autoscaler_interval": float, "idle_timeout": float, "expander": str, "target": float,
     "tolerance": float, "stabilization": float, "resource": str,
+    "schedule": object, "autoscaler_function": str,
 }
 # [run] key -> the autoscaler parameter it sets, and the kinds that have that parameter
 AUTOSCALER_KEYS = {
-    "autoscaler_interval": ("interval", ("reactive", "target_utilization")),
+    "autoscaler_interval": ("interval", ("reactive", "target_utilization", "schedule", "custom")),
+    "schedule": ("table", ("schedule",)),
+    "autoscaler_function": ("func", ("custom",)),
     "idle_timeout": ("idle_timeout", ("reactive",)),
     "expander": ("expander", ("reactive",)),
     "target": ("target", ("target_utilization",)),
@@ -177,7 +182,8 @@ class Experiment:
         }
         self.series = self._series(d.get("series"))
         sweep = _table(err, "sweep", d.get("sweep", {}), _ANY)
-        self.axes = self._axes(sweep)
+        self.listed = self._listed(d.get("scenarios"), base)
+        self.axes = self._list_axes() + self._axes(sweep)
         self.scenarios = self._resolve(base)
         self.compare = self._compare(d.get("compare"))
         self.report_metrics = self._report(d.get("report"))
@@ -267,19 +273,72 @@ class Experiment:
             axes.append((key, path, values))
         return axes
 
+    def _listed(self, value, base: dict) -> list:
+        """[[scenarios]]: explicit points, each a table of keys (as in [sweep]) and values; a key
+        an entry leaves out keeps the value of the base tables (None if they have none)."""
+        if value is None:
+            return []
+        err = self.error
+        if not isinstance(value, list) or not value or not all(isinstance(e, dict) for e in value):
+            raise err("scenarios", "expected a non-empty list of tables ([[scenarios]] entries), each with keys "
+                                   "as in [sweep] and one value each")
+        keys = []
+        for i, entry in enumerate(value):
+            if not entry:
+                raise err(f"scenarios[{i}]", "an empty entry: give at least one key")
+            for key, v in entry.items():
+                where = f'scenarios[{i}]."{key}"' if "." in key else f"scenarios[{i}].{key}"
+                path = _sweep_path(key)
+                if path is None or path[0] not in ("workload", "cluster", "run"):
+                    raise err(where, f"a bare key names a [run] key ({sorted(RUN_KEYS)}); for another table "
+                                     "write its dotted name, for example \"cluster.scale.gpu\"")
+                if isinstance(v, list) and RUN_KEYS.get(path[-1] if path[0] == "run" else None) is not object:
+                    raise err(where, "one value per entry (a list of values is a [sweep])")
+                if key not in keys:
+                    keys.append(key)
+        rows = []
+        for i, entry in enumerate(value):
+            rows.append({k: entry[k] if k in entry else _get_path(base, _sweep_path(k)) for k in keys})
+            if rows[-1] in rows[:-1]:
+                raise err(f"scenarios[{i}]", f"the same scenario as scenarios[{rows.index(rows[-1])}]")
+        return rows
+
+    def _list_axes(self) -> list:
+        if not self.listed:
+            return []
+        axes = []
+        for key in self.listed[0]:
+            seen = []
+            for row in self.listed:
+                if row[key] not in seen:
+                    seen.append(row[key])
+            axes.append((key, _sweep_path(key), seen))
+        return axes
+
     def _resolve(self, base: dict) -> list:
         err = self.error
         scenarios = []
         self.inputs = []  # (workload, cluster, run keywords) of each scenario, built by the checks
-        keys = [k for k, _, _ in self.axes]
-        for index, combo in enumerate(itertools.product(*[range(len(v)) for _, _, v in self.axes])):
+        listed_keys = list(self.listed[0]) if self.listed else []
+        sweep_axes = self.axes[len(listed_keys):]
+        for key, _, _ in sweep_axes:
+            if key in listed_keys:
+                raise err(f"sweep.{key}", "is also a key of [[scenarios]]: give it in one of the two")
+        keys = [k for k, _, _ in sweep_axes]
+        points = list(enumerate(self.listed)) or [(None, {})]
+        combos = itertools.product(points, itertools.product(*[range(len(v)) for _, _, v in sweep_axes]))
+        for index, ((i, row), combo) in enumerate(combos):
             config = copy.deepcopy(base)
-            values = {}
-            for (key, path, options), j in zip(self.axes, combo):
+            values = dict(row)
+            for key, value in row.items():
+                if value is not None:
+                    _set_path(config, _sweep_path(key), value)
+            for (key, path, options), j in zip(sweep_axes, combo):
                 value = options[j]
                 values[key] = value
                 _set_path(config, path, value)
             where = {k: f'sweep."{k}"[{j}]' if "." in k else f"sweep.{k}[{j}]" for k, j in zip(keys, combo)}
+            where.update({k: f'scenarios[{i}]."{k}"' if "." in k else f"scenarios[{i}].{k}" for k in row})
             self.inputs.append(check_config(self, config, where))
             scenarios.append(Scenario(index, f"s{index:03d}", values, config))
         if not scenarios:
@@ -356,7 +415,8 @@ class Experiment:
             "series_bin": self.series,
             "axes": [[k, v] for k, _, v in self.axes],
             "scenarios": [{"scenario": s.name, "values": s.values, "config": s.config,
-                           "files": _file_digests(self, s.config)} for s in self.scenarios],
+                           "files": _file_digests(self, s.config, self.inputs[s.index][2])}
+                          for s in self.scenarios],
             "compare": self.compare and {**self.compare, "metrics": self.compare["metrics"] and
                                          list(self.compare["metrics"])},
             "report": self.report_metrics and list(self.report_metrics),
@@ -392,6 +452,15 @@ def _sweep_path(key: str):
     return None
 
 
+def _get_path(config: dict, path: tuple):
+    node = config
+    for p in path:
+        if not isinstance(node, dict) or p not in node:
+            return None
+        node = node[p]
+    return copy.deepcopy(node)
+
+
 def _set_path(config: dict, path: tuple, value):
     node = config
     for p in path[:-1]:
@@ -422,7 +491,15 @@ def check_config(exp: Experiment, config: dict, where: dict | None = None) -> tu
         if not hasattr(workload, "cluster"):
             raise err("cluster.servers", "servers goes with generator = \"queue\"; give a preset, file or pools")
         cluster = workload.cluster(int(config["cluster"]["servers"]))
-    kwargs = run_kwargs(config["run"], err)
+    kwargs = run_kwargs(config["run"], err, exp)
+    scaler = kwargs.get("autoscaler")
+    if getattr(scaler, "kind", None) == "schedule":  # its pools are the cluster's
+        from ..errors import InputError
+
+        try:
+            scaler.counts_by_hour(cluster.pool_names)
+        except InputError as e:
+            raise err("run.schedule", str(e)) from None
     _check_fits(err, workload, cluster)
     return workload, cluster, kwargs
 
@@ -623,15 +700,31 @@ def build_cluster(exp: Experiment, table: dict, err=None):
     return cluster
 
 
-def run_kwargs(table: dict, err) -> dict:
-    """The simulate() keywords of a [run] table (horizon and warmup in seconds)."""
+def run_kwargs(table: dict, err, exp: Experiment | None = None) -> dict:
+    """The simulate() keywords of a [run] table (horizon and warmup in seconds).
+
+    ``policy`` is a built-in policy's name or a function reference, ``"keys.py:my_key"``
+    (a file beside the experiment) or ``"package.module:my_key"``: a key function as
+    :func:`fastpipesim.custom_policy` takes it. ``autoscaler = "schedule"`` takes
+    ``schedule`` (a CSV file or a list of tables with pool, day, hour, count);
+    ``autoscaler = "custom"`` takes ``autoscaler_function`` (a reference to
+    ``desired(pool, up, booting, ready, utilization, now)``).
+    """
+    base_dir = exp.base_dir if exp is not None else Path.cwd()
     out = {}
     for k, v in table.items():
         if k not in RUN_KEYS:
             raise err(f"run.{k}", f"unknown key; the keys here are {sorted(RUN_KEYS)}")
+        if RUN_KEYS[k] is object:  # schedule: a file or a list of tables
+            if not (isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(r, dict) for r in v))):
+                raise err(f"run.{k}", "expected a CSV file or a list of tables "
+                                      "[{ pool = \"gpu\", day = -1, hour = 8, count = 4 }, ...], "
+                                      f"got {_type_name(v)} {v!r}")
+            out[k] = str(exp.path(v)) if isinstance(v, str) and exp is not None else v
+            continue
         out[k] = _check_type(err, f"run.{k}", v, RUN_KEYS[k])
-    if "policy" in out and (out["policy"] not in POLICIES or out["policy"] == "custom"):
-        raise err("run.policy", f"expected one of {[p for p in POLICIES if p != 'custom']}, got {out['policy']!r}")
+    if "policy" in out:
+        out["policy"] = _policy(err, out["policy"], base_dir)
     if "placement" in out and out["placement"] not in PLACEMENTS:
         raise err("run.placement", f"expected one of {list(PLACEMENTS)}, got {out['placement']!r}")
     for gate in ("accuracy_gate", "fairness_gate", "robustness_gate"):
@@ -651,36 +744,68 @@ def run_kwargs(table: dict, err) -> dict:
             if name == "warmup" and seconds < 0:
                 raise err(f"run.{k}", "expected a number >= 0")
             out[name] = seconds
-    _autoscaler_kwarg(out, err)
+    _autoscaler_kwarg(out, err, base_dir)
     return out
 
 
-def _autoscaler_kwarg(out: dict, err) -> None:
+def _policy(err, name: str, base_dir: Path):
+    """A built-in policy's name, or a PolicyRef for a function reference (checked, not compiled)."""
+    from .functions import FunctionError, PolicyRef, is_ref, parse_ref
+
+    if is_ref(name):
+        try:
+            ref = PolicyRef(parse_ref(name, base_dir))
+            ref.check()
+        except FunctionError as e:
+            raise err("run.policy", str(e)) from None
+        return ref
+    if name not in POLICIES or name == "custom":
+        raise err("run.policy", f"expected one of {[p for p in POLICIES if p != 'custom']} or a key function "
+                                f"as 'file.py:function', got {name!r}")
+    return name
+
+
+AUTOSCALER_KINDS = ("static", "reactive", "target_utilization", "schedule", "custom")
+
+
+def _autoscaler_kwarg(out: dict, err, base_dir: Path) -> None:
     """[run] autoscaler = "reactive" with its parameters (autoscaler_interval, idle_timeout, ...)
-    -> simulate's ``autoscaler`` object, checked (``schedule`` and ``custom`` need a table or a
-    function, which an experiment file does not hold)."""
+    -> simulate's ``autoscaler`` object, checked. A custom autoscaler stays a reference
+    (AutoscalerRef), built where it runs."""
     from ..autoscalers import build_autoscaler
     from ..errors import InputError
+    from .functions import AutoscalerRef, FunctionError, parse_ref
 
     given = {k: out.pop(k) for k in list(out) if k in AUTOSCALER_KEYS}
     kind = out.get("autoscaler")
     if kind is None:
         if given:
             k = next(iter(given))
-            raise err(f"run.{k}", "an autoscaler parameter needs run.autoscaler (\"reactive\" or "
-                                  "\"target_utilization\")")
+            raise err(f"run.{k}", f"an autoscaler parameter needs run.autoscaler (one of {list(AUTOSCALER_KINDS)})")
         return
-    if kind not in ("static", "reactive", "target_utilization"):
-        raise err("run.autoscaler", f"expected static, reactive or target_utilization, got {kind!r} (schedule "
-                                    "and custom autoscalers are set from Python: simulate(autoscaler=...))")
+    if kind not in AUTOSCALER_KINDS:
+        raise err("run.autoscaler", f"expected one of {list(AUTOSCALER_KINDS)}, got {kind!r}")
     for k in given:
         name, kinds = AUTOSCALER_KEYS[k]
         if kind not in kinds:
             raise err(f"run.{k}", f"the {kind!r} autoscaler has no such parameter; it goes with {list(kinds)}")
+    need = {"schedule": "schedule", "custom": "autoscaler_function"}.get(kind)
+    if need is not None and need not in given:
+        raise err(f"run.{need}", f"missing: the {kind!r} autoscaler needs it")
+    params = {AUTOSCALER_KEYS[k][0]: v for k, v in given.items()}
+    if kind == "custom":
+        try:
+            ref = parse_ref(params.pop("func"), base_dir)
+            scaler = AutoscalerRef(ref, tuple(sorted(params.items())))
+            scaler.build()  # checks the function's arguments (compiled only when it runs)
+        except (FunctionError, InputError) as e:
+            raise err("run.autoscaler_function", str(e)) from None
+        out["autoscaler"] = scaler
+        return
     try:
-        out["autoscaler"] = build_autoscaler(kind, {AUTOSCALER_KEYS[k][0]: v for k, v in given.items()})
-    except InputError as e:
-        raise err("run.autoscaler", str(e)) from None
+        out["autoscaler"] = build_autoscaler(kind, params)
+    except (InputError, ValueError) as e:
+        raise err("run.schedule" if kind == "schedule" else "run.autoscaler", str(e)) from None
 
 
 # The summary columns a metric name may be (Results.summary): fixed names, and
@@ -702,9 +827,12 @@ def _check_metric(err, key: str, name: str) -> None:
                    f"{sorted(fixed)[:12]} ..., util_<pool>_<cpu|gpu|mem_gb>, wait_mean_<task type>")
 
 
-def _file_digests(exp: Experiment, config: dict) -> dict:
-    """Digests of the files a scenario reads, so that a changed file is a changed experiment."""
-    out = {}
+def _file_digests(exp: Experiment, config: dict, kwargs: dict) -> dict:
+    """Digests of the files a scenario reads, so that a changed file is a changed experiment
+    (a function's file: the text read when the experiment was checked, which is what runs)."""
+    from .functions import referenced_files
+
+    out = {ref.path: ref.digest for ref in referenced_files(kwargs)}
     w, c = config["workload"], config["cluster"]
     files = []
     if "params" in w:
@@ -714,6 +842,9 @@ def _file_digests(exp: Experiment, config: dict) -> dict:
         files += sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     if "file" in c:
         files.append(exp.path(c["file"]))
+    r = config["run"]
+    if isinstance(r.get("schedule"), str):
+        files.append(exp.path(r["schedule"]))
     for f in files:
         out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else None
     return out
