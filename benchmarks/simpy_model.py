@@ -459,13 +459,13 @@ def node_fragmentation(free_cpu: float, shares, model: str, shapes) -> float:
 def resolve_devices(tasks: pd.DataFrame, placement: str, ties: str, devices) -> bool:
     """Whether a run takes the device path of MODEL.md 12.
 
-    ``devices=None``: when the workload needs it (a fractional GPU request, a gpu_spec,
+    ``devices=None``: when the workload needs it (a GPU request that is not a whole number, a gpu_spec,
     replicas > 1), or the placement is one of the study's, or ties are random (the
     pooled path of sections 4 and 6 has index ties only). True: always. False: the pooled
     path, an error if the run needs devices."""
     gpu = [float(g) for g in tasks["gpu"]]
     needs = [name for name, hit in (
-        ("a fractional gpu request", any(0.0 < g < 1.0 for g in gpu)),
+        ("a fractional gpu request", any(g != math.floor(g) for g in gpu)),   # 1.5: the input error of 12.2
         ("a gpu_spec", "gpu_spec" in tasks.columns and any(spec_names(s) is not None for s in tasks["gpu_spec"])),
         ("replicas > 1", "replicas" in tasks.columns and any(not pd.isna(r) and int(r) > 1
                                                                for r in tasks["replicas"])),

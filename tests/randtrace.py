@@ -73,7 +73,7 @@ def _fits_empty(pool, cpu, gpu, mem, spec) -> bool:
 
 
 def random_device_trace(rng: np.random.Generator, n_tasks: tuple = (20, 60), fractions: bool = True,
-                        specs: bool = True, max_replicas: int = 3, grid: float = 1.0):
+                        specs: bool = True, max_replicas: int = 3, grid: float = 1.0, max_count: int = 3):
     """Random (pipelines, tasks, cluster) frames for GPUs as devices (MODEL.md 12).
 
     The cluster: a CPU-only pool and 2-3 GPU pools of 1, 2, 4 or 8 devices, each of one
@@ -84,13 +84,14 @@ def random_device_trace(rng: np.random.Generator, n_tasks: tuple = (20, 60), fra
     third of the GPU tasks name 1-2 models (sometimes with an empty name); replicas 1 to
     ``max_replicas``. Every task fits at least ``replicas`` empty nodes (MODEL.md 12.2).
     ``fractions=False, specs=False, max_replicas=1`` gives whole GPUs only (MODEL.md 12.10).
+    A GPU pool has 1 to ``max_count`` nodes (fewer nodes: more contention).
     """
     models = list(rng.choice(GPU_MODELS, size=int(rng.integers(2, 4)), replace=False))
     pools = [{"pool": "cpu", "count": int(rng.integers(1, 3)), "cpu": 8.0, "gpu": 0.0, "mem_gb": 32.0,
               "speed": float(rng.choice([0.5, 1.0])), "price_per_hour": 1.0, "gpu_model": ""}]
     for q in range(int(rng.integers(2, 4))):
         model = models[q % len(models)] if (q < len(models) or rng.random() < 0.7) else ""
-        pools.append({"pool": f"g{q}", "count": int(rng.integers(1, 4)),
+        pools.append({"pool": f"g{q}", "count": int(rng.integers(1, max_count + 1)),
                       "cpu": float(rng.choice([16.0, 32.0, 96.0])), "gpu": float(rng.choice([1, 2, 4, 8])),
                       "mem_gb": float(rng.choice([64.0, 256.0])), "speed": float(rng.choice([0.5, 1.0, 2.0])),
                       "price_per_hour": 3.0, "gpu_model": model})
