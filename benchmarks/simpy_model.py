@@ -1809,6 +1809,10 @@ class LifecycleModel(ClusterModel):
         super().start(t, node)
         self.running[self.task_pipeline[t]] += 1
 
+    def start_parts(self, t: int, parts: list) -> None:
+        super().start_parts(t, parts)
+        self.running[self.task_pipeline[t]] += 1
+
     def complete(self, t: int, now: float) -> None:
         p = self.task_pipeline[t]
         self.running[p] -= 1
