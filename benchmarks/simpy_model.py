@@ -518,9 +518,11 @@ class ClusterModel:
         # MODEL.md 12: GPUs as devices (None: the pooled GPUs of sections 4 and 6)
         self.devices = gpu is not None
         if self.devices:
-            if self.elastic:
-                raise NotImplementedError("GPUs as devices (MODEL.md 12) on an elastic cluster (MODEL.md 11) "
-                                          "are not modelled by the oracle")
+            kind = ((elastic or {}).get("autoscaler") or {}).get("kind")
+            if self.elastic and kind == "reactive":
+                raise NotImplementedError("the reactive autoscaler (MODEL.md 11.4) with GPUs as devices (MODEL.md "
+                                          "12): its walk and scale-up options are defined on pooled capacity "
+                                          "only; the oracle does not model them on devices")
             self._load_devices(tasks, cluster, gpu)
 
         # Events of the current time, recorded by the processes, applied by the scheduler.
@@ -1093,17 +1095,19 @@ class ClusterModel:
         self.env.process(self.run_task(t, speed, self.attempt[t]))
 
     def gpu_state(self) -> tuple:
-        """(unallocated, fragmented GPUs) of the up nodes, summed in node index order (12.7)."""
+        """(unallocated, fragmented, all GPUs) of the up nodes, summed in node index order (12.7)."""
         free = frag = 0.0
+        up = 0
         for node in range(len(self.capacity)):
             if self.is_up(node):
                 free += self.free[node][1]
                 frag += self.fragmentation(node)
-        return free, frag
+                up += self.n_dev[node]
+        return free, frag, up
 
     def record_gpu_state(self, now: float) -> None:
-        free, frag = self.gpu_state()
-        self.gpu_rows.append((now, free, frag, frag / free if free > 0 else math.nan))
+        free, frag, up = self.gpu_state()
+        self.gpu_rows.append((now, free, frag, frag / free if free > 0 else math.nan, up))
 
     def gpu_outputs(self, end: float) -> tuple:
         """MODEL.md 12.9: the device records, the GPU timeline and the summary's gpu_* values.
@@ -1118,24 +1122,31 @@ class ClusterModel:
                     rows.append((self.replication, self.task_pipeline_id[t], self.task_name[t], j, node,
                                  ",".join(str(d) for d in sorted(devs))))
         records = pd.DataFrame(rows, columns=["replication", "pipeline_id", "task", "part", "node", "devices"])
-        timeline = pd.DataFrame([(self.replication, *r) for r in self.gpu_rows],
+        timeline = pd.DataFrame([(self.replication, *r[:4]) for r in self.gpu_rows],
                                 columns=["replication", "time", "unallocated_gpus", "fragmented_gpus", "frag_ratio"])
         lo_w = self.gpu_warmup
-        free_int = frag_int = 0.0
+        free_int = frag_int = up_int = 0.0
         times = [0.0] + [r[0] for r in self.gpu_rows] + [end]
-        values = [self.gpu_initial] + [(r[1], r[2]) for r in self.gpu_rows]
-        for a, b, (free, frag) in zip(times[:-1], times[1:], values):
+        values = [self.gpu_initial] + [(r[1], r[2], r[4]) for r in self.gpu_rows]
+        for a, b, (free, frag, up) in zip(times[:-1], times[1:], values):
             lo, hi = max(a, lo_w), min(b, end)
             if hi > lo:
                 free_int += free * (hi - lo)
                 frag_int += frag * (hi - lo)
+                up_int += up * (hi - lo)
         span, n_gpus = end - lo_w, float(sum(self.n_dev))
         summary = {"gpu_unallocated_pct": math.nan, "gpu_fragmented_pct": math.nan, "gpu_frag_ratio": math.nan}
-        if span > 0 and n_gpus > 0:
+        if not self.elastic and span > 0 and n_gpus > 0:
             summary["gpu_unallocated_pct"] = 100.0 * (free_int / span) / n_gpus
             summary["gpu_fragmented_pct"] = 100.0 * (frag_int / span) / n_gpus
-            if free_int > 0:
-                summary["gpu_frag_ratio"] = frag_int / free_int
+        elif self.elastic and up_int > 0:
+            # an elastic cluster's GPUs are those of its up nodes, integrated over time (as the
+            # elastic utilization of MODEL.md 11.6 divides by capacity x up_seconds): the choice
+            # made here, where MODEL.md 12.9 says "the cluster's GPUs"
+            summary["gpu_unallocated_pct"] = 100.0 * free_int / up_int
+            summary["gpu_fragmented_pct"] = 100.0 * frag_int / up_int
+        if span > 0 and free_int > 0:
+            summary["gpu_frag_ratio"] = frag_int / free_int
         return records, timeline, summary
 
     # ---- elastic clusters (MODEL.md 11) ----------------------------------------------------
@@ -1211,6 +1222,9 @@ class ClusterModel:
         node = next(n for n in q.slots() if self.node_state[n] == RELEASED)
         self.free[node] = list(self.capacity[node])
         self.running_on[node] = set()
+        if self.devices:   # a new instance's devices are all wholly free, with no GPU part
+            self.dev[node] = [1.0] * self.n_dev[node]
+            self.gpu_classes[node] = {}
         self.instance_of[node] = len(self.instances)
         inst = {"pool": q.name, "slot": node - q.first, "node": node, "reason": reason,
                 "requested": now, "up": math.nan, "released": math.nan, "release_reason": None}
@@ -1291,7 +1305,10 @@ class ClusterModel:
         victims = sorted(self.running_on[node], key=lambda t: (self.task_pipeline_id[t], self.task_index[t]))
         self.running_on[node] = set()
         for t in victims:
-            progress = (now - self.start_time[t]) * self.node_speed[node]
+            if self.devices:
+                self.end_gang_elsewhere(t, node, now)
+            speed = self.speed_of[t] if self.devices else self.node_speed[node]
+            progress = (now - self.start_time[t]) * speed
             saved = checkpointed_work(progress, self.remaining[t], self.checkpoint_every[t])
             self.remaining[t] = self.remaining[t] - saved
             if now >= self.warmup:
@@ -1301,6 +1318,18 @@ class ClusterModel:
             self.interrupted(t, now)
         while self.requested(qi) < self.pools[qi].min_count:
             self.request_node(qi, now, "replacement")
+
+    def end_gang_elsewhere(self, t: int, node: int, now: float) -> None:
+        """An interruption of one node of a gang interrupts the whole task: its parts on the other
+        (up) nodes release their requests now, in part order. A node that this leaves with no
+        running task is idle since now (the choice made here, where MODEL.md 11.2 names only
+        completions: the node's last task left it now)."""
+        for other, devs in self.parts[t]:
+            if other != node:
+                self.release_part(t, other, devs)
+                self.running_on[other].discard(t)
+                if not self.running_on[other]:
+                    self.idle_since[other] = now
 
     def interrupted(self, t: int, now: float) -> None:
         """An interrupted task is ready again at ``now`` (LifecycleModel may cancel it)."""
@@ -1327,7 +1356,10 @@ class ClusterModel:
             for qi, q in enumerate(self.pools):
                 up = sum(self.node_state[n] == UP for n in q.slots())
                 booting = sum(self.node_state[n] == BOOTING for n in q.slots())
-                ready = sum(_fits(q.capacity, self.request[t]) for t in self.ready)
+                if self.devices:   # a part fits an empty node of the pool (MODEL.md 12.3)
+                    ready = sum(self.fits_empty(t, q.first) for t in self.ready)
+                else:
+                    ready = sum(_fits(q.capacity, self.request[t]) for t in self.ready)
                 u = self.utilization(qi, "auto")
                 desired = self.autoscaler["func"](qi, up, booting, ready, 0.0 if u is None else u, now)
                 self.scale_to(qi, int(desired), now)

@@ -475,3 +475,79 @@ def test_whole_gpus_on_devices_keep_the_pooled_schedule(placement):
             pd.testing.assert_frame_equal(pooled.tasks, dev.tasks, check_exact=True)
             waited += int((pooled.tasks["start"] > pooled.tasks["ready"]).sum())
     assert waited > 50   # tasks competed for nodes
+
+
+# ---- with the ML model lifecycle (MODEL.md 7) -----------------------------------------------
+
+def test_a_rejected_pipeline_on_devices_finishes_with_its_last_running_task():
+    """Regression: a task started on devices counts as running for its pipeline. evaluate (0.5 GPU,
+    2 s) fails the accuracy gate at t = 2: deploy is cancelled and the pipeline finishes at 2 (it
+    never finished before the fix: its running count went below 0)."""
+    pl = pipelines((1, 0)).assign(model_id=0, candidate_accuracy=0.5, candidate_robustness=0.9,
+                                  candidate_fairness=0.9)
+    ts = tasks((1, "ev", 2, 1, 0.5), (1, "dep", 1, 1, 0, "", 1, "ev"))
+    ts["type"] = ["evaluate", "deploy"]
+    models = pd.DataFrame([{"model_id": 0, "accuracy": 0.9, "robustness": 0.9, "fairness": 0.9,
+                            "deployed_at": 0.0, "drift_per_day": 0.0, "threshold": 0.6, "on_drift": True,
+                            "period": 0.0, "phase": 0.0, "template_pipeline_id": 1}])
+    res = simulate_simpy(pl, ts, cluster(pool("g", 1, 8, 1)), models=models, accuracy_gate=0.7, horizon=3.0)
+    p = res.pipelines.set_index("pipeline_id")
+    assert p.loc[1, "outcome"] == "rejected_by_evaluate" and p.loc[1, "end"] == 2.0
+    assert res.tasks.set_index("task")["status"].to_dict() == {"ev": "completed", "dep": "cancelled"}
+
+
+# ---- on elastic clusters (MODEL.md 11) --------------------------------------------------------
+
+def fixed_interruptions(monkeypatch, times_by_slot):
+    """Replace the spot streams: ``{(pool, slot): [times]}``; other slots are never interrupted."""
+    def fake(seed, replication, pool_name, slot, per_day, horizon):
+        return [t for t in times_by_slot.get((pool_name, slot), []) if t <= horizon]
+    monkeypatch.setattr(sm, "interruption_times", fake)
+
+
+def test_a_new_instance_has_every_device_wholly_free(monkeypatch):
+    """A spot node of 2 devices: a (0.5 GPU, 10 s) takes device 0 at t = 0; b (2 GPUs, 2 s) arrives at
+    t = 1 and waits. The node is interrupted at 3, its replacement boots 3 -> 8 with devices
+    [1, 1] (not a's [0.5, 1]): b (ready since 1) takes both, a (ready again since 3) waits until
+    b ends at 10 and runs its 10 s again (no checkpoint) to 20.
+    GPUs over [0, 25] (target: one whole GPU): rows 0, 1: [0.5, 1] free 1.5, fragmented R_1 = 0.5,
+    2 up; 3: no node up; 8: [0, 0]; 10: [0.5, 1]; 20: [1, 1]. Free 1.5 x 3 + 1.5 x 10 + 2 x 5 = 29.5,
+    fragmented 0.5 x 3 + 0.5 x 10 = 6.5, up GPUs 2 x 3 + 2 x 17 = 40: 73.75% and 16.25% of the
+    GPUs up (the elastic summary's denominator)."""
+    fixed_interruptions(monkeypatch, {("s", 0): [3.0]})
+    cl = cluster(dict(pool("s", 1, 8, 2), spot=True, interruptions_per_day=1.0, boot_time=5.0))
+    res = simulate_simpy(pipelines((1, 0), (2, 1)), tasks((1, "a", 10, 1, 0.5), (2, "b", 2, 1, 2)), cl,
+                         horizon=25.0, target=pd.DataFrame({"cpu": [0.0], "gpu": [1.0], "p": [1.0]}))
+    rec = records(res)
+    assert rec[(2, "b")] == (0, 8.0, 10.0) and rec[(1, "a")] == (0, 10.0, 20.0)
+    assert part_devices(res)[(2, "b", 0)] == (0, "0,1")
+    tl = res.gpu_timeline
+    assert tl["time"].tolist() == [0.0, 1.0, 3.0, 8.0, 10.0, 20.0]
+    assert tl["unallocated_gpus"].tolist() == [1.5, 1.5, 0.0, 0.0, 1.5, 2.0]
+    assert res.gpu_summary == {"gpu_unallocated_pct": 73.75, "gpu_fragmented_pct": 16.25,
+                               "gpu_frag_ratio": 6.5 / 29.5}
+
+
+def test_an_interruption_stops_the_whole_gang(monkeypatch):
+    """The gang g (2 parts of 1 GPU, 4 s) starts at 0 on the spot node s (speed 1) and the on-demand
+    node d (speed 0.5): it would end at 4 / 0.5 = 8. w (1 GPU, 1 s) arrives at 1 and waits. s is
+    interrupted at 2: the gang stops on both nodes, d's part is released at 2, w starts there
+    (2 -> 2 + 1 / 0.5 = 4); the gang needs 2 nodes and waits for s's replacement (up at 12):
+    12 -> 12 + 4 / 0.5 = 20. Work lost: (2 - 0) x 0.5 (the gang's pace) = 1 s."""
+    fixed_interruptions(monkeypatch, {("s", 0): [2.0]})
+    cl = cluster(dict(pool("s", 1, 8, 1), spot=True, interruptions_per_day=1.0, boot_time=10.0),
+                 pool("d", 1, 8, 1, speed=0.5))
+    res = simulate_simpy(pipelines((1, 0), (2, 1)), tasks((1, "g", 4, 1, 1, "", 2), (2, "w", 1, 1, 1)), cl,
+                         horizon=30.0)
+    rec = records(res)
+    assert rec[(2, "w")] == (1, 2.0, 4.0)
+    assert rec[(1, "g")] == (0, 12.0, 20.0)
+    assert res.tasks.set_index("task").loc["g", "restarts"] == 1
+    assert res.elastic["work_lost_h"] == 1.0 / 3600.0
+    assert res.elastic["interruptions"] == 1 and res.elastic["tasks_restarted"] == 1
+
+
+def test_the_reactive_autoscaler_on_devices_is_not_modelled():
+    cl = cluster(dict(pool("g", 1, 8, 2), min_count=0, max_count=2))
+    with pytest.raises(NotImplementedError, match="reactive"):
+        simulate_simpy(pipelines((1, 0)), tasks((1, "a", 1, 1, 0.5)), cl, horizon=5.0, autoscaler="reactive")
