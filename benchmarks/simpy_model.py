@@ -334,6 +334,9 @@ STUDY_MAX_GPU = 8.0               # S_gpu = max(8, most devices of a node)
 TARGET_COVERAGE_PERCENT = 95      # MODEL.md 12.7: shapes kept until they cover 95% of the parts
 SNAP_TOL = 1e-9                   # MODEL.md 12.1: a share within this of 0 or 1 is set to it
 NO_MODEL = ""                     # gpu_model of a node without one (never named by a spec)
+# the outputs of MODEL.md 12.9
+DEVICE_RECORD_COLUMNS = ["replication", "pipeline_id", "task", "part", "node", "devices"]
+GPU_TIMELINE_COLUMNS = ["replication", "time", "unallocated_gpus", "fragmented_gpus", "frag_ratio"]
 
 
 def spec_names(value):
@@ -466,7 +469,8 @@ def resolve_devices(tasks: pd.DataFrame, placement: str, ties: str, devices) -> 
     gpu = [float(g) for g in tasks["gpu"]]
     needs = [name for name, hit in (
         ("a fractional gpu request", any(g != math.floor(g) for g in gpu)),   # 1.5: the input error of 12.2
-        ("a gpu_spec", "gpu_spec" in tasks.columns and any(spec_names(s) is not None for s in tasks["gpu_spec"])),
+        ("a gpu_spec", "gpu_spec" in tasks.columns
+         and any(spec_names(s) is not None for s in tasks["gpu_spec"])),
         ("replicas > 1", "replicas" in tasks.columns and any(not pd.isna(r) and int(r) > 1
                                                                for r in tasks["replicas"])),
         (f"placement {placement!r}", placement in STUDY_PLACEMENTS),
@@ -520,9 +524,9 @@ class ClusterModel:
         if self.devices:
             kind = ((elastic or {}).get("autoscaler") or {}).get("kind")
             if self.elastic and kind == "reactive":
-                raise NotImplementedError("the reactive autoscaler (MODEL.md 11.4) with GPUs as devices (MODEL.md "
-                                          "12): its walk and scale-up options are defined on pooled capacity "
-                                          "only; the oracle does not model them on devices")
+                raise NotImplementedError("the reactive autoscaler (MODEL.md 11.4) with GPUs as devices "
+                                          "(MODEL.md 12): its walk and scale-up options are defined on "
+                                          "pooled capacity only; the oracle does not model them on devices")
             self._load_devices(tasks, cluster, gpu)
 
         # Events of the current time, recorded by the processes, applied by the scheduler.
@@ -851,8 +855,8 @@ class ClusterModel:
         self.n_dev, self.gpu_model = [], []
         for node, cap in enumerate(self.capacity):
             if cap[1] != math.floor(cap[1]):
-                raise ValueError(f"cluster: pool {self.node_pool[node]!r} has gpu {cap[1]}: a node's gpu is its "
-                                 "number of devices, a whole number (MODEL.md 12.1)")
+                raise ValueError(f"cluster: pool {self.node_pool[node]!r} has gpu {cap[1]}: a node's gpu is "
+                                 "its number of devices, a whole number (MODEL.md 12.1)")
             self.n_dev.append(int(cap[1]))
             self.gpu_model.append(pool_model[self.node_pool_index[node]])
         self.dev = [[1.0] * g for g in self.n_dev]              # free share of each device
@@ -863,8 +867,8 @@ class ClusterModel:
             room = sum(self.fits_empty(t, node) for node in range(len(self.capacity)))
             if room < self.replicas[t]:
                 raise ValueError(f"tasks: row {t} (pipeline {self.task_pipeline_id[t]}, task "
-                                 f"{self.task_name[t]!r}) fits {room} empty node(s) of the cluster, fewer than "
-                                 f"its replicas {self.replicas[t]} (MODEL.md 12.2)")
+                                 f"{self.task_name[t]!r}) fits {room} empty node(s) of the cluster, fewer "
+                                 f"than its replicas {self.replicas[t]} (MODEL.md 12.2)")
         # slots (12.6): the tasks in batch order, (pipeline_id, task index), replicas slots each
         self.first_slot = [0] * n
         self.n_slots = 0
@@ -884,12 +888,13 @@ class ClusterModel:
         """A part of task t fits the node when it is empty (12.2's input rule)."""
         c, g, m = self.request[t]
         cap = self.capacity[node]
-        share, k = gpu_kind(g)
+        _, k = gpu_kind(g)
         return (self.spec_allows(t, node) and cap[0] >= c - FIT_TOL and cap[2] >= m - FIT_TOL
                 and self.n_dev[node] >= k)
 
     def spec_allows(self, t: int, node: int) -> bool:
-        return self.spec[t] is None or (self.gpu_model[node] != NO_MODEL and self.gpu_model[node] in self.spec[t])
+        model = self.gpu_model[node]
+        return self.spec[t] is None or (model != NO_MODEL and model in self.spec[t])
 
     def slot_draws(self, slot: int) -> tuple:
         """(u1, u2) of a part slot: row ``slot`` of ``rng.random((n_slots, 2))`` (12.6). The rows
@@ -925,7 +930,8 @@ class ClusterModel:
 
     def fragmentation(self, node: int, free_cpu: float | None = None, shares=None) -> float:
         return node_fragmentation(self.free[node][0] if free_cpu is None else free_cpu,
-                                  self.dev[node] if shares is None else shares, self.gpu_model[node], self.shapes)
+                                  self.dev[node] if shares is None else shares, self.gpu_model[node],
+                                  self.shapes)
 
     def fgd_score(self, t: int, node: int, devs) -> int:
         """[100 / (1 + exp(-(F_before - F_after)))] with the part on ``devs`` of the node (12.5)."""
@@ -965,7 +971,7 @@ class ClusterModel:
         free = self.free[node]
         C, F = free[0], free[1]      # free[1] is g_free(node), kept up to date
         G, W = self.n_dev[node], sum(f == 1.0 for f in self.dev[node])
-        share, k = gpu_kind(g)
+        _, k = gpu_kind(g)
         rule = self.placement
         if rule == "first_fit":
             return 0
@@ -1121,9 +1127,9 @@ class ClusterModel:
                 for j, (node, devs) in enumerate(self.parts[t]):
                     rows.append((self.replication, self.task_pipeline_id[t], self.task_name[t], j, node,
                                  ",".join(str(d) for d in sorted(devs))))
-        records = pd.DataFrame(rows, columns=["replication", "pipeline_id", "task", "part", "node", "devices"])
+        records = pd.DataFrame(rows, columns=DEVICE_RECORD_COLUMNS)
         timeline = pd.DataFrame([(self.replication, *r[:4]) for r in self.gpu_rows],
-                                columns=["replication", "time", "unallocated_gpus", "fragmented_gpus", "frag_ratio"])
+                                columns=GPU_TIMELINE_COLUMNS)
         lo_w = self.gpu_warmup
         free_int = frag_int = up_int = 0.0
         times = [0.0] + [r[0] for r in self.gpu_rows] + [end]
@@ -1135,7 +1141,7 @@ class ClusterModel:
                 frag_int += frag * (hi - lo)
                 up_int += up * (hi - lo)
         span, n_gpus = end - lo_w, float(sum(self.n_dev))
-        summary = {"gpu_unallocated_pct": math.nan, "gpu_fragmented_pct": math.nan, "gpu_frag_ratio": math.nan}
+        summary = dict.fromkeys(("gpu_unallocated_pct", "gpu_fragmented_pct", "gpu_frag_ratio"), math.nan)
         if not self.elastic and span > 0 and n_gpus > 0:
             summary["gpu_unallocated_pct"] = 100.0 * (free_int / span) / n_gpus
             summary["gpu_fragmented_pct"] = 100.0 * (frag_int / span) / n_gpus
@@ -2075,7 +2081,8 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
         raise ValueError(f"unknown ties {ties!r}; choose one of {TIES}")
     gpu = None
     if resolve_devices(tasks, placement, ties, devices):
-        gpu = {"ties": ties, "target": target, "seed": seed, "replication": replication, "warmup": float(warmup)}
+        gpu = {"ties": ties, "target": target, "seed": seed, "replication": replication,
+               "warmup": float(warmup)}
     env = simpy.Environment()
     if horizon is not None:
         horizon = float(horizon)

@@ -44,13 +44,15 @@ def assert_same_devices(res, ref, label):
         assert (got[col].to_numpy(np.int64) == want[col].to_numpy(np.int64)).all(), (label, col)
     for col in ("task", "devices"):
         bad = got[col].astype(str).to_numpy() != want[col].astype(str).to_numpy()
-        assert not bad.any(), f"{label}: device records' {col} differ\n{got[bad].head()}\noracle:\n{want[bad].head()}"
+        assert not bad.any(), (f"{label}: device records' {col} differ\n{got[bad].head()}\n"
+                               f"oracle:\n{want[bad].head()}")
     a, b = res.gpu_timeline, ref.gpu_timeline
     assert len(a) == len(b), (label, len(a), len(b))
     for col in TIMELINE:
         x, y = a[col].to_numpy(np.float64), b[col].to_numpy(np.float64)
         bad = ~((x == y) | (np.isnan(x) & np.isnan(y)))
-        assert not bad.any(), f"{label}: GPU timeline's {col} differs\n{a[bad].head()}\noracle:\n{b[bad].head()}"
+        assert not bad.any(), (f"{label}: GPU timeline's {col} differs\n{a[bad].head()}\n"
+                               f"oracle:\n{b[bad].head()}")
     row = res.summary.iloc[0]
     for k in GPU_SUMMARY:
         assert _same(float(row[k]), float(ref.gpu_summary[k])), (label, k, row[k], ref.gpu_summary[k])
@@ -61,9 +63,9 @@ def compare(pl, ts, cl, placement, ties, backfill, seed, policy="fifo", horizon=
     """Run both on one trace and assert they agree; returns (engine, oracle) results."""
     gates = gates or {}
     trace = fps.Trace.from_frames(pl, ts, models) if models is not None else fps.Trace.from_frames(pl, ts)
-    res = fps.simulate(trace, fps.Cluster(cl), policy=policy, placement=placement, ties=ties, backfill=backfill,
-                       horizon=horizon, warmup=warmup, seed=seed, devices=True, record_tasks=True,
-                       progress=False, threads=1, **gates)
+    res = fps.simulate(trace, fps.Cluster(cl), policy=policy, placement=placement, ties=ties,
+                       backfill=backfill, horizon=horizon, warmup=warmup, seed=seed, devices=True,
+                       record_tasks=True, progress=False, threads=1, **gates)
     ref = simulate_simpy(pl, ts, cl, policy=policy, placement=placement, ties=ties, backfill=backfill,
                          horizon=horizon, warmup=warmup, seed=seed, devices=True, models=models, **gates)
     label = f"seed {seed} {policy}/{placement}/ties={ties}/backfill={backfill}/horizon={horizon}"

@@ -274,7 +274,8 @@ def test_shares_are_snapped_to_0_and_1():
     assert tl.loc[5.0, "unallocated_gpus"] == 2.0          # everything back, exactly
     res = simulate_simpy(pipelines((1, 0), (2, 0)), tasks((1, "a", 5, 1, 0.7), (2, "b", 5, 1, 0.3)),
                          cluster(pool("a", 1, 8, 1)))
-    assert res.gpu_timeline.iloc[0]["unallocated_gpus"] == 0.0 and math.isnan(res.gpu_timeline.iloc[0]["frag_ratio"])
+    first = res.gpu_timeline.iloc[0]
+    assert first["unallocated_gpus"] == 0.0 and math.isnan(first["frag_ratio"])
 
 
 # ---- gangs (12.8) ---------------------------------------------------------------------------
@@ -354,7 +355,8 @@ def test_target_workload_order_and_95_percent_cut():
     (1, 1, 1, 0.25), devices (2 before 1), spec text ('B' before 'A'): (1, 2, A), (1, 1, B),
     (1, 1, A), (1, 0.25). Cumulative 10, 16, 18, 19, 20, 21 >= 20.9: six shapes kept, p =
     (count / 22) / (21 / 22)."""
-    ts = tasks(*[(1, f"h{i}", 1, 1, 0.5, "", 2) for i in range(5)], *[(2, f"w{i}", 1, 2, 1) for i in range(6)],
+    ts = tasks(*[(1, f"h{i}", 1, 1, 0.5, "", 2) for i in range(5)],
+               *[(2, f"w{i}", 1, 2, 1) for i in range(6)],
                (3, "c0", 1, 1, 0), (3, "c1", 1, 1, 0), (4, "two", 1, 1, 2, "A"), (4, "q", 1, 1, 0.25),
                (5, "b", 1, 1, 1, "B"), (5, "a", 1, 1, 1, "A"))
     tw = target_workload(ts)
