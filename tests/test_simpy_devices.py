@@ -553,3 +553,22 @@ def test_the_reactive_autoscaler_on_devices_is_not_modelled():
     cl = cluster(dict(pool("g", 1, 8, 2), min_count=0, max_count=2))
     with pytest.raises(NotImplementedError, match="reactive"):
         simulate_simpy(pipelines((1, 0)), tasks((1, "a", 1, 1, 0.5)), cl, horizon=5.0, autoscaler="reactive")
+
+
+def test_custom_autoscaler_counts_ready_tasks_that_fit_an_empty_node_by_12_3():
+    """On devices, custom's ``ready`` counts the ready tasks whose part fits an empty node of the
+    pool by MODEL.md 12.3: the 'B' task is not counted for pool a (model A), the 2-GPU task not for
+    pool b (1 device), the 0.5 one for both. Both pools have 0 nodes up, so all three wait."""
+    seen = []
+
+    def desired(pool_index, up, booting, ready, utilization, now):
+        seen.append((pool_index, ready))
+        return 0
+
+    cl = cluster(dict(pool("a", 0, 8, 2, "A"), min_count=0, max_count=1),
+                 dict(pool("b", 0, 8, 1, "B"), min_count=0, max_count=1))
+    ts = tasks((1, "spec_b", 1, 1, 1, "B"), (1, "two", 1, 1, 2), (1, "half", 1, 1, 0.5))
+    simulate_simpy(pipelines((1, 0)), ts, cl, horizon=10.0,
+                   autoscaler={"kind": "custom", "interval": 10.0, "func": desired})
+    assert seen[:2] == [(0, 0), (1, 0)]          # t = 0: the tick comes before the arrival
+    assert seen[2:4] == [(0, 2), (1, 2)]         # t = 10
