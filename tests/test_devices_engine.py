@@ -312,3 +312,124 @@ def test_study_placements_run_and_differ_from_pooled():
         assert {"gpu_unallocated_pct", "gpu_fragmented_pct", "gpu_frag_ratio"} <= set(r.summary.columns)
     nodes = {pl: tuple(r.devices["node"]) for pl, r in res.items()}
     assert len(set(nodes.values())) >= 3
+
+
+# --------------------------------------------------------------------------- ModelOps, campaigns, command line
+def test_modelops_gpu_share_option():
+    """Default: whole GPUs, the pooled path, unchanged. gpu_share: the listed steps of the GPU frameworks
+    ask for a share of one device, the run goes on devices, with the lifecycle's rules."""
+    import dataclasses
+
+    base = fps.ModelOpsWorkload(days=1)
+    assert base.gpu_share == () and base.device_reasons() == []
+    shared = dataclasses.replace(base, gpu_share={"evaluate": 0.25, "robustness_check": 0.5}, on_drift=True)
+    b0, b1 = base.generate(3, 0), shared.generate(3, 0)
+    # the same pipelines and durations; only the listed steps' GPU requests differ
+    assert np.array_equal(b0.arrays.duration, b1.arrays.duration)
+    steps = np.asarray(b1.type_names, dtype=object)[b1.arrays.task_type]
+    pipe = b1.arrays.task_pipeline
+    deep = set(pipe[(steps == "train") & (b0.arrays.gpu > 0)])   # deep learning trains on a GPU
+    for step, share in (("evaluate", 0.25), ("robustness_check", 0.5)):
+        at = steps == step
+        g = b1.arrays.gpu[at]
+        assert set(np.unique(g)) == {0.0, share}
+        assert np.array_equal(g > 0, np.isin(pipe[at], list(deep)))
+    other = ~np.isin(steps, ["evaluate", "robustness_check"])
+    assert np.array_equal(b0.arrays.gpu[other], b1.arrays.gpu[other])
+    res = fps.simulate(shared, replications=2, threads=1, record_tasks=True, placement="fgd", progress=False)
+    assert "gpu_frag_ratio" in res.summary and res.summary["submitted_on_drift"].sum() >= 0
+    ev = res.devices.merge(res.tasks[["replication", "pipeline_id", "task", "type"]])
+    ev = ev[(ev["type"] == "evaluate") & (ev["devices"] != "")]
+    assert len(ev) > 0 and not ev["devices"].str.contains(",").any()
+    with pytest.raises(ValueError, match="not a step"):
+        fps.ModelOpsWorkload(gpu_share={"serve": 0.5})
+    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+        fps.ModelOpsWorkload(gpu_share={"evaluate": 1.0})
+    with pytest.raises(ValueError, match="devices=False"):
+        fps.simulate(shared, replications=1, devices=False, progress=False)
+
+
+def test_campaign_sweeps_two_study_placements(tmp_path):
+    from fastpipesim.campaign import Campaign
+
+    exp = tmp_path / "exp.toml"
+    exp.write_text("""
+name = "devices"
+seed = 2
+replications = 2
+
+[workload]
+generator = "modelops"
+days = 0.5
+gpu_share = { evaluate = 0.25 }
+
+[cluster]
+preset = "default"
+
+[run]
+horizon_days = 0.5
+ties = "random"
+
+[sweep]
+placement = ["fgd", "gpu_packing"]
+""")
+    res = Campaign.from_toml(exp).run(tmp_path / "out", progress=False)
+    reps = res.replications
+    assert sorted(reps["placement"].unique()) == ["fgd", "gpu_packing"]
+    direct = fps.simulate(fps.ModelOpsWorkload(days=0.5, gpu_share={"evaluate": 0.25}), placement="fgd",
+                          ties="random", seed=2, replications=2, horizon=0.5 * 86400, progress=False)
+    got = reps[reps["placement"] == "fgd"].sort_values("replication")
+    assert np.array_equal(got["gpu_fragmented_pct"].to_numpy(), direct.summary["gpu_fragmented_pct"].to_numpy())
+    bad = exp.read_text().replace('ties = "random"', 'ties = "first"')
+    exp.write_text(bad)
+    with pytest.raises(Exception, match="run.ties"):
+        Campaign.from_toml(exp)
+
+
+def _openb_like(folder):
+    """A small trace in the openb files' format (Alibaba GPU 2023): 6 nodes of 2 models, 40 pods
+    (CPU-only, shared and whole GPUs, some with a gpu_spec)."""
+    rng = np.random.default_rng(4)
+    folder.mkdir()
+    nodes = pd.DataFrame({"sn": [f"openb-node-{i:04d}" for i in range(6)], "cpu_milli": [32000] * 6,
+                          "memory_mib": [131072] * 6, "gpu": [2, 2, 4, 4, 8, 0],
+                          "model": ["P100", "P100", "V100M16", "V100M16", "V100M16", ""]})
+    n = 40
+    gpu_milli = rng.choice([0, 250, 500, 1000], n)
+    num_gpu = np.where(gpu_milli == 0, 0, np.where(gpu_milli == 1000, rng.choice([1, 2], n), 1))
+    created = np.sort(rng.integers(0, 2000, n))
+    pods = pd.DataFrame({"name": [f"openb-pod-{i:04d}" for i in range(n)],
+                         "cpu_milli": rng.choice([1000, 4000, 8000], n), "memory_mib": rng.choice([2048, 8192], n),
+                         "num_gpu": num_gpu, "gpu_milli": gpu_milli,
+                         "gpu_spec": np.where(rng.random(n) < 0.2, "V100M16", ""), "qos": "LS",
+                         "pod_phase": "Succeeded", "creation_time": created,
+                         "deletion_time": created + rng.integers(500, 3000, n), "scheduled_time": created})
+    nodes.to_csv(folder / "nodes.csv", index=False)
+    pods.to_csv(folder / "pods.csv", index=False)
+    return folder
+
+
+def test_cli_replay_of_an_openb_like_trace(tmp_path, capsys):
+    from fastpipesim.cli import main
+
+    src = _openb_like(tmp_path / "raw")
+    assert main(["import", "alibaba-gpu-2023", str(src / "nodes.csv"), str(src / "pods.csv"),
+                 "--out", str(tmp_path / "openb")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "res"
+    assert main(["replay", str(tmp_path / "openb"), "--cluster", str(tmp_path / "openb" / "cluster.csv"),
+                 "--placement", "fgd", "--ties", "random", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "GPUs as devices" in text and "fragmentation ratio" in text and "fgd (ties random)" in text
+    for name in ("tasks.csv", "summary.csv", "devices.csv", "gpu_timeline.csv"):
+        assert (out / name).is_file()
+    dev = pd.read_csv(out / "devices.csv", keep_default_na=False)
+    assert list(dev.columns) == ["replication", "pipeline_id", "task", "part", "node", "devices"]
+    tl = pd.read_csv(out / "gpu_timeline.csv")
+    assert list(tl.columns) == ["replication", "time", "unallocated_gpus", "fragmented_gpus", "frag_ratio"]
+    # the same run in Python
+    res = fps.simulate(fps.read_trace(tmp_path / "openb"), fps.read_cluster(tmp_path / "openb" / "cluster.csv"),
+                       placement="fgd", ties="random", record_tasks=True, progress=False)
+    assert np.array_equal(tl["fragmented_gpus"].to_numpy(), res.gpu_timeline["fragmented_gpus"].to_numpy())
+    assert main(["replay", str(tmp_path / "openb"), "--cluster", str(tmp_path / "openb" / "cluster.csv"),
+                 "--placement", "tightest"]) == 2
