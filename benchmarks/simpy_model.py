@@ -342,10 +342,11 @@ GPU_TIMELINE_COLUMNS = ["replication", "time", "unallocated_gpus", "fragmented_g
 def spec_names(value):
     """MODEL.md 12.2: the GPU models a spec allows (a tuple of names), or None for any node.
 
-    Names are split on '|' and empty names dropped; they are compared by exact text."""
+    Names are split on '|', stripped of surrounding blanks, and empty names dropped; they
+    are then compared by exact text."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
-    names = tuple(s for s in str(value).split("|") if s != "")
+    names = tuple(s.strip() for s in str(value).split("|") if s.strip() != "")
     return names or None
 
 
@@ -851,7 +852,7 @@ class ClusterModel:
         pool_model = []
         for _, row in cluster.iterrows():
             model = _cell(row, "gpu_model", NO_MODEL)
-            pool_model.append(str(model) if float(row["gpu"]) > 0 else NO_MODEL)
+            pool_model.append(str(model).strip() if float(row["gpu"]) > 0 else NO_MODEL)
         self.n_dev, self.gpu_model = [], []
         for node, cap in enumerate(self.capacity):
             if cap[1] != math.floor(cap[1]):

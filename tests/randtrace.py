@@ -22,7 +22,7 @@ def random_trace(rng: np.random.Generator, n_pipelines: int = 8, max_tasks: int 
          "speed": float(rng.choice([1.0, 2.0])), "price_per_hour": 4.0},
     ]
     if rng.random() < 0.5:
-        pools.append({"pool": "frac", "count": 1, "cpu": 2.5, "gpu": 0.5, "mem_gb": 8.0,
+        pools.append({"pool": "frac", "count": 1, "cpu": 2.5, "gpu": 1.0, "mem_gb": 8.0,
                       "speed": 1.0, "price_per_hour": 2.0})
     cluster = pd.DataFrame(pools)
     ids = rng.permutation(np.arange(100, 100 + 3 * n_pipelines))[:n_pipelines]
@@ -44,10 +44,12 @@ def random_trace(rng: np.random.Generator, n_pipelines: int = 8, max_tasks: int 
         for pos, k in enumerate(topo):
             earlier = [names[j] for j in topo[:pos]]
             after = [a for a in earlier if rng.random() < 0.4]
-            gpu = float(rng.choice([0.0, 0.0, 0.5, 1.0]))
+            # whole GPUs only: a fraction is a share of one device (MODEL.md 12), which
+            # random_device_trace covers; these traces exercise the pooled path of 1-11
+            gpu = float(rng.choice([0.0, 0.0, 1.0, 2.0]))
             cpu = float(rng.choice([0.5, 1.0, 2.0, 4.0]))
             mem = float(rng.choice([1.0, 4.0, 8.0]))
-            if gpu > 0.5:
+            if gpu > 1.0:
                 cpu = min(cpu, 8.0)
             dur = float(rng.integers(1, 5)) * grid if tie_heavy else float(np.round(rng.exponential(2.0) + 0.01, 3))
             rows.append({"pipeline_id": pid, "task": names[k], "type": str(rng.choice(TYPES)),
