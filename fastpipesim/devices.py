@@ -23,6 +23,8 @@ STUDY_MAX_CPU = 128.0
 STUDY_MAX_GPU = 8.0
 # Target workload: the most common shapes until they cover this share of the parts (MODEL.md 12.7).
 TARGET_COVERAGE_PERCENT = 95
+# The most devices of one node: a part's devices are the bits of an int64 (engine/devices.py).
+MAX_DEVICES = 62
 
 
 # ----------------------------------------------------------------------------- cluster and requests
@@ -66,6 +68,9 @@ def device_cluster(cluster) -> DeviceCluster:
     if bad.any():
         raise offending(cluster.source, "a node's gpu is its number of GPU devices (MODEL.md 12.1): "
                         "it must be a whole number", pools, bad)
+    bad = gpu > MAX_DEVICES
+    if bad.any():  # the kernels keep a part's devices as the bits of one 64-bit integer
+        raise offending(cluster.source, f"a node holds at most {MAX_DEVICES} GPU devices", pools, bad)
     model = (pools["gpu_model"] if "gpu_model" in pools.columns else pd.Series("", index=pools.index))
     model = model.fillna("").astype(str).str.strip()
     model = model.where(gpu > 0, "")

@@ -44,6 +44,10 @@ Decisions MODEL.md leaves open (kept here, in one place):
 - Extra columns of every table are kept as they were read (pipeline
   attributes, for example ``framework``); in a CSV their empty and NA-like
   cells are read as missing.
+- GPUs as devices (MODEL.md 12.2): a task's ``gpu`` above 1 must be a whole
+  number of devices; the optional ``replicas`` is a whole number >= 1, an
+  empty cell meaning 1; the optional ``gpu_spec`` is text (GPU models separated
+  by ``|``, blanks around names ignored; empty for any node), read as written.
 """
 from __future__ import annotations
 

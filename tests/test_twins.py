@@ -286,6 +286,7 @@ def python_engine(monkeypatch):
 def _simulate_trace(seed, **kw):
     rng = np.random.default_rng([seed, 9])
     pipelines, tasks, cluster = random_trace(rng, n_pipelines=12, tie_heavy=seed % 2 == 0)
+    cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))  # GPUs are devices (MODEL.md 12.1): a node's gpu is a whole number
     return fps.simulate(fps.Trace.from_frames(pipelines, tasks), fps.Cluster(cluster), record_tasks=True,
                         replications=2, threads=1, progress=False, **kw)
 

@@ -43,6 +43,16 @@ three more event sources (interruptions, boot completions, ticks) fold into the
 next event time, applied in MODEL.md 3's order; an interrupted attempt's completion
 stays in the heap and is dropped when it surfaces (its task is no longer running,
 or its attempt ends at another time).
+
+GPUs as devices (``dv``, MODEL.md 12, with ``devices.py``), also compiled only into
+the runs that use them: the nodes' free capacity is then the device state's (its
+gpu column the sum of the device shares), a pass places a task's parts with
+``place_gang_nb`` (all or none, scores cached per shape and node), a completion
+releases every part, and the free and fragmented GPUs after each instant are
+written to the timeline and integrated. The shapes of the ready queues are refined
+by GPU-model spec and replicas, so a shape still holds one request; the skip of a
+blocked shape across passes holds for single parts only (a gang that did not fit
+may have fitted some nodes).
 """
 import numpy as np
 from numba import cfunc, njit, types
