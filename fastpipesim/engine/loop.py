@@ -91,6 +91,7 @@ from .constants import (
     STATUS_COMPLETED,
     STATUS_NOT_STARTED,
     STATUS_UNFINISHED,
+    TIES_INDEX,
     TRIGGER_EXOGENOUS,
     TRIGGER_ON_DRIFT,
     TRIGGER_PERIODIC,
@@ -1303,11 +1304,13 @@ def run_replication_nb(
                 # per node and recomputed for the nodes that changed since (devices.py)
                 slot0 = slot_ptr[i]
                 reps = dv_reps[s]
-                crow = s % n_cache
-                if cache_owner[crow] != s:
-                    cache_owner[crow] = s
-                    for n in range(n_nodes):
-                        cache_ver[crow, n] = -1
+                crow = -1  # first_fit with index ties: the first node that fits, nothing scored
+                if placement != PLACEMENT_FIRST_FIT or ties != TIES_INDEX:
+                    crow = s % n_cache
+                    if cache_owner[crow] != s:
+                        cache_owner[crow] = s
+                        for n in range(n_nodes):
+                            cache_ver[crow, n] = -1
                 placed, _ = place_gang_nb(dst, tg, placement, ties, shape_req[s, 0], shape_req[s, 1],
                                           shape_req[s, 2], dv_spec[s], reps, u, slot0, dsc, crow, cache_score,
                                           cache_dev, cache_ver)
