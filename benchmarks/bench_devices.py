@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """GPUs as devices in the event loop (MODEL.md 12): the openb trace replayed with each placement.
 
-    python benchmarks/bench_devices.py [--openb DIR] [--rounds 5] [--compress 40]
+    python benchmarks/bench_devices.py [--openb DIR] [--rounds 5] [--speedup 30]
 
 The Alibaba GPU trace of 2023 ("openb", 1,213 nodes, 7,255 pods once imported) is
 imported with the importer API, then replayed (one thread, warm Numba caches):
@@ -11,9 +11,9 @@ imported with the importer API, then replayed (one thread, warm Numba caches):
 2. the pooled path against the device path forced, on the trace made whole (every GPU
    request rounded up to whole devices, no gpu_spec; MODEL.md 12.10: the same schedule),
    with first_fit: the cost of placing on devices where it changes nothing;
-3. time-compressed (submit times divided by ``--compress``, durations kept), so that
-   pods queue and placement decides what fits: fgd against best_fit and the others
-   (unallocated and fragmented GPUs as % of the cluster, mean wait).
+3. where GPUs are scarce (``examples/openb_devices.py``): every pool cut to a twentieth
+   of its nodes, arrivals ``--speedup`` times faster, up to the last arrival: fgd against
+   best_fit and the others (unallocated and fragmented GPUs as % of the cluster, mean wait).
 
 The cold compile of the device variant of the loop is printed first (its first run in
 this process, on an empty cache if NUMBA_CACHE_DIR points to a fresh folder).
@@ -57,7 +57,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--openb", default=str(OPENB), help="folder with the two openb CSV files")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--compress", type=float, default=40.0, help="divide submit times by this (section 3)")
+    ap.add_argument("--speedup", type=float, default=30.0, help="arrivals this many times faster (section 3)")
     args = ap.parse_args()
     trace, cluster = load(Path(args.openb))
     print(f"{trace} on {cluster.n_nodes} nodes, {int((cluster.pools['count'] * cluster.pools['gpu']).sum())} GPUs")
@@ -82,12 +82,14 @@ def main() -> int:
     print(f"pooled {sec_p:.3f} s ({pooled.n_events / sec_p:,.0f} events/s), devices {sec_d:.3f} s "
           f"({dev.n_events / sec_d:,.0f} events/s): x{sec_d / sec_p:.2f}; same schedule: {same}")
 
-    print(f"\n3. submit times / {args.compress:g}: placement decides what fits")
-    fast = fps.Trace.from_frames(trace.pipelines.assign(submit_time=trace.pipelines["submit_time"] / args.compress),
-                                 trace.tasks, source="openb-compressed")
+    print(f"\n3. a twentieth of the nodes, arrivals x{args.speedup:g}, up to the last arrival")
+    sys.path.insert(0, str(ROOT / "examples"))
+    from openb_devices import scenario
+
+    fast, small, horizon = scenario(Path(args.openb), 20.0, args.speedup)
     print(f"{'placement':15s} {'run (s)':>8s} {'events/s':>10s}  " + "  ".join(f"{c:>20s}" for c in COLUMNS))
     for pl in DEVICE_PLACEMENTS:
-        sec, res = timed(fast, cluster, max(1, args.rounds // 2), placement=pl)
+        sec, res = timed(fast, small, args.rounds, placement=pl, horizon=horizon)
         s = res.summary.iloc[0]
         print(f"{pl:15s} {sec:8.3f} {res.n_events / sec:10,.0f}  " + "  ".join(f"{s[c]:20.4f}" for c in COLUMNS))
     return 0
