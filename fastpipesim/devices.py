@@ -9,7 +9,6 @@ task must fit enough empty nodes), :func:`target_workload` (MODEL.md 12.7) and
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -87,14 +86,14 @@ def device_cluster(cluster) -> DeviceCluster:
 
 
 def spec_text(values) -> np.ndarray:
-    """Canonical GPU-model specs: the non-empty ``|``-separated names, joined by ``|``; '' for none."""
-    out = []
-    for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            out.append("")
-        else:
-            out.append("|".join(t.strip() for t in str(v).split("|") if t.strip()))
-    return np.asarray(out, dtype=object)
+    """Canonical GPU-model specs: the non-empty ``|``-separated names, joined by ``|``; '' for none.
+
+    Each distinct value is canonicalized once (a trace repeats a few specs over many tasks).
+    """
+    values = list(values) if not isinstance(values, (np.ndarray, pd.Series)) else values
+    codes, uniq = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    canon = ["|".join(t.strip() for t in str(v).split("|") if t.strip()) for v in uniq]
+    return np.asarray(canon + [""], dtype=object)[codes]  # (a missing value's code is -1: '')
 
 
 def spec_table(specs, models) -> tuple[np.ndarray, np.ndarray]:
