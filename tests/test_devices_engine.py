@@ -99,6 +99,7 @@ def _pinned_cluster():
     return pipelines, tasks, cluster
 
 
+@pytest.mark.crosspath
 def test_each_placement_on_a_crafted_cluster():
     """A 0.5 probe on nodes with 1, 3.5, 4 and 2 free GPUs. By hand (MODEL.md 12.4-12.5):
     first_fit and best_fit (tightest, F = 1) node 0, worst_fit the emptiest node 2;
