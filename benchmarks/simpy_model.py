@@ -1,4 +1,4 @@
-"""A reference implementation of the fastpipesim model (MODEL.md 1-6, 9) in SimPy.
+"""A reference implementation of the fastpipesim model (MODEL.md 1-13) in SimPy.
 
 It is written from MODEL.md alone, the way a SimPy user would write it, and serves
 two purposes:
@@ -38,6 +38,14 @@ their event and ask for a pass like the others: one ``boot`` per booting node, o
 ``ticks`` timer for the autoscaler, one ``spot_slot`` per slot of a spot pool (its
 interruption times are drawn before the run, ``interruption_times``). With every pool
 static and no spot pool none of them exists and the run is that of MODEL.md 1-9.
+
+GPUs as devices (MODEL.md 12: device shares, GPU models and specs, gangs, the nine
+placements, fragmentation) are the ``ClusterModel`` methods under "GPUs as devices": a
+node keeps one free share per device besides its free cpu and memory, a task's parts are
+placed one after another in its turn of the pass and released together at its
+completion, and after every pass the free and fragmented GPUs are recorded. Without
+fractional requests, specs, replicas, study placements or random ties the run keeps the
+pooled GPUs of sections 4 and 6 unless ``devices=True`` is asked for.
 """
 from __future__ import annotations
 
@@ -50,7 +58,8 @@ import numpy as np
 import pandas as pd
 import simpy
 
-__all__ = ["SimpyResult", "simulate_simpy", "POLICIES", "PLACEMENTS"]
+__all__ = ["SimpyResult", "simulate_simpy", "POLICIES", "PLACEMENTS", "DEVICE_PLACEMENTS", "target_workload",
+           "node_fragmentation"]
 
 POLICIES = ("fifo", "priority", "sjf", "srpt", "staleness")
 PLACEMENTS = ("first_fit", "best_fit", "worst_fit")
@@ -105,6 +114,19 @@ class SimpyResult:
         Elastic runs: the outputs of MODEL.md 11.6 (cost, node_hours_<pool>,
         nodes_up_mean_<pool>, scale_ups, scale_downs, replacements, interruptions,
         tasks_restarted, work_lost_h). The task records then have a ``restarts`` column.
+    devices : DataFrame or None
+        Runs on devices (MODEL.md 12.9): one row per part of every task that started (its
+        last start), in task order then part order: replication, pipeline_id, task, part,
+        node, devices (the device indices, ascending, joined by ','; '' without GPU).
+        None on the pooled path.
+    gpu_timeline : DataFrame or None
+        Runs on devices: one row per scheduling pass (one per distinct event time):
+        replication, time, unallocated_gpus, fragmented_gpus, frag_ratio (NaN when no GPU
+        is free), after the pass.
+    gpu_summary : dict or None
+        Runs on devices: gpu_unallocated_pct, gpu_fragmented_pct (time averages over
+        [warmup, end], % of the cluster's GPUs) and gpu_frag_ratio (fragmented /
+        unallocated, of the time integrals).
     """
 
     tasks: pd.DataFrame
@@ -115,6 +137,9 @@ class SimpyResult:
     nodes: pd.DataFrame | None = None
     node_series: pd.DataFrame | None = None
     elastic: dict | None = None
+    devices: pd.DataFrame | None = None
+    gpu_timeline: pd.DataFrame | None = None
+    gpu_summary: dict | None = None
 
 
 def _timeout_at(env: simpy.Environment, when: float) -> simpy.Event:
@@ -297,6 +322,167 @@ def _schedule_table(table, pools) -> dict:
     return {q: sorted(by_key.items()) for q, by_key in rows.items()}
 
 
+# ---- GPUs as devices (MODEL.md 12): constants, specs, shapes, fragmentation ---------------
+
+# Written again from MODEL.md 12, not imported from fastpipesim (the oracle stays independent).
+STUDY_PLACEMENTS = ("random", "dot_product", "gpu_clustering", "gpu_packing", "gpu_best_fit", "fgd")
+DEVICE_PLACEMENTS = PLACEMENTS + STUDY_PLACEMENTS
+TIES = ("index", "random")
+PLACEMENT_STREAM_TAG = 0x9F1ACE   # MODEL.md 12.6: spawn_key=(replication, tag)
+STUDY_MAX_CPU = 128.0             # MODEL.md 12.5: S_cpu = max(128, largest node cpu)
+STUDY_MAX_GPU = 8.0               # S_gpu = max(8, most devices of a node)
+TARGET_COVERAGE_PERCENT = 95      # MODEL.md 12.7: shapes kept until they cover 95% of the parts
+SNAP_TOL = 1e-9                   # MODEL.md 12.1: a share within this of 0 or 1 is set to it
+NO_MODEL = ""                     # gpu_model of a node without one (never named by a spec)
+# the outputs of MODEL.md 12.9
+DEVICE_RECORD_COLUMNS = ["replication", "pipeline_id", "task", "part", "node", "devices"]
+GPU_TIMELINE_COLUMNS = ["replication", "time", "unallocated_gpus", "fragmented_gpus", "frag_ratio"]
+
+
+def spec_names(value):
+    """MODEL.md 12.2: the GPU models a spec allows (a tuple of names), or None for any node.
+
+    Names are split on '|', stripped of surrounding blanks, and empty names dropped; they
+    are then compared by exact text."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    names = tuple(s.strip() for s in str(value).split("|") if s.strip() != "")
+    return names or None
+
+
+def spec_text(names) -> str:
+    """A spec as text for grouping shapes and for the spec-text order of MODEL.md 12.7."""
+    return "" if names is None else "|".join(names)
+
+
+def gpu_kind(g: float) -> tuple:
+    """(per-device share, devices) of a GPU amount: (0, 0), a fraction (g, 1), whole k (1, k)."""
+    if g <= 0.0:
+        return 0.0, 0
+    if g < 1.0:
+        return g, 1
+    return 1.0, int(g)
+
+
+def snap(f: float) -> float:
+    """MODEL.md 12.1: a share within 1e-9 of 1 is 1, within 1e-9 of 0 is 0."""
+    if abs(f - 1.0) <= SNAP_TOL:
+        return 1.0
+    if abs(f) <= SNAP_TOL:
+        return 0.0
+    return f
+
+
+def free_gpu(shares) -> float:
+    """g_free (MODEL.md 12.1): the shares summed in ascending order of value."""
+    total = 0.0
+    for f in sorted(shares):
+        total += f
+    return total
+
+
+def gpu_class(g: float):
+    """The gpu_clustering class of a GPU request (MODEL.md 12.5): 'share' or k (whole GPUs)."""
+    return "share" if g < 1.0 else int(g)
+
+
+def study_int(x: float) -> int:
+    """[x] of MODEL.md 12.5: the study's integer part with the tolerance, floor(x + 1e-9)."""
+    return math.floor(x + 1e-9)
+
+
+@dataclass
+class Shape:
+    """A target shape (MODEL.md 12.7): cpu, per-device share, devices, spec names, probability."""
+
+    cpu: float
+    share: float
+    devices: int
+    spec: tuple | None
+    p: float
+
+
+def target_workload(tasks: pd.DataFrame, coverage_percent: float = TARGET_COVERAGE_PERCENT) -> pd.DataFrame:
+    """MODEL.md 12.7: the target workload of a tasks table, every part counted once.
+
+    Returns cpu, gpu, gpu_spec (text, '' for none), count, p in target order: shapes
+    grouped by exact (cpu, gpu, spec), ordered by count, cpu, per-device share, devices,
+    spec text (all descending), kept until their cumulative count reaches
+    95 * total / 100 (the first shape that reaches it is kept)."""
+    counts = {}
+    specs = tasks["gpu_spec"] if "gpu_spec" in tasks.columns else [None] * len(tasks)
+    reps = tasks["replicas"] if "replicas" in tasks.columns else [1] * len(tasks)
+    for c, g, s, r in zip(tasks["cpu"], tasks["gpu"], specs, reps):
+        key = (float(c), float(g), spec_text(spec_names(s)))
+        counts[key] = counts.get(key, 0) + (1 if pd.isna(r) else int(r))
+    total = sum(counts.values())
+    order = sorted(counts, key=lambda k: (counts[k], k[0], *gpu_kind(k[1]), k[2]), reverse=True)
+    expected = coverage_percent * total / 100
+    kept, cum = [], 0
+    for key in order:
+        kept.append(key)
+        cum += counts[key]
+        if cum >= expected:
+            break
+    return pd.DataFrame({"cpu": [k[0] for k in kept], "gpu": [k[1] for k in kept],
+                         "gpu_spec": [k[2] for k in kept],
+                         "count": np.array([counts[k] for k in kept], dtype=np.int64),
+                         "p": [(counts[k] / total) / (cum / total) for k in kept]})
+
+
+def target_shapes(target: pd.DataFrame) -> list:
+    """The Shapes of a target table (cpu, gpu, p, optional gpu_spec), in its row order."""
+    specs = target["gpu_spec"] if "gpu_spec" in target.columns else [None] * len(target)
+    return [Shape(float(c), *gpu_kind(float(g)), spec_names(s), float(p))
+            for c, g, s, p in zip(target["cpu"], target["gpu"], specs, target["p"])]
+
+
+def node_fragmentation(free_cpu: float, shares, model: str, shapes) -> float:
+    """F_n of MODEL.md 12.7: sum over target shapes, in order, of p_t * phi_t(n).
+
+    With the shares sorted descending v_1 >= .. >= v_G, R_j = v_G + .. + v_(j+1)
+    (smallest first). phi = R_0 if t asks no GPU, its spec excludes the node's model or
+    the node's free cpu < t's cpu - 1e-9; else, with j the shares >= t's share - 1e-9,
+    R_j if j >= t's devices, else R_0."""
+    v = sorted(shares, reverse=True)
+    r0 = free_gpu(shares)
+    total = 0.0
+    for t in shapes:
+        phi = r0
+        if not (t.devices == 0 or (t.spec is not None and model not in t.spec)
+                or free_cpu < t.cpu - FIT_TOL):
+            j = sum(1 for x in v if x >= t.share - FIT_TOL)
+            if j >= t.devices:
+                phi = 0.0
+                for x in reversed(v[j:]):
+                    phi += x
+        total += t.p * phi
+    return total
+
+
+def resolve_devices(tasks: pd.DataFrame, placement: str, ties: str, devices) -> bool:
+    """Whether a run takes the device path of MODEL.md 12.
+
+    ``devices=None``: when the workload needs it (a GPU request that is not a whole number, a gpu_spec,
+    replicas > 1), or the placement is one of the study's, or ties are random (the
+    pooled path of sections 4 and 6 has index ties only). True: always. False: the pooled
+    path, an error if the run needs devices."""
+    gpu = [float(g) for g in tasks["gpu"]]
+    needs = [name for name, hit in (
+        ("a fractional gpu request", any(g != math.floor(g) for g in gpu)),   # 1.5: the input error of 12.2
+        ("a gpu_spec", "gpu_spec" in tasks.columns
+         and any(spec_names(s) is not None for s in tasks["gpu_spec"])),
+        ("replicas > 1", "replicas" in tasks.columns and any(not pd.isna(r) and int(r) > 1
+                                                               for r in tasks["replicas"])),
+        (f"placement {placement!r}", placement in STUDY_PLACEMENTS),
+        ("ties='random'", ties == "random")) if hit]
+    if devices is None:
+        return bool(needs)
+    if not devices and needs:
+        raise ValueError(f"devices=False, but the run needs GPUs as devices (MODEL.md 12): {needs[0]}")
+    return bool(devices)
+
+
 class ClusterModel:
     """The cluster, its pending work, and the processes that drive them.
 
@@ -305,7 +491,7 @@ class ClusterModel:
     """
 
     def __init__(self, env: simpy.Environment, pipelines, tasks, cluster, policy, placement, backfill,
-                 elastic: dict | None = None):
+                 elastic: dict | None = None, gpu: dict | None = None):
         self.env = env
         self.policy = policy
         self.placement = placement
@@ -333,6 +519,16 @@ class ClusterModel:
         self.arrival_time = [math.nan] * n_p   # when the pipeline arrived (was submitted)
         self.finish_time = [math.nan] * n_p    # when it completed or, if rejected, finished
         self.tasks_left = [len(ts) for ts in self.pipeline_tasks]  # tasks not completed
+
+        # MODEL.md 12: GPUs as devices (None: the pooled GPUs of sections 4 and 6)
+        self.devices = gpu is not None
+        if self.devices:
+            kind = ((elastic or {}).get("autoscaler") or {}).get("kind")
+            if self.elastic and kind == "reactive":
+                raise NotImplementedError("the reactive autoscaler (MODEL.md 11.4) with GPUs as devices "
+                                          "(MODEL.md 12): its walk and scale-up options are defined on "
+                                          "pooled capacity only; the oracle does not model them on devices")
+            self._load_devices(tasks, cluster, gpu)
 
         # Events of the current time, recorded by the processes, applied by the scheduler.
         self.arrived = []        # pipeline rows
@@ -434,10 +630,11 @@ class ClusterModel:
         self.arrived.append(p)
         self.request_pass()
 
-    def run_task(self, t: int, node: int, attempt: int):
-        """A task holds its node for remaining work / speed, then completes (its remaining
-        work is its duration unless an interruption saved a checkpoint, MODEL.md 11.5)."""
-        yield self.env.timeout(self.remaining[t] / self.node_speed[node])
+    def run_task(self, t: int, speed: float, attempt: int):
+        """A task holds its node(s) for remaining work / speed, then completes (its remaining
+        work is its duration unless an interruption saved a checkpoint, MODEL.md 11.5; a
+        gang's speed is its slowest node's, MODEL.md 12.8)."""
+        yield self.env.timeout(self.remaining[t] / speed)
         if self.attempt[t] != attempt:
             return   # this attempt was interrupted: it never completes, and wakes nobody
         self.ended.append(t)
@@ -460,6 +657,8 @@ class ClusterModel:
             self.apply_events()
             if self.instant_has_event:
                 self.scheduling_pass()
+                if self.devices:
+                    self.record_gpu_state(self.env.now)
             self.instant_has_event = False
 
     # ---- state changes -------------------------------------------------------------------
@@ -502,15 +701,20 @@ class ClusterModel:
             self.make_ready(t, now)
 
     def complete(self, t: int, now: float) -> None:
-        node = self.node_of[t]
-        free, req = self.free[node], self.request[t]
-        free[0] += req[0]
-        free[1] += req[1]
-        free[2] += req[2]
-        running = self.running_on[node]
-        running.discard(t)
-        if not running:
-            self.idle_since[node] = now   # MODEL.md 11.2 (read by the reactive autoscaler only)
+        if self.devices:
+            for node, devs in self.parts[t]:   # MODEL.md 12.8: released in part order
+                self.release_part(t, node, devs)
+                self.running_on[node].discard(t)
+        else:
+            node = self.node_of[t]
+            free, req = self.free[node], self.request[t]
+            free[0] += req[0]
+            free[1] += req[1]
+            free[2] += req[2]
+            running = self.running_on[node]
+            running.discard(t)
+            if not running:
+                self.idle_since[node] = now   # MODEL.md 11.2 (read by the reactive autoscaler only)
         self.end_time[t] = now
         p = self.task_pipeline[t]
         self.tasks_left[p] -= 1
@@ -536,7 +740,7 @@ class ClusterModel:
         self.ever_started[t] = True
         self.ready.discard(t)
         self.running_on[node].add(t)
-        self.env.process(self.run_task(t, node, self.attempt[t]))
+        self.env.process(self.run_task(t, self.node_speed[node], self.attempt[t]))
 
     # ---- the scheduling pass (MODEL.md 4-6) ----------------------------------------------
 
@@ -574,10 +778,17 @@ class ClusterModel:
         order = sorted(self.ready, key=lambda t: (key[t], self.ready_time[t],
                                                   self.task_pipeline_id[t], self.task_index[t]))
         for t in order:
-            node = self.place(t)
-            if node >= 0:
-                self.start(t, node)
-            elif not self.backfill:
+            if self.devices:
+                parts = self.place_parts(t)
+                if parts is not None:
+                    self.start_parts(t, parts)
+                    continue
+            else:
+                node = self.place(t)
+                if node >= 0:
+                    self.start(t, node)
+                    continue
+            if not self.backfill:
                 break  # strict order: nothing may overtake a blocked task
 
     def place(self, t: int) -> int:
@@ -615,6 +826,335 @@ class ClusterModel:
             if cap[d] > 0:
                 score += (free[d] - req[d]) / cap[d]
         return score
+
+    # ---- GPUs as devices (MODEL.md 12) ---------------------------------------------------
+
+    def _load_devices(self, tasks: pd.DataFrame, cluster: pd.DataFrame, gpu: dict) -> None:
+        """Devices and GPU models of the nodes (12.1), specs and replicas of the tasks (12.2),
+        their placement slots (12.6) and the target workload (12.7)."""
+        self.ties = gpu["ties"]
+        self.seed, self.replication = int(gpu["seed"]), int(gpu["replication"])
+        self.gpu_warmup = float(gpu["warmup"])
+        n = len(self.duration)
+        for t, (_, g, _) in enumerate(self.request):
+            if g > 1.0 and g != math.floor(g):
+                raise ValueError(f"tasks: row {t} asks gpu {g}: above 1, a GPU request must be a whole "
+                                 "number of devices (MODEL.md 12.2)")
+        specs = tasks["gpu_spec"] if "gpu_spec" in tasks.columns else [None] * n
+        self.spec = [spec_names(x) for x in specs]
+        reps = tasks["replicas"] if "replicas" in tasks.columns else [1] * n
+        self.replicas = []
+        for t, r in enumerate(reps):
+            r = 1.0 if pd.isna(r) else float(r)
+            if r < 1 or r != math.floor(r):
+                raise ValueError(f"tasks: row {t} has replicas {r}: a whole number >= 1 (MODEL.md 12.2)")
+            self.replicas.append(int(r))
+        pool_model = []
+        for _, row in cluster.iterrows():
+            model = _cell(row, "gpu_model", NO_MODEL)
+            pool_model.append(str(model).strip() if float(row["gpu"]) > 0 else NO_MODEL)
+        self.n_dev, self.gpu_model = [], []
+        for node, cap in enumerate(self.capacity):
+            if cap[1] != math.floor(cap[1]):
+                raise ValueError(f"cluster: pool {self.node_pool[node]!r} has gpu {cap[1]}: a node's gpu is "
+                                 "its number of devices, a whole number (MODEL.md 12.1)")
+            self.n_dev.append(int(cap[1]))
+            self.gpu_model.append(pool_model[self.node_pool_index[node]])
+        self.dev = [[1.0] * g for g in self.n_dev]              # free share of each device
+        self.gpu_classes = [{} for _ in self.capacity]          # class -> GPU parts running (gpu_clustering)
+        self.s_cpu = max(STUDY_MAX_CPU, max(cap[0] for cap in self.capacity))
+        self.s_gpu = max(STUDY_MAX_GPU, float(max(self.n_dev)))
+        for t in range(n):
+            room = sum(self.fits_empty(t, node) for node in range(len(self.capacity)))
+            if room < self.replicas[t]:
+                raise ValueError(f"tasks: row {t} (pipeline {self.task_pipeline_id[t]}, task "
+                                 f"{self.task_name[t]!r}) fits {room} empty node(s) of the cluster, fewer "
+                                 f"than its replicas {self.replicas[t]} (MODEL.md 12.2)")
+        # slots (12.6): the tasks in batch order, (pipeline_id, task index), replicas slots each
+        self.first_slot = [0] * n
+        self.n_slots = 0
+        for t in sorted(range(n), key=lambda u: (self.task_pipeline_id[u], self.task_index[u])):
+            self.first_slot[t] = self.n_slots
+            self.n_slots += self.replicas[t]
+        self.draws = np.empty((0, 2))
+        target = gpu["target"]
+        self.target = target_workload(tasks) if target is None else pd.DataFrame(target)
+        self.shapes = target_shapes(self.target)
+        self.parts = [[] for _ in range(n)]   # (node, devices) of each part of the last start
+        self.speed_of = [math.nan] * n        # speed of the last start (a gang's slowest node)
+        self.gpu_rows = []                    # the GPU timeline: (time, unallocated, fragmented, ratio)
+        self.gpu_initial = self.gpu_state()   # before the first pass (the empty cluster)
+
+    def fits_empty(self, t: int, node: int) -> bool:
+        """A part of task t fits the node when it is empty (12.2's input rule)."""
+        c, g, m = self.request[t]
+        cap = self.capacity[node]
+        _, k = gpu_kind(g)
+        return (self.spec_allows(t, node) and cap[0] >= c - FIT_TOL and cap[2] >= m - FIT_TOL
+                and self.n_dev[node] >= k)
+
+    def spec_allows(self, t: int, node: int) -> bool:
+        model = self.gpu_model[node]
+        return self.spec[t] is None or (model != NO_MODEL and model in self.spec[t])
+
+    def slot_draws(self, slot: int) -> tuple:
+        """(u1, u2) of a part slot: row ``slot`` of ``rng.random((n_slots, 2))`` (12.6). The rows
+        of a longer draw start with those of a shorter one, so the copies that the lifecycle
+        rules submit (slots after the workload's) extend the same table."""
+        if slot >= len(self.draws):
+            rows = max(slot + 1, self.n_slots, 2 * len(self.draws))
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
+                self.seed, spawn_key=(self.replication, PLACEMENT_STREAM_TAG))))
+            self.draws = rng.random((rows, 2))
+        return float(self.draws[slot, 0]), float(self.draws[slot, 1])
+
+    def part_fits(self, t: int, node: int) -> bool:
+        """The fit test of MODEL.md 12.3 on the node's current state."""
+        c, g, m = self.request[t]
+        free = self.free[node]
+        if not (self.spec_allows(t, node) and free[0] >= c - FIT_TOL and free[2] >= m - FIT_TOL):
+            return False
+        if g <= 0.0:
+            return True
+        if g < 1.0:
+            return any(f >= g - FIT_TOL for f in self.dev[node])
+        return sum(f == 1.0 for f in self.dev[node]) >= int(g)
+
+    def candidates(self, t: int, node: int) -> list:
+        """Devices a fraction could take on the node (f >= g - 1e-9), in index order."""
+        g = self.request[t][1]
+        return [d for d, f in enumerate(self.dev[node]) if f >= g - FIT_TOL]
+
+    def tightest(self, t: int, node: int) -> int:
+        dev = self.dev[node]
+        return min(self.candidates(t, node), key=lambda d: (dev[d], d))
+
+    def fragmentation(self, node: int, free_cpu: float | None = None, shares=None) -> float:
+        return node_fragmentation(self.free[node][0] if free_cpu is None else free_cpu,
+                                  self.dev[node] if shares is None else shares, self.gpu_model[node],
+                                  self.shapes)
+
+    def fgd_score(self, t: int, node: int, devs) -> int:
+        """[100 / (1 + exp(-(F_before - F_after)))] with the part on ``devs`` of the node (12.5)."""
+        c, g, _ = self.request[t]
+        share, _ = gpu_kind(g)
+        after = list(self.dev[node])
+        for d in devs:
+            after[d] = snap(after[d] - share)
+        before = self.fragmentation(node)
+        later = self.fragmentation(node, self.free[node][0] - c, after)
+        return study_int((1.0 / (1.0 + math.exp(-(before - later)))) * 100.0)
+
+    def fgd_choice(self, t: int, node: int) -> tuple:
+        """(score, devices) of fgd on the node: a fraction tries every candidate and keeps the
+        highest score, ties to the lowest device index."""
+        g = self.request[t][1]
+        if 0.0 < g < 1.0:
+            best = None
+            for d in self.candidates(t, node):
+                score = self.fgd_score(t, node, (d,))
+                if best is None or score > best[0]:
+                    best = (score, (d,))
+            return best
+        devs = self.whole_devices(t, node)
+        return self.fgd_score(t, node, devs), devs
+
+    def whole_devices(self, t: int, node: int) -> tuple:
+        """A whole k: the k wholly free devices of lowest index (12.4); () without GPU."""
+        g = self.request[t][1]
+        if g < 1.0:
+            return ()
+        return tuple(d for d, f in enumerate(self.dev[node]) if f == 1.0)[:int(g)]
+
+    def part_score(self, t: int, node: int):
+        """The node's score for a part of task t (MODEL.md 12.5; the highest wins)."""
+        c, g, m = self.request[t]
+        free = self.free[node]
+        C, F = free[0], free[1]      # free[1] is g_free(node), kept up to date
+        G, W = self.n_dev[node], sum(f == 1.0 for f in self.dev[node])
+        _, k = gpu_kind(g)
+        rule = self.placement
+        if rule == "first_fit":
+            return 0
+        if rule == "best_fit":
+            return -self.leftover_score(node, (c, g, m), free)
+        if rule == "worst_fit":
+            return self.leftover_score(node, (c, g, m), free)
+        if rule == "dot_product":
+            return study_int(100.0 * (1.0 - ((C / self.s_cpu) * (c / self.s_cpu)
+                                             + (F / self.s_gpu) * (g / self.s_gpu)) / 2.0))
+        if rule == "gpu_best_fit":
+            return study_int((1.0 - (0.5 * (C - c) / self.s_cpu + 0.5 * (F - g) / self.s_gpu)) * 100.0)
+        if rule == "gpu_packing":
+            if k == 0:
+                return 0
+            if W == G:
+                return max(33 - W, W)
+            if g >= 1.0:
+                return max(50 - k, 33)
+            f = self.dev[node][self.tightest(t, node)]
+            return 49 if f == 1.0 else max(100 - study_int(100.0 * f) // 10, 50)
+        if rule == "gpu_clustering":
+            if k == 0:
+                return 0
+            base = study_int(25.0 * (self.s_gpu - F) / self.s_gpu)
+            running = self.gpu_classes[node]
+            total, same = sum(running.values()), running.get(gpu_class(g), 0)
+            if total == 0:
+                return base + 25
+            if same == total:
+                return base + 75
+            return base + (50 if same > 0 else 0)
+        if rule == "fgd":
+            return self.fgd_choice(t, node)[0]
+        raise ValueError(f"no score for placement {rule!r}")
+
+    def devices_taken(self, t: int, node: int, u2: float) -> tuple:
+        """MODEL.md 12.4: the devices a part of task t takes on the chosen node."""
+        g = self.request[t][1]
+        if not 0.0 < g < 1.0:
+            return self.whole_devices(t, node)
+        cands, dev, rule = self.candidates(t, node), self.dev[node], self.placement
+        if rule == "first_fit":
+            return (cands[0],)
+        if rule == "worst_fit":
+            return (min(cands, key=lambda d: (-dev[d], d)),)
+        if rule == "random":
+            return (cands[math.floor(u2 * len(cands))],)
+        if rule == "fgd":
+            return self.fgd_choice(t, node)[1]
+        return (self.tightest(t, node),)
+
+    def choose_part_node(self, t: int, slot: int, held) -> tuple | None:
+        """(node, devices) for one part of task t with its slot's draws, among the up nodes
+        where it fits that hold no earlier part of its gang; None if there is none."""
+        fitting = [n for n in range(len(self.capacity))
+                   if self.is_up(n) and n not in held and self.part_fits(t, n)]
+        if not fitting:
+            return None
+        u1, u2 = self.slot_draws(slot)
+        if self.placement == "random":
+            node = fitting[math.floor(u1 * len(fitting))]
+        else:
+            scores = [self.part_score(t, n) for n in fitting]
+            best = max(scores)
+            tied = [n for n, s in zip(fitting, scores) if s == best]
+            node = tied[0] if self.ties == "index" else tied[math.floor(u1 * len(tied))]
+        return node, self.devices_taken(t, node, u2)
+
+    def take_part(self, t: int, node: int, devs) -> None:
+        c, g, m = self.request[t]
+        share, k = gpu_kind(g)
+        free, dev = self.free[node], self.dev[node]
+        free[0] -= c
+        free[2] -= m
+        for d in devs:
+            dev[d] = snap(dev[d] - share)
+        free[1] = free_gpu(dev)
+        if k:
+            cls = gpu_class(g)
+            self.gpu_classes[node][cls] = self.gpu_classes[node].get(cls, 0) + 1
+
+    def release_part(self, t: int, node: int, devs) -> None:
+        c, g, m = self.request[t]
+        share, k = gpu_kind(g)
+        free, dev = self.free[node], self.dev[node]
+        free[0] += c
+        free[2] += m
+        for d in devs:
+            dev[d] = snap(dev[d] + share)
+        free[1] = free_gpu(dev)
+        if k:
+            cls = gpu_class(g)
+            self.gpu_classes[node][cls] -= 1
+            if self.gpu_classes[node][cls] == 0:
+                del self.gpu_classes[node][cls]
+
+    def place_parts(self, t: int) -> list | None:
+        """MODEL.md 12.8: the parts of task t, part 0 first, each taking its request at once;
+        if one finds no node the earlier parts' nodes get back their exact previous state
+        and None is returned (the gang does not fit)."""
+        saved, parts = [], []
+        for j in range(self.replicas[t]):
+            choice = self.choose_part_node(t, self.first_slot[t] + j, {node for node, _ in parts})
+            if choice is None:
+                for node, free, dev, classes in saved:
+                    self.free[node], self.dev[node], self.gpu_classes[node] = free, dev, classes
+                return None
+            node, devs = choice
+            saved.append((node, list(self.free[node]), list(self.dev[node]), dict(self.gpu_classes[node])))
+            self.take_part(t, node, devs)
+            parts.append((node, devs))
+        return parts
+
+    def start_parts(self, t: int, parts: list) -> None:
+        """Every part starts now; the task ends at now + remaining / its slowest node's speed."""
+        self.parts[t] = parts
+        self.start_time[t] = self.env.now
+        self.node_of[t] = parts[0][0]
+        self.started[t] = True
+        self.ever_started[t] = True
+        self.ready.discard(t)
+        for node, _ in parts:
+            self.running_on[node].add(t)
+        speed = min(self.node_speed[node] for node, _ in parts)
+        self.speed_of[t] = speed
+        self.env.process(self.run_task(t, speed, self.attempt[t]))
+
+    def gpu_state(self) -> tuple:
+        """(unallocated, fragmented, all GPUs) of the up nodes, summed in node index order (12.7)."""
+        free = frag = 0.0
+        up = 0
+        for node in range(len(self.capacity)):
+            if self.is_up(node):
+                free += self.free[node][1]
+                frag += self.fragmentation(node)
+                up += self.n_dev[node]
+        return free, frag, up
+
+    def record_gpu_state(self, now: float) -> None:
+        free, frag, up = self.gpu_state()
+        self.gpu_rows.append((now, free, frag, frag / free if free > 0 else math.nan, up))
+
+    def gpu_outputs(self, end: float) -> tuple:
+        """MODEL.md 12.9: the device records, the GPU timeline and the summary's gpu_* values.
+
+        The state after a pass holds until the next pass (between two passes nothing
+        changes); before the first pass the cluster is empty. Time averages over
+        [warmup, end], as % of the cluster's GPUs; the ratio is fragmented / unallocated."""
+        rows = []
+        for t in range(len(self.duration)):
+            if self.ever_started[t]:
+                for j, (node, devs) in enumerate(self.parts[t]):
+                    rows.append((self.replication, self.task_pipeline_id[t], self.task_name[t], j, node,
+                                 ",".join(str(d) for d in sorted(devs))))
+        records = pd.DataFrame(rows, columns=DEVICE_RECORD_COLUMNS)
+        timeline = pd.DataFrame([(self.replication, *r[:4]) for r in self.gpu_rows],
+                                columns=GPU_TIMELINE_COLUMNS)
+        lo_w = self.gpu_warmup
+        free_int = frag_int = up_int = 0.0
+        times = [0.0] + [r[0] for r in self.gpu_rows] + [end]
+        values = [self.gpu_initial] + [(r[1], r[2], r[4]) for r in self.gpu_rows]
+        for a, b, (free, frag, up) in zip(times[:-1], times[1:], values):
+            lo, hi = max(a, lo_w), min(b, end)
+            if hi > lo:
+                free_int += free * (hi - lo)
+                frag_int += frag * (hi - lo)
+                up_int += up * (hi - lo)
+        span, n_gpus = end - lo_w, float(sum(self.n_dev))
+        summary = dict.fromkeys(("gpu_unallocated_pct", "gpu_fragmented_pct", "gpu_frag_ratio"), math.nan)
+        if not self.elastic and span > 0 and n_gpus > 0:
+            summary["gpu_unallocated_pct"] = 100.0 * (free_int / span) / n_gpus
+            summary["gpu_fragmented_pct"] = 100.0 * (frag_int / span) / n_gpus
+        elif self.elastic and up_int > 0:
+            # an elastic cluster's GPUs are those of its up nodes, integrated over time (as the
+            # elastic utilization of MODEL.md 11.6 divides by capacity x up_seconds): the choice
+            # made here, where MODEL.md 12.9 says "the cluster's GPUs"
+            summary["gpu_unallocated_pct"] = 100.0 * free_int / up_int
+            summary["gpu_fragmented_pct"] = 100.0 * frag_int / up_int
+        if span > 0 and free_int > 0:
+            summary["gpu_frag_ratio"] = frag_int / free_int
+        return records, timeline, summary
 
     # ---- elastic clusters (MODEL.md 11) ----------------------------------------------------
 
@@ -689,6 +1229,9 @@ class ClusterModel:
         node = next(n for n in q.slots() if self.node_state[n] == RELEASED)
         self.free[node] = list(self.capacity[node])
         self.running_on[node] = set()
+        if self.devices:   # a new instance's devices are all wholly free, with no GPU part
+            self.dev[node] = [1.0] * self.n_dev[node]
+            self.gpu_classes[node] = {}
         self.instance_of[node] = len(self.instances)
         inst = {"pool": q.name, "slot": node - q.first, "node": node, "reason": reason,
                 "requested": now, "up": math.nan, "released": math.nan, "release_reason": None}
@@ -769,7 +1312,10 @@ class ClusterModel:
         victims = sorted(self.running_on[node], key=lambda t: (self.task_pipeline_id[t], self.task_index[t]))
         self.running_on[node] = set()
         for t in victims:
-            progress = (now - self.start_time[t]) * self.node_speed[node]
+            if self.devices:
+                self.end_gang_elsewhere(t, node, now)
+            speed = self.speed_of[t] if self.devices else self.node_speed[node]
+            progress = (now - self.start_time[t]) * speed
             saved = checkpointed_work(progress, self.remaining[t], self.checkpoint_every[t])
             self.remaining[t] = self.remaining[t] - saved
             if now >= self.warmup:
@@ -779,6 +1325,18 @@ class ClusterModel:
             self.interrupted(t, now)
         while self.requested(qi) < self.pools[qi].min_count:
             self.request_node(qi, now, "replacement")
+
+    def end_gang_elsewhere(self, t: int, node: int, now: float) -> None:
+        """An interruption of one node of a gang interrupts the whole task: its parts on the other
+        (up) nodes release their requests now, in part order. A node that this leaves with no
+        running task is idle since now (the choice made here, where MODEL.md 11.2 names only
+        completions: the node's last task left it now)."""
+        for other, devs in self.parts[t]:
+            if other != node:
+                self.release_part(t, other, devs)
+                self.running_on[other].discard(t)
+                if not self.running_on[other]:
+                    self.idle_since[other] = now
 
     def interrupted(self, t: int, now: float) -> None:
         """An interrupted task is ready again at ``now`` (LifecycleModel may cancel it)."""
@@ -805,7 +1363,10 @@ class ClusterModel:
             for qi, q in enumerate(self.pools):
                 up = sum(self.node_state[n] == UP for n in q.slots())
                 booting = sum(self.node_state[n] == BOOTING for n in q.slots())
-                ready = sum(_fits(q.capacity, self.request[t]) for t in self.ready)
+                if self.devices:   # a part fits an empty node of the pool (MODEL.md 12.3)
+                    ready = sum(self.fits_empty(t, q.first) for t in self.ready)
+                else:
+                    ready = sum(_fits(q.capacity, self.request[t]) for t in self.ready)
                 u = self.utilization(qi, "auto")
                 desired = self.autoscaler["func"](qi, up, booting, ready, 0.0 if u is None else u, now)
                 self.scale_to(qi, int(desired), now)
@@ -1080,10 +1641,10 @@ class LifecycleModel(ClusterModel):
     """
 
     def __init__(self, env, pipelines, tasks, cluster, policy, placement, backfill,
-                 models, gates, warmup, elastic=None):
+                 models, gates, warmup, elastic=None, gpu=None):
         self.gate_value = gates
         self.warmup = warmup
-        super().__init__(env, pipelines, tasks, cluster, policy, placement, backfill, elastic)
+        super().__init__(env, pipelines, tasks, cluster, policy, placement, backfill, elastic, gpu)
         self._load_candidates(pipelines)
         self._load_models(models)
         n_p = len(self.pipeline_id)
@@ -1259,6 +1820,13 @@ class LifecycleModel(ClusterModel):
             self.waiting_for.append(len(self.predecessors[u]))
             self.remaining.append(self.duration[u])
             self.checkpoint_every.append(self.checkpoint_every[u])
+            if self.devices:   # a copy's parts take the next slots (MODEL.md 12.6: batch order)
+                self.spec.append(self.spec[u])
+                self.replicas.append(self.replicas[u])
+                self.first_slot.append(self.n_slots)
+                self.n_slots += self.replicas[u]
+                self.parts.append([])
+                self.speed_of.append(math.nan)
             for lst, value in ((self.ready_time, math.nan), (self.start_time, math.nan),
                                (self.end_time, math.nan), (self.node_of, -1),
                                (self.started, False), (self.cancelled, False),
@@ -1278,6 +1846,10 @@ class LifecycleModel(ClusterModel):
 
     def start(self, t: int, node: int) -> None:
         super().start(t, node)
+        self.running[self.task_pipeline[t]] += 1
+
+    def start_parts(self, t: int, parts: list) -> None:
+        super().start_parts(t, parts)
         self.running[self.task_pipeline[t]] += 1
 
     def complete(self, t: int, now: float) -> None:
@@ -1444,7 +2016,8 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
                    fairness_gate: float = DEFAULT_FAIRNESS_GATE,
                    robustness_gate: float = DEFAULT_ROBUSTNESS_GATE,
                    warmup: float = 0.0, autoscaler=None, seed: int = 0,
-                   replication: int = 0) -> SimpyResult:
+                   replication: int = 0, ties: str = "index", target: pd.DataFrame | None = None,
+                   devices: bool | None = None) -> SimpyResult:
     """Run the model of MODEL.md 1-7 on a trace and a cluster with SimPy.
 
     Parameters
@@ -1459,7 +2032,9 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
         One row per pool: pool, count, cpu, gpu, mem_gb, speed (default 1.0). Nodes
         are numbered globally, the first pool's nodes first.
     policy : {'fifo', 'priority', 'sjf', 'srpt', 'staleness'}
-    placement : {'first_fit', 'best_fit', 'worst_fit'}
+    placement : {'first_fit', 'best_fit', 'worst_fit', 'random', 'dot_product', 'gpu_clustering',
+                 'gpu_packing', 'gpu_best_fit', 'fgd'}
+        The last six (MODEL.md 12.5) run on devices.
     backfill : bool
         If False, a task that fits nowhere ends the pass.
     horizon : float, optional
@@ -1485,12 +2060,30 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
         run: some pool not static (min_count = count = max_count) or spot; the cluster
         may then have the columns of MODEL.md 11.1.
     seed, replication : int
-        Key of the spot pools' interruption streams (MODEL.md 11.5).
+        Key of the spot pools' interruption streams (MODEL.md 11.5) and of the placement
+        stream (MODEL.md 12.6).
+    ties : {'index', 'random'}
+        MODEL.md 12.5: score ties go to the lowest node index, or to a random tied node.
+    target : DataFrame, optional
+        The target workload of MODEL.md 12.7 (cpu, gpu, p, optional gpu_spec); computed
+        from the tasks table unless given.
+    devices : bool, optional
+        GPUs as devices (MODEL.md 12). None: when the run needs it (see
+        ``resolve_devices``); True: always, with the outputs ``devices``,
+        ``gpu_timeline`` and ``gpu_summary``; False: the pooled GPUs of sections 4 and 6
+        (an error if the run needs devices). With whole GPU requests only and first, best
+        or worst fit both give the same schedule (MODEL.md 12.10).
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose one of {POLICIES}")
-    if placement not in PLACEMENTS:
-        raise ValueError(f"unknown placement {placement!r}; choose one of {PLACEMENTS}")
+    if placement not in DEVICE_PLACEMENTS:
+        raise ValueError(f"unknown placement {placement!r}; choose one of {DEVICE_PLACEMENTS}")
+    if ties not in TIES:
+        raise ValueError(f"unknown ties {ties!r}; choose one of {TIES}")
+    gpu = None
+    if resolve_devices(tasks, placement, ties, devices):
+        gpu = {"ties": ties, "target": target, "seed": seed, "replication": replication,
+               "warmup": float(warmup)}
     env = simpy.Environment()
     if horizon is not None:
         horizon = float(horizon)
@@ -1505,14 +2098,14 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
     elastic = {"autoscaler": params, "seed": seed, "replication": replication, "horizon": horizon,
                "warmup": float(warmup)}
     if models is None:
-        model = ClusterModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill), elastic)
+        model = ClusterModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill), elastic, gpu)
     else:
         if horizon is None and "period" in models.columns and (models["period"].fillna(0) > 0).any():
             raise ValueError("a model with a period submits pipelines forever: give a horizon")
         gates = {"accuracy_gate": float(accuracy_gate), "fairness_gate": float(fairness_gate),
                  "robustness_gate": float(robustness_gate)}
         model = LifecycleModel(env, pipelines, tasks, cluster, policy, placement, bool(backfill),
-                               models, gates, float(warmup), elastic)
+                               models, gates, float(warmup), elastic, gpu)
     if horizon is None:
         env.run()
         end_time = model.last_event_time
@@ -1526,6 +2119,10 @@ def simulate_simpy(pipelines: pd.DataFrame, tasks: pd.DataFrame, cluster: pd.Dat
     outputs = nodes = series = None
     if model.elastic:
         outputs, nodes, series = model.elastic_outputs(end_time)
+    records = timeline = gpu_summary = None
+    if model.devices:
+        records, timeline, gpu_summary = model.gpu_outputs(end_time)
     return SimpyResult(tasks=model.task_records(), n_events=model.n_events, end_time=end_time,
                        pipelines=model.pipeline_records(), models=metrics, nodes=nodes,
-                       node_series=series, elastic=outputs)
+                       node_series=series, elastic=outputs, devices=records, gpu_timeline=timeline,
+                       gpu_summary=gpu_summary)

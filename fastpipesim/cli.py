@@ -163,6 +163,18 @@ def _elastic_rows(res):
 _ELASTIC_HEADING = "elastic cluster (MODEL.md 11)"
 
 
+def _gpu_rows(res):
+    """[(label, column, kind)] of a run on devices (MODEL.md 12.9), as present in the summary."""
+    cols = set(res.summary.columns)
+    return [(label, col, kind) for col, label, kind in (
+        ("gpu_unallocated_pct", "unallocated GPUs, time average (% of GPUs)", "number"),
+        ("gpu_fragmented_pct", "fragmented GPUs, time average (% of GPUs)", "number"),
+        ("gpu_frag_ratio", "fragmentation ratio (fragmented / unallocated)", "ratio")) if col in cols]
+
+
+_GPU_HEADING = "GPUs as devices (MODEL.md 12): fragmentation"
+
+
 def _type_wait_rows(res):
     """[(type name, summary column)] of the task types that had tasks, in type order."""
     cols = set(res.summary.columns)
@@ -204,6 +216,9 @@ def format_stats(res, stats) -> str:
     elastic = _elastic_rows(res)
     if elastic:
         rows += [[], [_ELASTIC_HEADING]] + [row(*r) for r in elastic]
+    gpu = _gpu_rows(res)
+    if gpu:
+        rows += [[], [_GPU_HEADING]] + [row(*r) for r in gpu]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(stats.at[c, "mean"])) for _, c in waits), default=0.0)
@@ -237,6 +252,9 @@ def format_replication(res) -> str:
     elastic = _elastic_rows(res)
     if elastic:
         rows += [[], [_ELASTIC_HEADING]] + [row(*r) for r in elastic]
+    gpu = _gpu_rows(res)
+    if gpu:
+        rows += [[], [_GPU_HEADING]] + [row(*r) for r in gpu]
     waits = _type_wait_rows(res)
     if waits:
         ref = max((abs(float(s[c])) for _, c in waits if math.isfinite(float(s[c]))), default=0.0)
@@ -262,7 +280,8 @@ def _describe_cluster(cluster) -> str:
 
 
 def _describe_policy(args) -> str:
-    return f"policy {args.policy}, {args.placement}, {'no backfill' if args.no_backfill else 'backfill'}"
+    ties = "" if args.ties == "index" else f" (ties {args.ties})"
+    return f"policy {args.policy}, {args.placement}{ties}, {'no backfill' if args.no_backfill else 'backfill'}"
 
 
 # ----------------------------------------------------------------------------- output files
@@ -292,6 +311,8 @@ def cmd_run(args) -> int:
         changes["on_drift"] = True
     if args.period_days is not None:
         changes["period_days"] = args.period_days
+    if args.gpu_share is not None:
+        changes["gpu_share"] = _gpu_share(args.gpu_share)
     workload = ModelOpsWorkload(**changes)
     horizon = workload.days * SECONDS_PER_DAY
     warmup_days = args.warmup_days
@@ -315,7 +336,7 @@ def cmd_run(args) -> int:
     )
     res = simulate(
         workload, cluster,
-        policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
+        policy=args.policy, placement=args.placement, backfill=not args.no_backfill, ties=args.ties,
         horizon=horizon, warmup=warmup, replications=args.replications, seed=args.seed,
         threads=args.threads, progress=False if args.quiet else None, **_gate_kwargs(args), **scaler,
     )
@@ -357,16 +378,29 @@ def cmd_replay(args) -> int:
     print(f"trace {trace.source}: {trace.n_pipelines:,} pipelines, {trace.n_tasks:,} tasks{models} | "
           f"{_describe_cluster(cluster)} | {_describe_policy(args)} | {window}, warmup {args.warmup:g} s",
           flush=True)
+    out = None if args.out is None else Path(args.out)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)  # fail before the run, not after it
     res = simulate(
         trace, cluster,
-        policy=args.policy, placement=args.placement, backfill=not args.no_backfill,
+        policy=args.policy, placement=args.placement, backfill=not args.no_backfill, ties=args.ties,
         horizon=args.horizon, warmup=args.warmup, replications=1, seed=args.seed,
-        record_tasks=args.tasks_out is not None, progress=False if args.quiet else None, **_gate_kwargs(args),
-        **_autoscaler_kwarg(args),
+        record_tasks=args.tasks_out is not None or out is not None, progress=False if args.quiet else None,
+        **_gate_kwargs(args), **_autoscaler_kwarg(args),
     )
     print()
     print(format_replication(res))
     written = []
+    if out is not None:
+        # the records: tasks, pipelines, the summary; on devices (MODEL.md 12.9) the devices of each part
+        # and the GPU timeline
+        tables = [("tasks.csv", res.tasks, False), ("pipelines.csv", res.pipelines, False),
+                  ("summary.csv", res.summary, True)]
+        if "gpu_unallocated_pct" in res.summary.columns:
+            tables += [("devices.csv", res.devices, False), ("gpu_timeline.csv", res.gpu_timeline, False)]
+        for name, frame, index in tables:
+            _write_table(frame, out / name, index=index)
+            written.append(out / name)
     if args.tasks_out is not None:
         _write_table(res.tasks, Path(args.tasks_out), index=False)
         written.append(args.tasks_out)
@@ -592,13 +626,33 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _gpu_share(text: str) -> dict:
+    """--gpu-share "evaluate=0.25,robustness_check=0.5" -> {"evaluate": 0.25, "robustness_check": 0.5}."""
+    out = {}
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--gpu-share: expected STEP=SHARE[,STEP=SHARE...], got {item!r}")
+    return out
+
+
 def _policy_options(p: argparse.ArgumentParser) -> None:
-    from .engine.constants import PLACEMENTS, POLICIES
+    from .engine.constants import DEVICE_PLACEMENTS, POLICIES, TIES
 
     p.add_argument("--policy", default="fifo", choices=[x for x in POLICIES if x != "custom"],
                    help="scheduling policy (MODEL.md 5; default fifo)")
-    p.add_argument("--placement", default="first_fit", choices=list(PLACEMENTS),
-                   help="placement rule (MODEL.md 6; default first_fit)")
+    p.add_argument("--placement", default="first_fit", choices=list(DEVICE_PLACEMENTS),
+                   help="placement rule (MODEL.md 6; default first_fit); random, dot_product, gpu_clustering, "
+                        "gpu_packing, gpu_best_fit and fgd place GPUs as devices (MODEL.md 12.5)")
+    p.add_argument("--ties", default="index", choices=list(TIES),
+                   help="on devices, equally scored nodes: the lowest index, or random from the "
+                        "placement stream (MODEL.md 12.5-12.6; default index)")
     p.add_argument("--no-backfill", action="store_true",
                    help="strict order: a task that does not fit stops the scheduling pass")
     p.add_argument("--quiet", action="store_true", help="no progress report on stderr")
@@ -694,6 +748,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="retrain each model when its accuracy drifts below its threshold (MODEL.md 7)")
     run.add_argument("--period-days", type=float, default=None, metavar="P",
                      help="also retrain each model every P days (default: no periodic retraining)")
+    run.add_argument("--gpu-share", default=None, metavar="STEP=SHARE,...",
+                     help="deep-learning tasks of these steps ask for a share of one GPU, e.g. "
+                          "evaluate=0.25,robustness_check=0.5 (GPUs as devices, MODEL.md 12; default: none)")
     _policy_options(run)
     _lifecycle_options(run, "default: the workload's, "
                             f"{ModelOpsWorkload.accuracy_gate:g} / {ModelOpsWorkload.fairness_gate:g} / "
@@ -748,7 +805,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--summary-out", default=None, metavar="FILE",
                     help="write the replication's summary (CSV, or Parquet if FILE ends with .parquet)")
     rp.add_argument("--seed", type=int, default=0, metavar="S",
-                    help="seed of the spot pools' interruption times (MODEL.md 11.5; default 0)")
+                    help="seed of the spot pools' interruption times (MODEL.md 11.5) and of the placement "
+                         "stream (MODEL.md 12.6; default 0)")
+    rp.add_argument("--out", default=None, metavar="DIR",
+                    help="write tasks.csv, pipelines.csv and summary.csv to DIR, and on devices devices.csv "
+                         "and gpu_timeline.csv (MODEL.md 12.9)")
     _policy_options(rp)
     _lifecycle_options(rp, "default 0: off; with a models table only")
     _elastic_options(rp)

@@ -9,7 +9,6 @@ task must fit enough empty nodes), :func:`target_workload` (MODEL.md 12.7) and
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -23,6 +22,8 @@ STUDY_MAX_CPU = 128.0
 STUDY_MAX_GPU = 8.0
 # Target workload: the most common shapes until they cover this share of the parts (MODEL.md 12.7).
 TARGET_COVERAGE_PERCENT = 95
+# The most devices of one node: a part's devices are the bits of an int64 (engine/devices.py).
+MAX_DEVICES = 62
 
 
 # ----------------------------------------------------------------------------- cluster and requests
@@ -66,6 +67,9 @@ def device_cluster(cluster) -> DeviceCluster:
     if bad.any():
         raise offending(cluster.source, "a node's gpu is its number of GPU devices (MODEL.md 12.1): "
                         "it must be a whole number", pools, bad)
+    bad = gpu > MAX_DEVICES
+    if bad.any():  # the kernels keep a part's devices as the bits of one 64-bit integer
+        raise offending(cluster.source, f"a node holds at most {MAX_DEVICES} GPU devices", pools, bad)
     model = (pools["gpu_model"] if "gpu_model" in pools.columns else pd.Series("", index=pools.index))
     model = model.fillna("").astype(str).str.strip()
     model = model.where(gpu > 0, "")
@@ -82,14 +86,14 @@ def device_cluster(cluster) -> DeviceCluster:
 
 
 def spec_text(values) -> np.ndarray:
-    """Canonical GPU-model specs: the non-empty ``|``-separated names, joined by ``|``; '' for none."""
-    out = []
-    for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            out.append("")
-        else:
-            out.append("|".join(t.strip() for t in str(v).split("|") if t.strip()))
-    return np.asarray(out, dtype=object)
+    """Canonical GPU-model specs: the non-empty ``|``-separated names, joined by ``|``; '' for none.
+
+    Each distinct value is canonicalized once (a trace repeats a few specs over many tasks).
+    """
+    values = list(values) if not isinstance(values, (np.ndarray, pd.Series)) else values
+    codes, uniq = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    canon = ["|".join(t.strip() for t in str(v).split("|") if t.strip()) for v in uniq]
+    return np.asarray(canon + [""], dtype=object)[codes]  # (a missing value's code is -1: '')
 
 
 def spec_table(specs, models) -> tuple[np.ndarray, np.ndarray]:
@@ -221,3 +225,80 @@ def placement_rng(seed: int, replication: int) -> np.random.Generator:
         np.random.SeedSequence(int(seed), spawn_key=(int(replication), PLACEMENT_STREAM_TAG))))
 
 
+
+
+# ----------------------------------------------------------------------------- the event loop on devices
+
+def batch_requests(batch) -> Requests:
+    """Per-part requests of every task of a :class:`~fastpipesim.workload.Batch` (MODEL.md 12.2)."""
+    wa = batch.arrays
+    n = wa.n_tasks
+    spec = (np.full(n, "", dtype=object) if batch.gpu_spec is None else spec_text(batch.gpu_spec))
+    reps = np.ones(n, np.int64) if batch.replicas is None else np.asarray(batch.replicas, np.int64)
+    return Requests(cpu=wa.cpu, gpu=wa.gpu, mem=wa.mem, spec=spec, replicas=reps)
+
+
+def device_reasons(gpu, spec, replicas) -> list[str]:
+    """Why a workload needs GPUs as devices (MODEL.md 12): its fractional requests, specs or gangs."""
+    gpu = np.asarray(gpu, np.float64)
+    out = []
+    if ((gpu > 0) & (gpu < 1)).any():
+        out.append("a fractional GPU request")
+    if spec is not None and (spec_text(spec) != "").any():
+        out.append("a gpu_spec")
+    if replicas is not None and (np.asarray(replicas) > 1).any():
+        out.append("replicas > 1")
+    return out
+
+
+def batch_frame(batch, rows: np.ndarray) -> pd.DataFrame:
+    """Some tasks of a batch as a table, for error messages."""
+    wa = batch.arrays
+    req = batch_requests(batch)
+    rep = np.searchsorted(wa.rep_task_ptr, rows, side="right") - 1
+    return pd.DataFrame({
+        "replication": np.asarray(batch.replications)[rep], "pipeline_id": wa.pipeline_id[wa.task_pipeline[rows]],
+        "task": np.asarray(batch.task_names, dtype=object)[rows], "cpu": wa.cpu[rows], "gpu": wa.gpu[rows],
+        "mem_gb": wa.mem[rows], "gpu_spec": req.spec[rows], "replicas": req.replicas[rows]}, index=rows)
+
+
+def check_batch_requests(batch, dc: DeviceCluster) -> Requests:
+    """MODEL.md 12.2 for a batch: GPU requests a fraction or whole devices, replicas >= 1, and every task
+    fits at least ``replicas`` nodes of the cluster, empty. Raises InputError naming the tasks."""
+    req = batch_requests(batch)
+    bad = ((req.gpu > 1.0) & (req.gpu != np.floor(req.gpu))) | (req.replicas < 1)
+    rule = "a GPU request above 1 must be a whole number of devices, and replicas >= 1 (MODEL.md 12.2)"
+    if not bad.any():
+        bad = device_fit_room(req, dc) < req.replicas
+        rule = ("task's parts fit on no node, or on fewer nodes than its replicas, of the cluster "
+                "(the task could never run; MODEL.md 12.2)")
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        frame = batch_frame(batch, rows)
+        raise offending("<batch>", rule, frame.reset_index(drop=True), np.ones(len(rows), bool), row_numbers=rows,
+                        note="(rows are batch task indices)")
+    return req
+
+
+def spec_codes(names, models) -> tuple[dict, np.ndarray]:
+    """{canonical spec text: code} over ``names`` ('' maps to -1) and ``spec_ok`` : uint8[S, K]."""
+    names = sorted(set(spec_text(names)) - {""})
+    code, ok = spec_table(np.asarray(names, dtype=object), models)
+    return {"": -1, **{n: int(c) for n, c in zip(names, code)}}, ok
+
+
+def device_shapes(task_shape: np.ndarray, shape_req: np.ndarray, spec: np.ndarray, replicas: np.ndarray,
+                  code: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Request shapes refined by GPU-model spec and replicas (the loop keeps one ready queue per shape).
+
+    Returns ``task_shape : int64[T]`` and ``table : float64[S, 5]`` (cpu, gpu, mem_gb, spec code, replicas).
+    """
+    sc = np.array([code[s] for s in spec_text(spec)], dtype=np.float64) if len(spec) else np.zeros(0)
+    if not len(task_shape):
+        return task_shape, np.zeros((1, 5))
+    if (sc < 0).all() and (np.asarray(replicas) == 1).all():
+        table = np.column_stack([shape_req, np.full(len(shape_req), -1.0), np.ones(len(shape_req))])
+        return task_shape, table
+    rows = np.column_stack([shape_req[task_shape], sc, np.asarray(replicas, np.float64)])
+    table, inverse = np.unique(rows, axis=0, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64), table

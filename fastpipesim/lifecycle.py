@@ -221,7 +221,9 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
     room = Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names,
                  replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered,
                  gates=batch.gates,
-                 checkpoint_every=None if batch.checkpoint_every is None else _pad(batch.checkpoint_every, xt, 0.0))
+                 checkpoint_every=None if batch.checkpoint_every is None else _pad(batch.checkpoint_every, xt, 0.0),
+                 gpu_spec=None if batch.gpu_spec is None else _pad(batch.gpu_spec, xt, ""),
+                 replicas=None if batch.replicas is None else _pad(batch.replicas, xt, 1))
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
     return TriggerRoom(room, _pad(main_shape, xt, 0), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
@@ -244,12 +246,26 @@ def trim(room: TriggerRoom, p_used: int, t_used: int, source: np.ndarray) -> Bat
     res = room.reserve
     copies = source[room.n_real:p_used]
     names = [room.batch.task_names]
+    src = np.zeros(0, dtype=np.int64)
     if len(copies):
         a, b = res.arrays.task_ptr[copies], res.arrays.task_ptr[copies + 1]
-        names.append(res.task_names[_ranges(a, b)])
+        src = _ranges(a, b)
+        names.append(res.task_names[src])
+    n_real_tasks = len(room.batch.task_names)
+
+    def per_task(name, default, dtype):
+        # the real tasks' values, then the copies' (from the reserve)
+        mine, theirs = getattr(room.batch, name), getattr(res, name)
+        if mine is None and theirs is None:
+            return None
+        a = np.full(n_real_tasks, default, dtype) if mine is None else np.asarray(mine[:n_real_tasks], dtype)
+        b = np.full(len(src), default, dtype) if theirs is None else np.asarray(theirs, dtype)[src]
+        return np.concatenate([a, b])
+
     return Batch(arrays=WorkloadArrays(**fields), type_names=room.batch.type_names,
                  task_names=np.concatenate(names), replications=room.batch.replications,
-                 models=room.batch.models, triggered=room.batch.triggered, gates=room.batch.gates)
+                 models=room.batch.models, triggered=room.batch.triggered, gates=room.batch.gates,
+                 gpu_spec=per_task("gpu_spec", "", object), replicas=per_task("replicas", 1, np.int64))
 
 
 def _ranges(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -289,7 +305,9 @@ def select_pipelines(batch: Batch, index: np.ndarray, replication: int = 0) -> B
         shapes = RequestShapes(batch.shapes.task_shape[src], batch.shapes.shape_req)
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names[src],
                  replications=np.array([replication], dtype=np.int64), shapes=shapes,
-                 checkpoint_every=None if batch.checkpoint_every is None else batch.checkpoint_every[src])
+                 checkpoint_every=None if batch.checkpoint_every is None else batch.checkpoint_every[src],
+                 gpu_spec=None if batch.gpu_spec is None else batch.gpu_spec[src],
+                 replicas=None if batch.replicas is None else batch.replicas[src])
 
 
 def replication_batch(batch: Batch, k: int) -> Batch:
@@ -302,7 +320,7 @@ def replication_batch(batch: Batch, k: int) -> Batch:
                  replications=sub.replications, shapes=sub.shapes,
                  models=None if batch.models is None else (batch.models[k],),
                  triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates,
-                 checkpoint_every=sub.checkpoint_every)
+                 checkpoint_every=sub.checkpoint_every, gpu_spec=sub.gpu_spec, replicas=sub.replicas)
 
 
 def model_metrics(acc: np.ndarray, span: float) -> np.ndarray:

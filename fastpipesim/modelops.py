@@ -269,6 +269,14 @@ class ModelOpsWorkload:
     # workload stays hashable and comparable. A model with an overridden period and no
     # phase keeps its phase uniform: phase = u_m * its period, with the u_m of the draw.
     model_rules: Mapping | tuple = ()
+    # --- GPUs as devices (MODEL.md 12) ---
+    # Fractional GPU tasks per step: {step name: share in (0, 1)}. A listed step's tasks of the
+    # frameworks that use a GPU somewhere in the template (tensorflow and pytorch by default)
+    # ask for that share of one device instead of their own GPU request, for example
+    # {"evaluate": 0.25, "robustness_check": 0.5} (inference on a slice of a GPU) or {"train": 0.5}.
+    # Stored as a sorted tuple of (step, share). Empty (the default): whole GPUs only, and the
+    # workload and its runs are exactly those without this option.
+    gpu_share: Mapping | tuple = ()
     # --- candidate outcomes (MODEL.md 7) ---
     # Learning curve A_f - B_f * size_gb ** -c_f: deep learning has the higher ceiling
     # but needs more data to reach it (larger B, slower c).
@@ -361,6 +369,31 @@ class ModelOpsWorkload:
                 raise ValueError(f"{nm} must be in [0, 1], got {getattr(self, nm)!r}")
         self._check_template()
         object.__setattr__(self, "model_rules", self._normalize_rules(self.model_rules))
+        object.__setattr__(self, "gpu_share", self._normalize_shares(self.gpu_share))
+
+    def _normalize_shares(self, shares) -> tuple:
+        """``gpu_share`` as a sorted tuple of (step name, share), each share in (0, 1)."""
+        items = shares.items() if isinstance(shares, Mapping) else shares
+        try:
+            items = [(str(k), v) for k, v in items]
+        except (TypeError, ValueError):
+            raise ValueError(f"gpu_share must be a mapping {{step: share}}, got {shares!r}") from None
+        names = {st.name for st in self.template}
+        out = {}
+        for name, v in items:
+            if name not in names:
+                raise ValueError(f"gpu_share: {name!r} is not a step of the template ({sorted(names)})")
+            if not (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                    and 0 < v < 1):
+                raise ValueError(f"gpu_share[{name!r}] must be a fraction of one GPU in (0, 1), got {v!r}")
+            if name in out:
+                raise ValueError(f"gpu_share: step {name!r} appears twice")
+            out[name] = float(v)
+        return tuple(sorted(out.items()))
+
+    def device_reasons(self) -> list:
+        """Why the workload needs GPUs as devices (MODEL.md 12): its fractional GPU steps, if any."""
+        return [f"fractional GPU steps {dict(self.gpu_share)} (gpu_share)"] if self.gpu_share else []
 
     _RULE_KEYS = ("on_drift", "period_days", "phase_days")
 
@@ -763,6 +796,13 @@ def _make_plan(w: ModelOpsWorkload) -> _Plan:
             request[j, fidx[f]] = r
         for f, x in st.factor_by_framework:
             factor[j, fidx[f]] = x
+    if w.gpu_share:
+        # the frameworks that use a GPU somewhere take the listed steps' shares of one device
+        gpu_fw = request[:, :, 1].max(axis=0) > 0
+        for j, st in enumerate(steps):
+            share = dict(w.gpu_share).get(st.name)
+            if share is not None:
+                request[j, gpu_fw, 1] = share
     # cells with the same request share a request shape (fewer shapes, cheaper passes)
     shape_req, shape_of = np.unique(request.reshape(-1, 3), axis=0, return_inverse=True)
     name_idx = {st.name: j for j, st in enumerate(steps)}

@@ -5,7 +5,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-from .engine.constants import PLACEMENTS, POLICIES, POLICY_CUSTOM
+from .engine.constants import DEVICE_PLACEMENTS, POLICIES, POLICY_CUSTOM
 
 # The fields a custom key function may ask for, by parameter name, in the order
 # the compiled kernel passes them (engine.loop.CUSTOM_KEY_SIGNATURE).
@@ -96,6 +96,7 @@ def policy_code(policy) -> int:
 
 
 def placement_code(placement: str) -> int:
-    if placement not in PLACEMENTS:
-        raise ValueError(f"unknown placement {placement!r}; choose one of {list(PLACEMENTS)}")
-    return PLACEMENTS.index(placement)
+    """The code of a placement (MODEL.md 6, and on devices 12.5)."""
+    if placement not in DEVICE_PLACEMENTS:
+        raise ValueError(f"unknown placement {placement!r}; choose one of {list(DEVICE_PLACEMENTS)}")
+    return DEVICE_PLACEMENTS.index(placement)

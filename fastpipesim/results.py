@@ -70,6 +70,10 @@ class BatchOutput:
     elastic: dict | None = None
     # binned time series (MODEL.md 13): per replication, a dict of column -> float64[bins]
     series: list | None = None
+    # GPUs as devices (MODEL.md 12): {"gpu": float64[R, 2] (integrals of free and fragmented GPUs),
+    # "n_gpus": int, "timelines": per replication float64[rows, 3] or None, "parts": per replication
+    # (n_parts int64[T], part_node int64[X], part_mask int64[X]) or None}
+    devices: dict | None = None
 
 
 def student_t_interval(values, confidence: float = 0.95):
@@ -181,6 +185,16 @@ class Results:
             for c, col in enumerate(MODEL_METRICS):
                 names.append(LIFECYCLE_SUMMARY[col])
                 blocks.append(totals[:, c:c + 1])
+        if self._parts[0].devices is not None:
+            # MODEL.md 12.9: time averages over [warmup, end], as % of the cluster's GPUs
+            gpu = np.concatenate([p.devices["gpu"] for p in self._parts])
+            n_gpus = float(self._parts[0].devices["n_gpus"])
+            ok = (span > 0) & (n_gpus > 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                names += ["gpu_unallocated_pct", "gpu_fragmented_pct", "gpu_frag_ratio"]
+                blocks += [np.where(ok, 100.0 * (gpu[:, 0] / span) / n_gpus, np.nan)[:, None],
+                           np.where(ok, 100.0 * (gpu[:, 1] / span) / n_gpus, np.nan)[:, None],
+                           np.where(ok & (gpu[:, 0] > 0), gpu[:, 1] / gpu[:, 0], np.nan)[:, None]]
         names += ["end_time", "events"]
         blocks.append(rep[:, :2])
         df = pd.DataFrame(np.hstack(blocks), columns=names,
@@ -413,6 +427,55 @@ class Results:
                 "status": pd.Categorical.from_codes(rec["status"], categories=list(STATUSES)),
                 **({"restarts": rec["restarts"]} if "restarts" in rec else {}),
             }))
+        return pd.concat(frames, ignore_index=True)
+
+    def _device_parts(self):
+        if self._parts[0].devices is None:
+            raise ValueError("this run did not place GPUs as devices; run simulate(..., devices=True) "
+                             "(MODEL.md 12)")
+        return self._recorded()
+
+    @cached_property
+    def devices(self) -> pd.DataFrame:
+        """The devices each part used (MODEL.md 12.9), one row per part of every task that started:
+        replication, pipeline_id, task, part, node, devices (the device indices on the node, ascending,
+        joined by ","; "" for a part without GPU). A part restarted (MODEL.md 11.5) names its last start."""
+        frames = []
+        for p in self._device_parts():
+            wa = p.batch.arrays
+            rep_of_task = np.repeat(p.replications, np.diff(wa.rep_task_ptr))
+            n_parts = np.concatenate([x[0] for x in p.devices["parts"]])
+            node = np.concatenate([x[1] for x in p.devices["parts"]])
+            mask = np.concatenate([x[2] for x in p.devices["parts"]])
+            task = np.repeat(np.arange(wa.n_tasks), n_parts)
+            first = np.repeat(np.cumsum(n_parts) - n_parts, n_parts)
+            keep = node >= 0
+            uniq, inv = np.unique(mask[keep], return_inverse=True)
+            text = np.array([",".join(str(d) for d in range(63) if (int(m) >> d) & 1) for m in uniq], dtype=object)
+            task = task[keep]
+            frames.append(pd.DataFrame({
+                "replication": rep_of_task[task],
+                "pipeline_id": wa.pipeline_id[wa.task_pipeline[task]],
+                "task": p.batch.task_names[task],
+                "part": (np.flatnonzero(keep) - first[keep]).astype(np.int64),
+                "node": node[keep],
+                "devices": text[inv.reshape(-1)] if len(uniq) else np.zeros(0, dtype=object),
+            }))
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def gpu_timeline(self) -> pd.DataFrame:
+        """Free (unallocated) and fragmented GPUs over time (MODEL.md 12.9): one row per replication and
+        instant at which a scheduling pass runs, with the values after it: replication, time,
+        unallocated_gpus, fragmented_gpus, frag_ratio (fragmented / unallocated; NaN when nothing is free)."""
+        frames = []
+        for p in self._device_parts():
+            for replication, tl in zip(p.replications, p.devices["timelines"]):
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    ratio = np.where(tl[:, 1] > 0, tl[:, 2] / tl[:, 1], np.nan)
+                frames.append(pd.DataFrame({"replication": np.full(len(tl), replication, dtype=np.int64),
+                                            "time": tl[:, 0], "unallocated_gpus": tl[:, 1],
+                                            "fragmented_gpus": tl[:, 2], "frag_ratio": ratio}))
         return pd.concat(frames, ignore_index=True)
 
     @cached_property

@@ -14,7 +14,8 @@ import numpy as np
 from .cluster import Cluster, default_cluster
 from .engine import engine_is_compiled
 from .engine.constants import (FIT_TOL, HOURS_PER_WEEK, N_ELASTIC_ACCUMULATORS, N_MODEL_ACCUMULATORS,
-                               NODE_CODE_COLUMNS, NODE_TIME_COLUMNS, RUN_NEED_NODE_ROWS, RUN_OK)
+                               NODE_CODE_COLUMNS, NODE_TIME_COLUMNS, PLACEMENTS, RUN_NEED_NODE_ROWS,
+                               RUN_NEED_TIMELINE_ROWS, RUN_OK, TIES)
 from .engine.elastic import ElasticArrays
 from .engine.loop import run_replication_nb
 from .engine.series import SeriesArrays
@@ -43,6 +44,9 @@ class RunConfig:
     max_triggered: int = 1_000_000
     autoscaler: object = None   # a fastpipesim.autoscalers object (None: static)
     series_bin: float | None = None   # MODEL.md 13: bin width of the time series, seconds
+    ties: str = "index"   # MODEL.md 12.5: "index" or "random"
+    target: object = field(default=None, compare=False)   # MODEL.md 12.7: a DataFrame (cpu, gpu, p, gpu_spec)
+    devices: bool = False   # run on devices (MODEL.md 12), resolved by simulate
 
     @property
     def policy_name(self) -> str:
@@ -82,12 +86,18 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
     :func:`_run_with_rules` (the batch must then hold that one replication).
     """
     tables = _model_tables(batch, cfg)
+    if not cfg.devices:
+        _check_pooled(batch)
     if _has_rules(batch, cfg):
         if batch.n_replications != 1:
             raise ValueError("a batch whose models have automation rules runs one replication at a time")
         return _run_with_rules(batch, tables[0], cluster, cfg, record_tasks)
     wa = batch.arrays
     task_shape, shape_req = request_shapes(batch, cluster)
+    dev = None
+    if cfg.devices:
+        dev = _DeviceRunner(cluster, cfg, batch)
+        task_shape, shape_req = dev.set_shapes(*dev.shapes(batch, task_shape, shape_req))
     n_p, n_r = wa.n_pipelines, wa.n_replications
     rows = np.full(n_p, -1, dtype=np.int64)
     for k, t in enumerate(tables):
@@ -96,7 +106,7 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
             rows[p0:p1] = pipeline_rows(t, wa.model[p0:p1])
     # no models: no lifecycle arrays, and the loop is compiled without the lifecycle's code
     lcs = [None if t is None or t.n_models == 0 else lifecycle_arrays(t, cfg.gates, rows) for t in tables]
-    out = _Outputs(batch, cluster, tables)
+    out = _Outputs(batch, cluster, tables, dev, record_tasks)
 
     def one(k):
         out.run(k, task_shape, shape_req, cfg, lcs[k])
@@ -112,6 +122,126 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
     return out.result(batch, record_tasks)
 
 
+def _check_pooled(batch: Batch) -> None:
+    """A run that pools GPUs (devices=False) must not get a batch that needs devices (a generator's)."""
+    from .devices import device_reasons
+
+    why = device_reasons(batch.arrays.gpu, batch.gpu_spec, batch.replicas)
+    if why:
+        raise ValueError(f"the workload has {', '.join(why)}: it needs GPUs as devices (MODEL.md 12); "
+                         "run it with devices=True or devices=None")
+
+
+def _device_cluster(cluster: Cluster):
+    """The cluster's device arrays (MODEL.md 12.1), built once per Cluster."""
+    from .devices import device_cluster
+
+    got = cluster.__dict__.get("_device_cluster")
+    if got is None:
+        got = cluster.__dict__["_device_cluster"] = device_cluster(cluster)
+    return got
+
+
+# Most entries (cache rows x nodes) of the loop's score cache on devices (devices.choose_node_cached_nb).
+DEVICE_CACHE_ENTRIES = 2_000_000
+
+
+class _DeviceRunner:
+    """What the runs of a batch on devices share (MODEL.md 12): the cluster's devices, the GPU-model
+    specs, the refined request shapes, the target workload; :meth:`run_arrays` builds a replication's
+    ``DeviceRun``."""
+
+    def __init__(self, cluster: Cluster, cfg: RunConfig, batch: Batch, extra_specs=()):
+        from .devices import check_batch_requests, spec_codes, target_arrays
+
+        self.dc = _device_cluster(cluster)
+        self.cfg = cfg
+        self.batch = batch
+        self.req = check_batch_requests(batch, self.dc)
+        texts = list(self.req.spec) + list(extra_specs)
+        fixed = None
+        if cfg.target is not None:
+            fixed = target_arrays(cfg.target, self.dc.models)
+            texts += list(fixed[3])
+        self.code, self.spec_ok = spec_codes(texts, self.dc.models)
+        self.target = None if fixed is None else self._targets(*fixed)
+        self.norm = np.array([self.dc.s_cpu, self.dc.s_gpu])
+        self.timeline_rows = None   # set when a run needed more rows than the bound gave
+
+    def _targets(self, cpu, share, count, spec, p):
+        from .engine.devices import Targets
+
+        return Targets(cpu=np.ascontiguousarray(cpu, np.float64), share=np.ascontiguousarray(share, np.float64),
+                       count=np.ascontiguousarray(count, np.int64),
+                       spec=np.array([self.code[s] for s in spec], dtype=np.int64),
+                       p=np.ascontiguousarray(p, np.float64))
+
+    def shapes(self, batch: Batch, task_shape, shape_req):
+        """(task_shape, float64[S, 5]) refined by spec and replicas (devices.device_shapes)."""
+        from .devices import batch_requests, device_shapes
+
+        req = batch_requests(batch)
+        return device_shapes(task_shape, shape_req, req.spec, req.replicas, self.code)
+
+    def set_shapes(self, task_shape, table):
+        """Keep the shapes' specs and replicas; returns (task_shape, shape_req float64[S, 3])."""
+        self.shape_spec = np.ascontiguousarray(table[:, 3], dtype=np.int64)
+        self.shape_reps = np.ascontiguousarray(table[:, 4], dtype=np.int64)
+        return task_shape, np.ascontiguousarray(table[:, :3])
+
+    def run_arrays(self, wa, k: int, task_shape, has_rules: bool, record: bool):
+        from .devices import Requests, placement_rng, target_arrays, target_workload
+        from .engine.devices import DeviceRun, new_state
+
+        cfg = self.cfg
+        t0, t1 = int(wa.rep_task_ptr[k]), int(wa.rep_task_ptr[k + 1])
+        p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
+        n_t, n_p = t1 - t0, p1 - p0
+        pid = wa.pipeline_id[p0:p1]
+        p_real = n_p - int(np.argmax(pid[::-1] >= 0)) if n_p and (pid >= 0).any() else 0
+        t_real = int(wa.task_ptr[p0 + p_real]) - t0 if n_p else 0
+        reps = self.shape_reps[task_shape[t0:t0 + t_real]]
+        max_reps = int(self.shape_reps.max(initial=1))
+        n_slots = int(reps.sum()) + (n_t - t_real) * max_reps
+        replication = int(self.batch.replications[k])
+        u = placement_rng(cfg.seed, replication).random((max(n_slots, 1), 2))
+        tg = self.target
+        if tg is None:
+            # MODEL.md 12.7: the replication's own tasks (the copies the rules submit are not counted)
+            r = self.req
+            a, b = t0, t0 + t_real
+            if has_rules:
+                a, b = 0, len(r.cpu)   # (the batch of a run with rules is its one replication, unpadded)
+            table = target_workload(Requests(cpu=r.cpu[a:b], gpu=r.gpu[a:b], mem=r.mem[a:b], spec=r.spec[a:b],
+                                             replicas=r.replicas[a:b]))
+            tg = self._targets(*target_arrays(table, self.dc.models))
+        st, sc = new_state(self.dc.cap, self.dc.n_dev, self.dc.node_model, self.spec_ok, self.norm, max_reps)
+        n_nodes = len(self.dc.n_dev)
+        rows = max(1, min(len(self.shape_reps), DEVICE_CACHE_ENTRIES // max(n_nodes, 1)))
+        n_rows = 0
+        if record:
+            n_rows = self.timeline_rows or (n_p + n_t + 2 + self._trigger_instants(k, n_t))
+        return DeviceRun(
+            st=st, sc=sc, tg=tg, ties=np.array([TIES.index(cfg.ties)], dtype=np.int64),
+            shape_spec=self.shape_spec, shape_reps=self.shape_reps, u=u,
+            slot_ptr=np.zeros(n_t + 1, dtype=np.int64), part_node=np.empty(len(u), dtype=np.int64),
+            part_mask=np.empty(len(u), dtype=np.int64),
+            cache_score=np.zeros((rows, n_nodes)), cache_dev=np.zeros((rows, n_nodes), dtype=np.int64),
+            cache_ver=np.zeros((rows, n_nodes), dtype=np.int64), cache_owner=np.zeros(rows, dtype=np.int64),
+            timeline=np.zeros((n_rows, 3)), tl_rows=np.zeros(1, dtype=np.int64), out_gpu=np.zeros(2))
+
+    def _trigger_instants(self, k: int, n_t: int) -> int:
+        """A bound on the instants that only the automation rules make (periodic times, drift crossings)."""
+        models = self.batch.models
+        table = None if models is None or not self.cfg.lifecycle else models[min(k, len(models) - 1)]
+        if table is None or not table.has_rules:
+            return 0
+        horizon = float(self.cfg.horizon)
+        per = table.period > 0
+        count = np.floor((horizon - np.minimum(table.phase[per], horizon)) / table.period[per]) + 2
+        return int(count.sum()) + 2 * table.n_models + n_t   # (a crossing follows each deploy)
+
+
 def _model_tables(batch: Batch, cfg: RunConfig) -> list:
     """Each replication's ModelTable, or None (no lifecycle, or switched off)."""
     if not cfg.lifecycle or batch.models is None:
@@ -122,7 +252,7 @@ def _model_tables(batch: Batch, cfg: RunConfig) -> list:
 class _Outputs:
     """The output arrays of a batch, filled replication by replication."""
 
-    def __init__(self, batch: Batch, cluster: Cluster, tables):
+    def __init__(self, batch: Batch, cluster: Cluster, tables, dev=None, record: bool = True):
         wa = batch.arrays
         n_t, n_p, n_r = wa.n_tasks, wa.n_pipelines, wa.n_replications
         self.nodes = cluster.nodes()
@@ -146,6 +276,11 @@ class _Outputs:
         if cluster.is_elastic:
             # MODEL.md 11: per replication, the counters, billed and up seconds, the node timeline
             self.elastic = _ElasticOutputs(batch, cluster, n_t, n_r, self.n_pools)
+        self.dev = dev   # MODEL.md 12: the run places on devices
+        self.record = record
+        self.gpu = np.zeros((n_r, 2))   # time integrals of free and fragmented GPUs
+        self.parts = [None] * n_r   # per replication: (slot_ptr, part_node, part_mask)
+        self.timelines = [None] * n_r
 
     def trim(self, batch: Batch, p_used: int, t_used: int):
         """Keep the outputs of the pipelines and tasks that exist (a run with slots, one replication)."""
@@ -173,7 +308,7 @@ class _Outputs:
         series = None
         if cfg.series_bin is not None:
             series = self.series[k] = series_arrays(cfg.series_bin, horizon, self.n_pools)
-        if self.elastic is not None or series is not None:
+        if self.elastic is not None or series is not None or self.dev is not None:
             # Elastic runs and runs that keep series pass every optional argument the loop can
             # take without changing the results (an empty lifecycle, an empty reserve of the
             # rules, placeholder functions, series kept for no one): Numba then compiles one
@@ -188,7 +323,26 @@ class _Outputs:
             if rules is None:
                 args[28] = no_rules(len(args[14].model_id))
             args = tuple(args)
-        if self.elastic is not None:
+        if self.dev is not None:
+            # one compiled variant for every device run: every optional argument but the elastic ones
+            from .engine.elastic import no_custom_autoscaler
+
+            while True:
+                dv = self.dev.run_arrays(self.wa, k, task_shape, rules is not None, self.record)
+                if series is not None:
+                    for a in series[1:]:
+                        a[...] = 0.0
+                self.alloc[k] = 0.0
+                run_replication_nb(*args, None, no_custom_autoscaler,
+                                   series if series is not None else _no_series(self.n_pools), dv)
+                if self.ext[k, 0] != RUN_NEED_TIMELINE_ROWS:
+                    break
+                self.dev.timeline_rows = 2 * int(dv.tl_rows[0])
+            self.gpu[k] = dv.out_gpu
+            self.parts[k] = (dv.slot_ptr, dv.part_node, dv.part_mask)
+            if self.record:
+                self.timelines[k] = dv.timeline[:int(dv.tl_rows[0])].copy()
+        elif self.elastic is not None:
             self.elastic.run(k, args, cfg, horizon, series if series is not None else _no_series(self.n_pools))
         elif series is not None:
             from .engine.elastic import no_custom_autoscaler
@@ -214,6 +368,16 @@ class _Outputs:
         models = [None if t is None else (t.model_id, acc) for t, acc in zip(self.tables, self.model_acc)]
         if record_tasks and self.elastic is not None:
             records["restarts"] = self.elastic.restarts
+        devices = None
+        if self.dev is not None:
+            parts = []
+            wa = self.wa
+            for k, (slot_ptr, node, mask) in enumerate(self.parts):
+                n_t = int(wa.rep_task_ptr[k + 1] - wa.rep_task_ptr[k])
+                n_s = int(slot_ptr[n_t])
+                parts.append((np.diff(slot_ptr[:n_t + 1]), node[:n_s].copy(), mask[:n_s].copy()))
+            devices = {"gpu": self.gpu, "n_gpus": self.dev.dc.n_gpus, "timelines": self.timelines,
+                       "parts": parts if record_tasks else None}
         return BatchOutput(
             batch=batch if record_tasks else None,
             type_names=batch.type_names,
@@ -226,6 +390,7 @@ class _Outputs:
             models=models,
             elastic=None if self.elastic is None else self.elastic.output(),
             series=None if self.series[0] is None else self.series,
+            devices=devices,
         )
 
 
@@ -342,6 +507,11 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
     deterministic, so the result is that of one run with an unlimited reserve).
     """
     task_shape, shape_req = request_shapes(batch, cluster)
+    dev = None
+    if cfg.devices:
+        # shapes refined by spec and replicas: (cpu, gpu, mem, spec, replicas), merged with the reserve's
+        dev = _DeviceRunner(cluster, cfg, batch)
+        task_shape, shape_req = dev.shapes(batch, task_shape, shape_req)
     horizon = float(cfg.horizon)
     counts = initial_counts(table, horizon)
     source = batch.triggered[0] if batch.triggered is not None else None
@@ -353,13 +523,21 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
     while True:
         reserve = source(counts)
         res_shape, res_req = request_shapes(reserve, cluster)
+        if dev is not None:
+            from .devices import check_batch_requests
+
+            check_batch_requests(reserve, dev.dc)
+            res_shape, res_req = dev.shapes(reserve, res_shape, res_req)
         room = make_room(batch, task_shape, shape_req, reserve, res_shape, res_req, counts)
         rows = np.concatenate([rows_real, np.full(reserve.arrays.n_pipelines, -1, dtype=np.int64)])
         lc = lifecycle_arrays(table, cfg.gates, rows)
-        out = _Outputs(room.batch, cluster, [table])
+        room_req = room.shape_req
+        if dev is not None:
+            _, room_req = dev.set_shapes(room.task_shape, room.shape_req)
+        out = _Outputs(room.batch, cluster, [table], dev, record_tasks)
         if out.elastic is not None and reserve.checkpoint_every is not None:
             out.elastic.res_checkpoint = np.ascontiguousarray(reserve.checkpoint_every, dtype=np.float64)
-        out.run(0, room.task_shape, room.shape_req, cfg, lc, summarize=False,
+        out.run(0, room.task_shape, room_req, cfg, lc, summarize=False,
                 rules=rule_arrays(reserve, room.reserve_shape, room.reserve_ptr))
         if out.ext[0, 0] == RUN_OK:
             break
@@ -461,6 +639,9 @@ def simulate(
     max_triggered: int = 1_000_000,
     autoscaler=None,
     series_bin: float | None = None,
+    ties: str = "index",
+    target=None,
+    devices: bool | None = None,
 ) -> Results:
     """Simulate a workload on a cluster.
 
@@ -478,7 +659,10 @@ def simulate(
     policy : str or CustomPolicy
         ``fifo``, ``priority``, ``sjf``, ``srpt``, or :func:`custom_policy`.
     placement : str
-        ``first_fit``, ``best_fit`` or ``worst_fit``.
+        ``first_fit``, ``best_fit`` or ``worst_fit`` (MODEL.md 6), or one of the
+        openb study's placements on devices (MODEL.md 12.5): ``random``,
+        ``dot_product``, ``gpu_clustering``, ``gpu_packing``, ``gpu_best_fit``,
+        ``fgd``.
     backfill : bool
         If false a task that does not fit stops the pass (strict order).
     horizon : float, optional
@@ -525,9 +709,33 @@ def simulate(
     series_bin : float, optional
         Keep binned time series of this width in seconds (MODEL.md 13) in
         ``Results.series``; needs a horizon.
+    ties : str
+        How equally scored nodes are chosen on devices (MODEL.md 12.5):
+        ``"index"`` (the lowest node index) or ``"random"`` (from the
+        replication's placement stream, MODEL.md 12.6).
+    target : DataFrame, optional
+        The target workload of fragmentation (MODEL.md 12.7): columns ``cpu``,
+        ``gpu``, ``p`` and optionally ``gpu_spec``. Default: computed from each
+        replication's tasks.
+    devices : bool, optional
+        Place GPUs as devices (MODEL.md 12). None (the default) does when the
+        workload needs it (a fractional GPU request, a ``gpu_spec``,
+        ``replicas`` > 1) or the placement or ties do (a study placement,
+        ``ties="random"``), and otherwise pools each node's GPUs into one
+        number, as sections 4 and 6 (the same schedules, 12.10). True always
+        places on devices; False refuses a workload that needs them. A device
+        run's summary has ``gpu_unallocated_pct``, ``gpu_fragmented_pct`` and
+        ``gpu_frag_ratio``; with ``record_tasks`` it keeps ``Results.devices``
+        (the devices of each part) and ``Results.gpu_timeline``.
     """
     cluster = default_cluster() if cluster is None else cluster
-    if isinstance(workload, Trace) and not shapes_fit(*workload._simulation_batch().shapes, cluster):
+    placement_code(placement)  # a clear ValueError for an unknown name
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {list(TIES)}, got {ties!r}")
+    use_devices = _resolve_devices(workload, placement, ties, devices)
+    if use_devices:
+        _check_device_run(workload, cluster, target)
+    elif isinstance(workload, Trace) and not shapes_fit(*workload._simulation_batch().shapes, cluster):
         check_fits(workload, cluster)  # raises before anything runs, naming the trace's rows
     if replications is None:
         replications = 1 if not hasattr(workload, "generate") else 30
@@ -554,7 +762,8 @@ def simulate(
                     seed=int(seed), replications=tuple(int(r) for r in reps), lifecycle=bool(lifecycle),
                     gates=resolve_gates(workload, accuracy_gate, fairness_gate, robustness_gate),
                     max_triggered=int(max_triggered), autoscaler=_autoscaler(autoscaler, cluster),
-                    series_bin=None if series_bin is None else float(series_bin))
+                    series_bin=None if series_bin is None else float(series_bin), ties=str(ties),
+                    target=None if target is None else _target_frame(target), devices=use_devices)
     if cfg.lifecycle:
         check_rules(_rule_tables(workload), cfg.horizon)
     if cluster.is_elastic and cfg.horizon is None and (cfg.autoscaler.kind != "static"
@@ -606,6 +815,65 @@ def simulate(
             executor.shutdown(cancel_futures=True)
         bar.close()
     return Results(parts, cluster, cfg, elapsed=time.perf_counter() - t_start)
+
+
+def _workload_device_reasons(workload) -> list[str]:
+    """Why the workload needs GPUs as devices (MODEL.md 12), or [] (see devices.device_reasons)."""
+    from .devices import device_reasons
+
+    if isinstance(workload, Trace):
+        t = workload.tasks
+        return device_reasons(t["gpu"].to_numpy(np.float64), t.get("gpu_spec"), t.get("replicas"))
+    if isinstance(workload, Batch):
+        return device_reasons(workload.arrays.gpu, workload.gpu_spec, workload.replicas)
+    reasons = getattr(workload, "device_reasons", None)
+    return list(reasons()) if callable(reasons) else []
+
+
+def _resolve_devices(workload, placement: str, ties: str, devices) -> bool:
+    """simulate(devices=...): does the run place on devices (MODEL.md 12)?"""
+    why = _workload_device_reasons(workload)
+    if placement not in PLACEMENTS:
+        why.append(f"placement {placement!r}")
+    if ties != "index":
+        why.append(f"ties {ties!r}")
+    if devices is None:
+        return bool(why)
+    if devices is False and why:
+        raise ValueError(f"devices=False pools each node's GPUs into one number, but the run has "
+                         f"{', '.join(why)}, which need GPUs as devices (MODEL.md 12)")
+    return bool(devices)
+
+
+def _check_device_run(workload, cluster: Cluster, target) -> None:
+    """Before anything runs: the cluster's devices (MODEL.md 12.1) and a trace's requests (12.2)."""
+    if cluster.is_elastic:
+        raise ValueError("GPUs as devices (MODEL.md 12) on an elastic cluster (MODEL.md 11) are not "
+                         "supported yet: use static pools, or whole-GPU requests with first_fit, best_fit "
+                         "or worst_fit")
+    dc = _device_cluster(cluster)
+    if isinstance(workload, Trace):
+        from .devices import check_device_fits, task_requests
+
+        req = task_requests(workload.tasks, workload.files["tasks"])
+        check_device_fits(req, dc, workload.tasks, workload.files["tasks"])
+    if target is not None:
+        _target_frame(target)
+
+
+def _target_frame(target):
+    """A target workload table (MODEL.md 12.7), checked: columns cpu, gpu, p (gpu_spec optional)."""
+    import pandas as pd
+
+    tg = pd.DataFrame(target).reset_index(drop=True)
+    missing = [c for c in ("cpu", "gpu", "p") if c not in tg.columns]
+    if missing or not len(tg):
+        raise ValueError(f"a target workload needs rows with columns cpu, gpu, p (gpu_spec optional); "
+                         f"missing {missing}" if missing else "a target workload needs at least one row")
+    g = tg["gpu"].to_numpy(np.float64)
+    if ((g > 1) & (g != np.floor(g))).any() or (g < 0).any() or not np.isfinite(tg["p"].to_numpy(float)).all():
+        raise ValueError("a target workload's gpu is 0, a fraction or whole devices, and its p finite")
+    return tg
 
 
 def _autoscaler(spec, cluster: Cluster):

@@ -44,6 +44,10 @@ Decisions MODEL.md leaves open (kept here, in one place):
 - Extra columns of every table are kept as they were read (pipeline
   attributes, for example ``framework``); in a CSV their empty and NA-like
   cells are read as missing.
+- GPUs as devices (MODEL.md 12.2): a task's ``gpu`` above 1 must be a whole
+  number of devices; the optional ``replicas`` is a whole number >= 1, an
+  empty cell meaning 1; the optional ``gpu_spec`` is text (GPU models separated
+  by ``|``, blanks around names ignored; empty for any node), read as written.
 """
 from __future__ import annotations
 
@@ -87,7 +91,7 @@ _REQUIRED = {
 }
 # Text columns: read as strings with no NA values, so that an empty ``after``
 # is "" and a task named "NA" keeps its name.
-_TEXT_COLUMNS = {"pipelines": (), "tasks": ("task", "type", "after"), "models": ()}
+_TEXT_COLUMNS = {"pipelines": (), "tasks": ("task", "type", "after", "gpu_spec"), "models": ()}
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f", "")
 _INT64_LIMIT = 2.0**63
@@ -293,6 +297,8 @@ class Trace:
             replications=np.array([int(replication)], dtype=np.int64),
             checkpoint_every=(np.nan_to_num(tcol("checkpoint_every"), nan=0.0)
                               if "checkpoint_every" in t.columns else None),
+            gpu_spec=t["gpu_spec"].to_numpy(dtype=object)[to] if "gpu_spec" in t.columns else None,
+            replicas=t["replicas"].to_numpy(dtype=np.int64)[to] if "replicas" in t.columns else None,
         )
         table = self.model_table()
         if table is None:
@@ -645,6 +651,18 @@ def _validate(tables: dict) -> tuple:
     if "checkpoint_every" in tt.raw.columns:
         # MODEL.md 11.5: reference seconds of progress between checkpoints; NaN, empty or 0 for none
         tcols["checkpoint_every"] = tt.number("checkpoint_every", lo=0, allow_missing=True)
+    if "replicas" in tt.raw.columns:
+        # MODEL.md 12.2: the parts of a gang, a whole number >= 1; an empty cell is 1
+        tcols["replicas"] = tt.number("replicas", integer=True, default=1, lo=1, allow_missing=True)
+    if "gpu_spec" in tt.raw.columns:
+        # MODEL.md 12.2: the GPU models a task may run on, "A|B"; empty for any node
+        spec, _ = tt.text("gpu_spec")
+        tcols["gpu_spec"] = spec.to_numpy(dtype=object)
+    gpu = tcols["gpu"]
+    bad = (gpu > 1.0) & (gpu != np.floor(gpu))
+    if bad.any():
+        raise tt.fail("column 'gpu' above 1 must be a whole number of devices (MODEL.md 12.2: a fraction of "
+                      "one device or whole devices)", bad)
     tasks = _frame(tt.raw, tcols, TASK_COLUMNS)
 
     # --- tasks: pipelines

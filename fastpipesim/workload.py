@@ -229,6 +229,10 @@ class Batch:
     gates: tuple | None = None  # the workload's default (accuracy, fairness, robustness) gates
     # MODEL.md 11.5: float64[T], each task's checkpoint_every (0 for none); None: no checkpoints
     checkpoint_every: np.ndarray | None = None
+    # MODEL.md 12.2: object[T], each task's GPU-model spec ('' for none); None: no task has one
+    gpu_spec: np.ndarray | None = None
+    # MODEL.md 12.2: int64[T], each task's replicas (parts of a gang); None: every task has one part
+    replicas: np.ndarray | None = None
 
     @property
     def n_replications(self) -> int:
@@ -410,7 +414,18 @@ def concat_batches(parts: Sequence[Batch]) -> Batch:
         models=_per_replication(parts, "models"),
         triggered=_per_replication(parts, "triggered"),
         gates=parts[0].gates,
+        checkpoint_every=_per_task(parts, "checkpoint_every", 0.0, np.float64),
+        gpu_spec=_per_task(parts, "gpu_spec", "", object),
+        replicas=_per_task(parts, "replicas", 1, np.int64),
     )
+
+
+def _per_task(parts: Sequence[Batch], name: str, default, dtype):
+    """Concatenate an optional per-task field; None when no part has one."""
+    if all(getattr(b, name) is None for b in parts):
+        return None
+    return np.concatenate([np.full(b.arrays.n_tasks, default, dtype=dtype) if getattr(b, name) is None
+                           else np.asarray(getattr(b, name), dtype=dtype) for b in parts])
 
 
 def _per_replication(parts: Sequence[Batch], name: str):

@@ -140,3 +140,19 @@ def test_elastic_example_runs_reduced_and_shows_the_trade_off(tmp_path, capsys):
     assert front.any() and front[frame.reset_index()["cost"].argmin()]
     out = capsys.readouterr().out
     assert "cheapest static pool of equal p95 response" in out and "(paired, 95%)" in out
+
+
+def test_openb_devices_example_on_openb_like_files(tmp_path, capsys):
+    """examples/openb_devices.py on small files in the openb format: every placement runs on devices."""
+    import openb_devices
+    from test_devices_engine import _openb_like
+
+    src = _openb_like(tmp_path / "raw")
+    (src / "nodes.csv").rename(src / "openb_node_list_gpu_node.csv")
+    (src / "pods.csv").rename(src / "openb_pod_list_default.csv")
+    trace, cluster, horizon = openb_devices.scenario(src, nodes_div=1, speedup=2)
+    table = openb_devices.compare(trace, cluster, horizon)
+    assert list(table.index) == list(openb_devices.PLACEMENTS)
+    assert table["gpu_unallocated_pct"].between(0, 100).all() and (table["gpu_fragmented_pct"] >= 0).all()
+    assert openb_devices.main([str(src), "--nodes-div", "1", "--speedup", "2"]) == 0
+    assert "gpu_fragmented_pct" in capsys.readouterr().out

@@ -326,7 +326,10 @@ def test_openb_replay(openb):
     res = fps.simulate(tr, openb.cluster, record_tasks=True)
     s = res.summary.iloc[0]
     assert s["completed"] == 7255 and res.n_events == 2 * 7255
-    un = fps.simulate(tr, UNBOUNDED, record_tasks=True).pipelines.set_index("pipeline_id")
+    # its shared GPUs and specs run on devices (MODEL.md 12), whose nodes are real ones: on the
+    # trace's own cluster (nearly idle) no pod waits, so a response is the pod's duration
+    assert "gpu_frag_ratio" in res.summary
+    un = res.pipelines.set_index("pipeline_id")
     d = tr.tasks.set_index("pipeline_id")["duration"]
     assert np.allclose(un["response"], d.reindex(un.index))
 

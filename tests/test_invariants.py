@@ -332,7 +332,7 @@ def traces(draw):
         pools.append({
             "small": {"cpu": 2.0, "gpu": 0.0, "mem_gb": 4.0},
             "gpu": {"cpu": 2.0, "gpu": 2.0, "mem_gb": 8.0},
-            "frac": {"cpu": 1.5, "gpu": 0.5, "mem_gb": 2.0},
+            "frac": {"cpu": 1.5, "gpu": 1.0, "mem_gb": 2.0},  # a node's gpu is its devices (MODEL.md 12.1)
         }[name] | {"pool": name, "count": draw(st.integers(0, 2)),
                    "speed": draw(st.sampled_from([0.5, 1.0, 1.5])), "price_per_hour": 1.0})
     n_p = draw(st.integers(1, 10))
@@ -400,6 +400,7 @@ def test_invariants_on_randtrace(seed, opts, replications):
     """The oracle tests' generator too (fractional pools, several replications of one trace)."""
     rng = np.random.default_rng(seed)
     pipelines, tasks, cluster = random_trace(rng, n_pipelines=int(rng.integers(1, 15)), tie_heavy=bool(seed % 2))
+    cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))  # GPUs are devices (MODEL.md 12.1): a node's gpu is a whole number
     run_trace(pipelines, tasks, cluster, opts, replications=replications)
 
 

@@ -32,6 +32,7 @@ def random_lifecycle_trace(rng: np.random.Generator, n_pipelines: int = 8, tie_h
     """A random trace (randtrace) given lifecycle meaning: task types with effects, candidates
     on most pipelines, and a models table whose drift crosses thresholds within seconds."""
     pipelines, tasks, cluster = random_trace(rng, n_pipelines=n_pipelines, tie_heavy=tie_heavy)
+    cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))  # GPUs are devices (MODEL.md 12.1): a node's gpu is a whole number
     tasks["type"] = rng.choice(LIFECYCLE_TYPES, len(tasks))
     # a pipeline often ends with a deploy after its other tasks, as real ones do
     for pid, rows in tasks.groupby("pipeline_id").groups.items():

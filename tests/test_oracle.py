@@ -4,7 +4,8 @@ Both are written from MODEL.md 2-6; on the same trace they must produce the
 identical schedule: the same node, ready, start and end time (as floats) and
 status for every task, for every policy x placement x backfill, on random
 traces with DAGs, ties in time, several pools with different speeds and
-fractional requests, with and without a horizon.
+fractional requests (shares of one GPU device, so those runs are on devices on
+both sides, MODEL.md 12.12), with and without a horizon.
 """
 import itertools
 
@@ -56,6 +57,7 @@ def test_identical_schedule_on_random_traces(policy, placement, backfill):
     for seed in range(12):
         rng = np.random.default_rng([seed, 7])
         pipelines, tasks, cluster = random_trace(rng, n_pipelines=10, tie_heavy=seed % 3 != 2)
+        cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))  # GPUs are devices (MODEL.md 12.1): a node's gpu is a whole number
         horizon = 6.0 if seed % 4 == 3 else None
         res, ref = _run_both(pipelines, tasks, cluster, policy, placement, backfill, horizon)
         assert_same_schedule(res.tasks, ref.tasks, f"seed {seed} {policy}/{placement}/backfill={backfill}")
@@ -73,6 +75,7 @@ def test_identical_schedule_many_traces(policy, placement, backfill):
         rng = np.random.default_rng([seed, 11])
         pipelines, tasks, cluster = random_trace(rng, n_pipelines=int(rng.integers(2, 30)),
                                                  max_tasks=6, tie_heavy=seed % 2 == 0)
+        cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))  # GPUs are devices (MODEL.md 12.1): a node's gpu is a whole number
         horizon = float(rng.integers(3, 12)) if seed % 5 == 0 else None
         res, ref = _run_both(pipelines, tasks, cluster, policy, placement, backfill, horizon)
         assert_same_schedule(res.tasks, ref.tasks, f"seed {seed} {policy}/{placement}/backfill={backfill}")
@@ -82,6 +85,7 @@ def test_oracle_comparison_detects_a_different_policy():
     """The comparison is sharp: fifo and sjf schedules of a contended trace differ."""
     rng = np.random.default_rng(3)
     pipelines, tasks, cluster = random_trace(rng, n_pipelines=15)
+    cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))
     cluster["count"] = 1
     trace = fps.Trace.from_frames(pipelines, tasks)
     res = fps.simulate(trace, fps.Cluster(cluster), policy="fifo", record_tasks=True)

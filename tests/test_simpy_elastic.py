@@ -519,6 +519,9 @@ AUTOSCALERS = [
 
 def elastic_trace(rng):
     pl, ts, cl = random_trace(rng, n_pipelines=int(rng.integers(4, 14)))
+    # whole GPUs: GPUs as devices (MODEL.md 12) are not modelled on elastic clusters (12.12)
+    cl["gpu"] = np.ceil(cl["gpu"])
+    ts["gpu"] = np.ceil(ts["gpu"])
     cl["min_count"] = 0
     cl["max_count"] = cl["count"] + rng.integers(0, 3, len(cl))
     cl["count"] = [int(rng.integers(0, m + 1)) for m in cl["max_count"]]

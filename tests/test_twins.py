@@ -29,6 +29,7 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import fastpipesim as fps
+from fastpipesim.engine import devices as engine_devices
 from fastpipesim.engine import elastic as engine_elastic
 from fastpipesim.engine import heaps, loop, summary
 from fastpipesim.engine import lifecycle as engine_lifecycle
@@ -266,7 +267,7 @@ def test_summary_and_critical_path_py_func_twins():
 
 
 # --------------------------------------------------------------------------- the whole engine in Python
-ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle, engine_elastic, engine_series)
+ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle, engine_elastic, engine_series, engine_devices)
 
 
 @pytest.fixture
@@ -285,6 +286,7 @@ def python_engine(monkeypatch):
 def _simulate_trace(seed, **kw):
     rng = np.random.default_rng([seed, 9])
     pipelines, tasks, cluster = random_trace(rng, n_pipelines=12, tie_heavy=seed % 2 == 0)
+    cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))  # GPUs are devices (MODEL.md 12.1): a node's gpu is a whole number
     return fps.simulate(fps.Trace.from_frames(pipelines, tasks), fps.Cluster(cluster), record_tasks=True,
                         replications=2, threads=1, progress=False, **kw)
 
@@ -486,3 +488,59 @@ def test_elastic_kernel_twins():
     engine_elastic.sort_tasks_nb.py_func(items[1], 50, key, ready)
     assert np.array_equal(items[0], items[1])
     assert items[0].tolist() == sorted(range(50), key=lambda j: (key[j], ready[j], j))
+
+
+# --------------------------------------------------------------------------- GPUs as devices (MODEL.md 12)
+DEVICE_CASES = [(0, "fgd", "index"), (1, "gpu_packing", "random"), (2, "best_fit", "random"),
+                (3, "gpu_clustering", "index")]
+
+
+def _simulate_devices(seed, placement, ties):
+    """A random device trace (fractions, specs, gangs) on devices, with its records and timeline."""
+    from randtrace import random_device_trace
+
+    rng = np.random.default_rng([seed, 13])
+    pipelines, tasks, cluster = random_device_trace(rng, n_tasks=(20, 30))
+    return fps.simulate(fps.Trace.from_frames(pipelines, tasks), fps.Cluster(cluster), placement=placement,
+                        ties=ties, seed=seed, policy=("fifo", "srpt", "sjf", "priority")[seed % 4],
+                        backfill=seed % 2 == 0, horizon=12.0 if seed == 3 else None, replications=2,
+                        record_tasks=True, threads=1, progress=False)
+
+
+def _assert_same_devices(a, b):
+    _assert_same_results(a, b)
+    pd.testing.assert_frame_equal(a.devices, b.devices, check_exact=True)
+    pd.testing.assert_frame_equal(a.gpu_timeline, b.gpu_timeline, check_exact=True)
+
+
+def test_whole_engine_in_python_on_devices(python_engine):
+    compiled = [_simulate_devices(*case) for case in DEVICE_CASES]
+    python_engine()
+    assert not isinstance(engine_devices.place_gang_nb, CPUDispatcher)
+    assert not isinstance(loop.place_gang_nb, CPUDispatcher)
+    for case, c in zip(DEVICE_CASES, compiled):
+        _assert_same_devices(c, _simulate_devices(*case))
+
+
+def test_device_engine_with_jit_disabled(tmp_path):
+    script = f"""
+import pickle, sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "tests")!r}]
+from numba.core.config import DISABLE_JIT
+assert DISABLE_JIT
+from test_twins import DEVICE_CASES, _simulate_devices
+out = [_simulate_devices(*case) for case in DEVICE_CASES]
+with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
+    pickle.dump([(r.summary, r.tasks, r.devices, r.gpu_timeline) for r in out], f)
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "out.pkl", "rb") as f:
+        out = pickle.load(f)
+    for case, (summ, tasks, devs, tl) in zip(DEVICE_CASES, out):
+        compiled = _simulate_devices(*case)
+        pd.testing.assert_frame_equal(compiled.tasks, tasks, check_exact=True)
+        _assert_same_frame(compiled.summary, summ)
+        pd.testing.assert_frame_equal(compiled.devices, devs, check_exact=True)
+        pd.testing.assert_frame_equal(compiled.gpu_timeline, tl, check_exact=True)

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.constants import PLACEMENTS, POLICIES
+from ..engine.constants import DEVICE_PLACEMENTS, POLICIES, TIES
 
 SECONDS = {"": 1.0, "_hours": 3600.0, "_days": 86400.0}
 
@@ -37,6 +37,8 @@ CLUSTER_PRESETS = ("default",)
 # [run]: simulate() keywords that decide results (threads and progress do not)
 RUN_KEYS = {
     "policy": str, "placement": str, "backfill": bool, "lifecycle": bool,
+    # MODEL.md 12: ties of the placements on devices, and devices forced on or off (default: when needed)
+    "ties": str, "devices": bool,
     "accuracy_gate": float, "fairness_gate": float, "robustness_gate": float, "max_triggered": int,
     **{f"horizon{u}": float for u in SECONDS}, **{f"warmup{u}": float for u in SECONDS},
     # MODEL.md 11.4: the autoscaler by name and its parameters (each only for the kinds that have it)
@@ -640,7 +642,8 @@ def _dataclass_from(err, cls, fields: dict, where: str):
             _check_type(err, f"{where}.{k}", v, float)
         elif isinstance(default, str):
             _check_type(err, f"{where}.{k}", v, str)
-        elif isinstance(default, tuple) and not isinstance(v, list):
+        elif isinstance(default, tuple) and not isinstance(v, list) \
+                and not (isinstance(v, dict) and k in ("model_rules", "gpu_share")):  # tables of the workload
             raise err(f"{where}.{k}", f"expected a list, got {_type_name(v)} {v!r}")
     try:
         return cls(**fields)
@@ -725,8 +728,10 @@ def run_kwargs(table: dict, err, exp: Experiment | None = None) -> dict:
         out[k] = _check_type(err, f"run.{k}", v, RUN_KEYS[k])
     if "policy" in out:
         out["policy"] = _policy(err, out["policy"], base_dir)
-    if "placement" in out and out["placement"] not in PLACEMENTS:
-        raise err("run.placement", f"expected one of {list(PLACEMENTS)}, got {out['placement']!r}")
+    if "placement" in out and out["placement"] not in DEVICE_PLACEMENTS:
+        raise err("run.placement", f"expected one of {list(DEVICE_PLACEMENTS)}, got {out['placement']!r}")
+    if "ties" in out and out["ties"] not in TIES:
+        raise err("run.ties", f"expected one of {list(TIES)}, got {out['ties']!r}")
     for gate in ("accuracy_gate", "fairness_gate", "robustness_gate"):
         if gate in out and not 0.0 <= out[gate] <= 1.0:
             raise err(f"run.{gate}", f"expected a number in [0, 1], got {out[gate]}")

@@ -68,6 +68,7 @@ N_MODEL_ACCUMULATORS = len(MODEL_ACCUMULATORS)
 RUN_OK = 0
 RUN_NEED_RESERVE = 1   # a model ran out of pre-drawn triggered pipelines: draw more, run again
 RUN_NEED_NODE_ROWS = 2  # an elastic run's node timeline ran out of rows: give it more, run again
+RUN_NEED_TIMELINE_ROWS = 3  # a device run's GPU timeline ran out of rows (a bound that was too low)
 
 SECONDS_PER_DAY = 86400.0
 

@@ -713,3 +713,98 @@ def place_gang_nb(st, tg, policy, ties, c, g, m, sp, reps, u, slot0, sc, shape, 
         dfrag += update_frag_nb(st, tg, node, sc.buf, sc.buf2)
         sc.excl[node] = slot0
     return True, dfrag
+
+
+# ----------------------------------------------------------------------------- the event loop's devices
+
+class DeviceRun(NamedTuple):
+    """What the event loop (:func:`fastpipesim.engine.loop.run_replication_nb`) reads and
+    writes to place a replication's tasks on devices (MODEL.md 12). One per replication.
+
+    S request shapes (the loop's, refined by spec and replicas), T tasks of the
+    replication (local indices), X part slots (MODEL.md 12.6), C cache rows.
+
+    Attributes
+    ----------
+    st, sc, tg : DeviceState, Scratch, Targets
+        The cluster's devices (emptied by the loop), scratch, the target workload.
+    ties : int64[1]
+        ``TIES_INDEX`` or ``TIES_RANDOM``.
+    shape_spec : int64[S]
+        GPU-model spec of each shape (-1: none).
+    shape_reps : int64[S]
+        Parts (replicas) of each shape's tasks.
+    u : float64[X, 2]
+        The placement stream's draws, one row per part slot.
+    slot_ptr : int64[T + 1]
+        Written by the loop: the parts of local task i are slots
+        ``slot_ptr[i]:slot_ptr[i+1]`` (tasks in batch order, copies submitted by
+        the automation rules after them in the order they are submitted).
+    part_node, part_mask : int64[X]
+        Written: the node and the devices (bit mask) of each part's last start;
+        -1 and 0 for a part never started.
+    cache_score : float64[C, N]
+    cache_dev, cache_ver : int64[C, N]
+    cache_owner : int64[C]
+        The score cache of :func:`choose_node_cached_nb`, direct-mapped (shape
+        s uses row s % C).
+    timeline : float64[L, 3]
+        Written when L > 0: per event instant (time, free GPUs, fragmented GPUs)
+        after the instant's pass (MODEL.md 12.9).
+    tl_rows : int64[1]
+        Written: the rows the run needed (more than L: the caller gave too few).
+    out_gpu : float64[2]
+        Written: time integrals over [warmup, end] of the free and the
+        fragmented GPUs.
+    """
+
+    st: DeviceState
+    sc: Scratch
+    tg: Targets
+    ties: np.ndarray
+    shape_spec: np.ndarray
+    shape_reps: np.ndarray
+    u: np.ndarray
+    slot_ptr: np.ndarray
+    part_node: np.ndarray
+    part_mask: np.ndarray
+    cache_score: np.ndarray
+    cache_dev: np.ndarray
+    cache_ver: np.ndarray
+    cache_owner: np.ndarray
+    timeline: np.ndarray
+    tl_rows: np.ndarray
+    out_gpu: np.ndarray
+
+
+@njit(cache=True, error_model="numpy")
+def gpu_totals_nb(st):
+    """(free GPUs, fragmented GPUs) of the cluster: sums of g_free(n) and F_n in node index order (MODEL.md 12.12)."""
+    f = 0.0
+    fr = 0.0
+    for n in range(st.cap.shape[0]):
+        f += st.free[n, 1]
+        fr += st.node_frag[n]
+    return f, fr
+
+
+@njit(cache=True, error_model="numpy")
+def fits_any_nb(st, nodes, a, b, c, g, m, sp):
+    """Does a part (c, g, m, spec sp) fit now on one of the nodes ``nodes[a:b]`` (MODEL.md 12.3)?
+
+    ``nodes : int64[:]`` (the loop's log of nodes freed by completions).
+    """
+    for x in range(a, b):
+        if part_fits_nb(st, nodes[x], c, g, m, sp):
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def release_parts_nb(st, tg, sc, part_node, part_mask, slot0, reps, c, g, m):
+    """A task's ``reps`` parts (slots ``slot0..``) end: each part's request is released, in part order,
+    and its node's fragmentation updated (MODEL.md 12.8)."""
+    for j in range(reps):
+        n = part_node[slot0 + j]
+        release_nb(st, n, part_mask[slot0 + j], c, g, m, sc.buf)
+        update_frag_nb(st, tg, n, sc.buf, sc.buf2)

@@ -43,6 +43,16 @@ three more event sources (interruptions, boot completions, ticks) fold into the
 next event time, applied in MODEL.md 3's order; an interrupted attempt's completion
 stays in the heap and is dropped when it surfaces (its task is no longer running,
 or its attempt ends at another time).
+
+GPUs as devices (``dv``, MODEL.md 12, with ``devices.py``), also compiled only into
+the runs that use them: the nodes' free capacity is then the device state's (its
+gpu column the sum of the device shares), a pass places a task's parts with
+``place_gang_nb`` (all or none, scores cached per shape and node), a completion
+releases every part, and the free and fragmented GPUs after each instant are
+written to the timeline and integrated. The shapes of the ready queues are refined
+by GPU-model spec and replicas, so a shape still holds one request; the skip of a
+blocked shape across passes holds for single parts only (a gang that did not fit
+may have fitted some nodes).
 """
 import numpy as np
 from numba import cfunc, njit, types
@@ -75,11 +85,13 @@ from .constants import (
     RELEASE_INTERRUPTED,
     RUN_NEED_NODE_ROWS,
     RUN_NEED_RESERVE,
+    RUN_NEED_TIMELINE_ROWS,
     RUN_OK,
     STATUS_CANCELLED,
     STATUS_COMPLETED,
     STATUS_NOT_STARTED,
     STATUS_UNFINISHED,
+    TIES_INDEX,
     TRIGGER_EXOGENOUS,
     TRIGGER_ON_DRIFT,
     TRIGGER_PERIODIC,
@@ -117,6 +129,7 @@ from .elastic import (
     tick_nb,
 )
 from .lifecycle import close_segment_nb, crossing_time_nb, deployed_accuracy_nb, first_periodic_index_nb
+from .devices import fits_any_nb, gpu_totals_nb, init_frag_nb, init_state_nb, place_gang_nb, release_parts_nb
 from .series import series_accumulate_nb, series_count_nb
 
 # Signature of a custom policy key (MODEL.md 5): the kernel calls it through a
@@ -442,6 +455,7 @@ def run_replication_nb(
     el=None,
     scalefn=None,
     series=None,
+    dv=None,
 ):
     """Simulate replication ``k`` of the batch ``wa`` (a ``WorkloadArrays``).
 
@@ -507,6 +521,11 @@ def run_replication_nb(
         Binned time series to fill (MODEL.md 13; ``series.py``), zeroed by the
         caller, with ``lc`` given (``no_lifecycle`` without models); None keeps
         none, and compiles the loop without them.
+    dv : DeviceRun or None
+        GPUs as devices (MODEL.md 12; ``devices.py``): parts placed on devices
+        by the placements of 12.5, gangs, device records, the GPU timeline and
+        its integrals. None pools each node's GPUs into one number (sections
+        4 and 6), and compiles the loop without any of section 12's code.
 
     Fills the slices of the output arrays that belong to replication k.
     """
@@ -676,7 +695,48 @@ def run_replication_nb(
         pool_start[node_pool[n] + 1] += 1
     for q in range(n_pools):
         pool_start[q + 1] += pool_start[q]
-    free_log = np.empty(n_t + 1, dtype=np.int64)
+    n_log = n_t
+
+    # --- GPUs as devices (MODEL.md 12). Every use sits under ``if dv is not None``. ---
+    if dv is not None:
+        dst = dv.st
+        dsc = dv.sc
+        tg = dv.tg
+        ties = dv.ties[0]
+        dv_spec = dv.shape_spec
+        dv_reps = dv.shape_reps
+        u = dv.u
+        slot_ptr = dv.slot_ptr
+        part_node = dv.part_node
+        part_mask = dv.part_mask
+        cache_score = dv.cache_score
+        cache_dev = dv.cache_dev
+        cache_ver = dv.cache_ver
+        cache_owner = dv.cache_owner
+        n_cache = cache_owner.shape[0]
+        timeline = dv.timeline
+        tl_cap = timeline.shape[0]
+        tl_n = 0
+        init_state_nb(dst)
+        init_frag_nb(dst, tg, dsc.buf, dsc.buf2)
+        for n in range(n_nodes):
+            dsc.excl[n] = -1
+        for x in range(n_cache):
+            cache_owner[x] = -1
+        slot_ptr[0] = 0
+        for i in range(t_used):
+            slot_ptr[i + 1] = slot_ptr[i] + dv_reps[task_shape[t0 + i]]
+        for x in range(part_node.shape[0]):
+            part_node[x] = -1
+            part_mask[x] = 0
+        free = dst.free  # the devices' free capacity: column 1 is g_free(n) (MODEL.md 12.1)
+        cur_free, cur_frag = gpu_totals_nb(dst)
+        dirty = False  # the cluster's GPU state changed since cur_free, cur_frag
+        had_instant = False  # an instant was applied whose timeline row is not written yet
+        area_free = 0.0
+        area_frag = 0.0
+        n_log = max(n_t, u.shape[0])  # every part of every task may be freed once
+    free_log = np.empty(n_log + 1, dtype=np.int64)
     log_len = 0
     pool_alloc = np.zeros((n_pools, 3))
 
@@ -791,12 +851,30 @@ def run_replication_nb(
             ta = submit[p0 + (next_arrival if in_order else arrivals[next_arrival])]
             if ta < t_next:
                 t_next = ta
+        if dv is not None:
+            # the GPU state after the last instant's pass: its timeline row (MODEL.md 12.9)
+            if dirty:
+                cur_free, cur_frag = gpu_totals_nb(dst)
+                dirty = False
+            if had_instant:
+                if tl_n < tl_cap:
+                    timeline[tl_n, 0] = last_t
+                    timeline[tl_n, 1] = cur_free
+                    timeline[tl_n, 2] = cur_frag
+                tl_n += 1
+                had_instant = False
         if t_next == np.inf or t_next > horizon:
             break
         now = t_next
 
         # time averages over [warmup, end]: the state is constant since last_t
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
+        if dv is not None:
+            lo = max(last_t, warmup)
+            if now > lo:
+                area_free += cur_free * (now - lo)
+                area_frag += cur_frag * (now - lo)
+            had_instant = True
         if series is not None:
             if lc is not None:
                 series_accumulate_nb(series, pool_alloc, ser_up, n_ready, a0, td, drift, last_t, now)
@@ -816,15 +894,29 @@ def run_replication_nb(
             n_events += 1
             node = out_node[g]
             sg = task_shape[g]
-            for d in range(3):
-                free[node, d] += shape_req[sg, d]
-                pool_alloc[node_pool[node], d] -= shape_req[sg, d]
-            if el is not None:
-                running[node] -= 1
-                if running[node] == 0:
-                    idle_since[node] = now
-            free_log[log_len] = node
-            log_len += 1
+            if dv is not None:
+                # every part's request is released, in part order (MODEL.md 12.8)
+                slot0 = slot_ptr[i]
+                reps = dv_reps[sg]
+                release_parts_nb(dst, tg, dsc, part_node, part_mask, slot0, reps, shape_req[sg, 0],
+                                 shape_req[sg, 1], shape_req[sg, 2])
+                for j in range(reps):
+                    n = part_node[slot0 + j]
+                    for d in range(3):
+                        pool_alloc[node_pool[n], d] -= shape_req[sg, d]
+                    free_log[log_len] = n
+                    log_len += 1
+                dirty = True
+            else:
+                for d in range(3):
+                    free[node, d] += shape_req[sg, d]
+                    pool_alloc[node_pool[node], d] -= shape_req[sg, d]
+                if el is not None:
+                    running[node] -= 1
+                    if running[node] == 0:
+                        idle_since[node] = now
+                free_log[log_len] = node
+                log_len += 1
             out_end[g] = now
             out_status[g] = STATUS_COMPLETED
             gp = task_pipeline[g]
@@ -1010,10 +1102,15 @@ def run_replication_nb(
             if has_rules and (t_trigger == now or n_finished > 0):
                 cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
                 p_before = p_used
+                t_before = t_used
                 short = _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished,
                                        in_flight, n_submitted, per_k, per_next, tasks_left, remaining, pred_left,
                                        cand_acc, pending, cursor, out_trigger, out_source, out_model)
                 p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+                if dv is not None:
+                    # the copies' parts take the next slots, in the order they are submitted (MODEL.md 12.6)
+                    for i in range(t_before, t_used):
+                        slot_ptr[i + 1] = slot_ptr[i] + dv_reps[task_shape[t0 + i]]
                 if el is not None:
                     # the copies' tasks: their remaining work is their duration, their checkpoints the reserve's
                     for p in range(p_before, p_used):
@@ -1137,8 +1234,16 @@ def run_replication_nb(
                 # Known to fit nowhere but on the nodes freed since b0. If none of
                 # those fits now, none will later in this pass (free capacity
                 # only falls within a pass): skip the shape without merging it.
-                if b0 == log_len or find_node_nb(free, capacity, pool_start, shape_req, s, placement,
-                                                 free_log, b0, log_len) < 0:
+                if dv is not None:
+                    # (a gang that did not fit may have fitted some nodes, fewer than its parts:
+                    # only single parts are skipped this way)
+                    if dv_reps[s] == 1 and (b0 == log_len or not fits_any_nb(
+                            dst, free_log, b0, log_len, shape_req[s, 0], shape_req[s, 1], shape_req[s, 2],
+                            dv_spec[s])):
+                        blocked_at[s] = log_len
+                        continue
+                elif b0 == log_len or find_node_nb(free, capacity, pool_start, shape_req, s, placement,
+                                                   free_log, b0, log_len) < 0:
                     blocked_at[s] = log_len
                     continue
             if rekey:
@@ -1194,12 +1299,29 @@ def run_replication_nb(
             s = merge[0]
             i = store[front[s]]
             g = t0 + i
-            c0 = blocked_at[s]
-            c1 = log_len
-            if c0 < 0 or log_len - c0 >= n_nodes:
-                # unknown, or more nodes were freed since than a full scan reads
-                c0 = -1
-            node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, c0, c1)
+            if dv is not None:
+                # a task's parts, all or none (MODEL.md 12.8); the scores of a shape are cached
+                # per node and recomputed for the nodes that changed since (devices.py)
+                slot0 = slot_ptr[i]
+                reps = dv_reps[s]
+                crow = -1  # first_fit with index ties: the first node that fits, nothing scored
+                if placement != PLACEMENT_FIRST_FIT or ties != TIES_INDEX:
+                    crow = s % n_cache
+                    if cache_owner[crow] != s:
+                        cache_owner[crow] = s
+                        for n in range(n_nodes):
+                            cache_ver[crow, n] = -1
+                placed, _ = place_gang_nb(dst, tg, placement, ties, shape_req[s, 0], shape_req[s, 1],
+                                          shape_req[s, 2], dv_spec[s], reps, u, slot0, dsc, crow, cache_score,
+                                          cache_dev, cache_ver)
+                node = dsc.gang_node[0] if placed else -1
+            else:
+                c0 = blocked_at[s]
+                c1 = log_len
+                if c0 < 0 or log_len - c0 >= n_nodes:
+                    # unknown, or more nodes were freed since than a full scan reads
+                    c0 = -1
+                node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, free_log, c0, c1)
             if node < 0:
                 blocked_at[s] = log_len
                 if not backfill:
@@ -1216,9 +1338,22 @@ def run_replication_nb(
             else:
                 hsize[s] = rh_pop(store, pos, front[s], hsize[s], key, ready)
             n_ready -= 1
-            for d in range(3):
-                free[node, d] -= shape_req[s, d]
-                pool_alloc[node_pool[node], d] += shape_req[s, d]
+            v_run = speed[node]
+            if dv is not None:
+                # a gang runs at the pace of its slowest node (MODEL.md 12.8)
+                for j in range(reps):
+                    n = dsc.gang_node[j]
+                    part_node[slot0 + j] = n
+                    part_mask[slot0 + j] = dsc.gang_mask[j]
+                    for d in range(3):
+                        pool_alloc[node_pool[n], d] += shape_req[s, d]
+                    if speed[n] < v_run:
+                        v_run = speed[n]
+                dirty = True
+            else:
+                for d in range(3):
+                    free[node, d] -= shape_req[s, d]
+                    pool_alloc[node_pool[node], d] += shape_req[s, d]
             out_start[g] = now
             out_node[g] = node
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
@@ -1226,12 +1361,12 @@ def run_replication_nb(
                 ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
             if el is not None:
                 # an attempt runs for the task's remaining work (its duration unless interrupted)
-                t_end = now + work[i] / speed[node]
+                t_end = now + work[i] / v_run
                 run_end[i] = t_end
                 running[node] += 1
                 ev_size = ev_push(ev_time, ev_task, ev_size, t_end, i)
             else:
-                ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
+                ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / v_run, i)
             p = task_pipeline[g] - p0
             if track_remaining and not touched[p]:
                 touched[p] = True
@@ -1271,6 +1406,11 @@ def run_replication_nb(
     if horizon < np.inf:
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
+        if dv is not None:
+            lo = max(last_t, warmup)
+            if horizon > lo:
+                area_free += cur_free * (horizon - lo)
+                area_frag += cur_frag * (horizon - lo)
         if series is not None:
             if lc is not None:
                 series_accumulate_nb(series, pool_alloc, ser_up, n_ready, a0, td, drift, last_t, horizon)
@@ -1288,6 +1428,12 @@ def run_replication_nb(
         for m in range(n_models):
             close_segment_nb(out_model, m, seg_start[m], end, a0[m], td[m], drift[m], cross[m], warmup)
             out_model[m, 10] = n_submitted[m]
+    if dv is not None:
+        dv.out_gpu[0] = area_free
+        dv.out_gpu[1] = area_frag
+        dv.tl_rows[0] = tl_n
+        if tl_n > tl_cap and tl_cap > 0:
+            out_ext[k, 0] = RUN_NEED_TIMELINE_ROWS
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
     out_rep[k, 2] = queue_area
