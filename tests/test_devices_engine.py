@@ -434,3 +434,38 @@ def test_cli_replay_of_an_openb_like_trace(tmp_path, capsys):
     assert np.array_equal(tl["fragmented_gpus"].to_numpy(), res.gpu_timeline["fragmented_gpus"].to_numpy())
     assert main(["replay", str(tmp_path / "openb"), "--cluster", str(tmp_path / "openb" / "cluster.csv"),
                  "--placement", "tightest"]) == 2
+
+
+def test_campaign_on_a_device_trace_equals_simulate(tmp_path):
+    """A trace with shares, specs and gangs as a campaign's workload, placements swept: each
+    scenario equals its simulate call (summary and the gpu_* columns)."""
+    from fastpipesim.campaign import Campaign
+
+    p, t, c = random_device_trace(np.random.default_rng(11))
+    tr = fps.Trace.from_frames(p, t)
+    tr.write(tmp_path / "trace")
+    fps.Cluster(c).to_csv(tmp_path / "cluster.csv")
+    (tmp_path / "exp.toml").write_text("""
+name = "device-trace"
+seed = 1
+replications = 1
+
+[workload]
+trace = "trace"
+
+[cluster]
+file = "cluster.csv"
+
+[sweep]
+placement = ["best_fit", "fgd", "random"]
+""")
+    camp = Campaign.from_toml(tmp_path / "exp.toml")
+    res = camp.run(tmp_path / "out", progress=False)
+    for k, placement in enumerate(["best_fit", "fgd", "random"]):
+        w, cluster, kw = camp.simulate_args(k)
+        assert kw["placement"] == placement
+        ref = fps.simulate(fps.read_trace(tmp_path / "trace"), fps.read_cluster(tmp_path / "cluster.csv"),
+                           placement=placement, seed=1, replications=1, progress=False).summary
+        got = res.scenario(k)[ref.columns]
+        pd.testing.assert_frame_equal(got, ref, check_exact=True)
+        assert np.isfinite(got["gpu_unallocated_pct"]).all()
