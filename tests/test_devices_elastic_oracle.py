@@ -112,3 +112,18 @@ def test_the_reactive_autoscaler_on_devices_is_refused():
                      progress=False)
     with pytest.raises(NotImplementedError, match="reactive"):
         simulate_simpy(pl, ts, cl, horizon=5.0, autoscaler="reactive")
+
+
+def test_a_task_whose_attempts_end_at_the_same_time_is_interrupted_once():
+    """Regression (tests/data/elastic_devices_same_end): a task's interrupted attempt (started at 8 on
+    a node of speed 0.5: it would have ended at 14) and its next attempt (started at 11 at speed 1:
+    ending at 14 too) left two completion entries with the attempt's end time; the interruption
+    of its node at 13.84 took it as a victim twice (queued twice, started twice)."""
+    from pathlib import Path
+
+    d = Path(__file__).resolve().parent / "data" / "elastic_devices_same_end"
+    pl, ts, cl = (pd.read_csv(d / f"{name}.csv", keep_default_na=False)
+                  for name in ("pipelines", "tasks", "cluster"))
+    res, ref = compare(pl, ts, cl, AUTOSCALERS[1], 26, "sjf", "fgd", "index", True, 0.0)
+    t = ref.tasks.set_index(["pipeline_id", "task"])
+    assert t.loc[(123, "t0"), "start"] == 13.839882041907691

@@ -52,7 +52,10 @@ releases every part, and the free and fragmented GPUs after each instant are
 written to the timeline and integrated. The shapes of the ready queues are refined
 by GPU-model spec and replicas, so a shape still holds one request; the skip of a
 blocked shape across passes holds for single parts only (a gang that did not fit
-may have fitted some nodes).
+may have fitted some nodes). On an elastic cluster too (MODEL.md 12.12): a slot's
+devices are reset when a new instance comes up (``devices.sync_slots_nb``), an
+interruption stops every gang with a part on the node (its other parts released
+at once), and the GPU totals and their integrals count the up nodes only.
 """
 import numpy as np
 from numba import cfunc, njit, types
@@ -1051,6 +1054,14 @@ def run_replication_nb(
                                 v -= 1
                             victims[v] = j
                             n_v += 1
+                    # an earlier, interrupted attempt of a task may have ended at the very time of its
+                    # current one: its stale heap entry then passes the test above too (once per task)
+                    n_u = 0
+                    for x2 in range(n_v):
+                        if n_u == 0 or victims[x2] != victims[n_u - 1]:
+                            victims[n_u] = victims[x2]
+                            n_u += 1
+                    n_v = n_u
                     q = node_pool[n]
                     for x2 in range(n_v):
                         j = victims[x2]
