@@ -724,7 +724,8 @@ def simulate(
         other than ``count``, or a spot pool); the summary then has the columns
         of MODEL.md 11.6 (cost, node_hours_<pool>, ...), ``Results.nodes`` the
         node timeline and the task records a ``restarts`` column. An elastic
-        run with an autoscaler or a spot pool needs a horizon.
+        run with an autoscaler or a spot pool needs a horizon. On devices
+        (MODEL.md 12.12) every autoscaler but ``"reactive"`` (refused) runs.
     series_bin : float, optional
         Keep binned time series of this width in seconds (MODEL.md 13) in
         ``Results.series``; needs a horizon.
