@@ -127,3 +127,42 @@ def test_a_task_whose_attempts_end_at_the_same_time_is_interrupted_once():
     res, ref = compare(pl, ts, cl, AUTOSCALERS[1], 26, "sjf", "fgd", "index", True, 0.0)
     t = ref.tasks.set_index(["pipeline_id", "task"])
     assert t.loc[(123, "t0"), "start"] == 13.839882041907691
+
+
+@pytest.mark.parametrize("autoscaler", [AUTOSCALERS[0], AUTOSCALERS[3]], ids=_ids)
+def test_engine_equals_oracle_with_the_lifecycle(autoscaler):
+    """Gates, deploys and rules on devices on elastic and spot pools: the rules' copies take the
+    next placement slots, interrupted copies restart, a rejected pipeline's task is cancelled."""
+    from test_devices_oracle import _device_lifecycle_case
+
+    restarted = copies = 0
+    for seed in range(6):
+        pl, ts, cl, models, gates = _device_lifecycle_case(seed)
+        rng = np.random.default_rng([seed, 1216])
+        cl["min_count"] = np.minimum(1, cl["count"])
+        cl["max_count"] = cl["count"] + rng.integers(0, 2, len(cl))
+        cl["boot_time"] = rng.choice([0.0, 1.0, 2.5], len(cl))
+        cl["spot"] = rng.random(len(cl)) < 0.6
+        cl["interruptions_per_day"] = np.where(cl["spot"], 86400.0 / rng.choice([3.0, 8.0]), 0.0)
+        policy = ("fifo", "staleness", "srpt")[seed % 3]
+        trace = fps.Trace.from_frames(pl, ts, models)
+        res = fps.simulate(trace, fps.Cluster(cl), policy=policy, placement="fgd", horizon=HORIZON, seed=seed,
+                           autoscaler=engine_autoscaler(autoscaler), devices=True, record_tasks=True,
+                           progress=False, threads=1, **gates)
+        ref = simulate_simpy(pl, ts, cl, policy=policy, placement="fgd", horizon=HORIZON, seed=seed,
+                             autoscaler=autoscaler, devices=True, models=models, **gates)
+        label = f"seed {seed} {_ids(autoscaler)} {policy}"
+        assert_same_schedule(res.tasks, ref.tasks, label)
+        assert_same_devices(res, ref, label)
+        a = res.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
+        b = ref.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
+        assert (a == b).all(), label
+        got = res.pipelines.sort_values("pipeline_id")
+        want = ref.pipelines.sort_values("pipeline_id")
+        assert got["outcome"].astype(str).tolist() == want["outcome"].astype(str).tolist(), label
+        row = res.summary.iloc[0]
+        for k in OUTPUTS:
+            assert row[k] == ref.elastic[k], (label, k)
+        restarted += int(a.sum())
+        copies += int((ref.pipelines["triggered_by"] != "exogenous").sum())
+    assert restarted > 0 and copies > 0
