@@ -786,8 +786,8 @@ def simulate(
                     target=None if target is None else _target_frame(target), devices=use_devices)
     if use_devices and cluster.is_elastic and cfg.autoscaler.kind == "reactive":
         raise ValueError("the reactive autoscaler (MODEL.md 11.4) with GPUs as devices (MODEL.md 12) is not "
-                         "modelled: its walk and scale-up options are defined on pooled capacity only; use the "
-                         "target_utilization, schedule or custom autoscaler, or whole-GPU requests with "
+                         "modelled: its walk and scale-up options are defined on pooled capacity only; use "
+                         "the target_utilization, schedule or custom autoscaler, or whole-GPU requests with "
                          "devices=False (MODEL.md 12.12)")
     if cfg.lifecycle:
         check_rules(_rule_tables(workload), cfg.horizon)

@@ -811,7 +811,7 @@ def release_parts_nb(st, tg, sc, part_node, part_mask, slot0, reps, c, g, m):
         update_frag_nb(st, tg, n, sc.buf, sc.buf2)
 
 
-# ----------------------------------------------------------------------------- elastic clusters (MODEL.md 12.12)
+# ----------------------------------------------------------------------- elastic clusters (MODEL.md 12.12)
 
 @njit(cache=True, error_model="numpy")
 def gpu_totals_up_nb(st, state):

@@ -1266,7 +1266,8 @@ def run_replication_nb(
                 sort_tasks_nb(order, n_order, key, ready)
                 tick_nb(now, order, n_order, t0, task_shape, shape_req, placement, warmup, horizon, pool_start,
                         capacity, free, state, boot_end, idle_since, running, inst, req_time, up_time, pool_req,
-                        pool_up, node_pool, blocked_at, rec_time, rec_value, rec_lo, rec_n, empty_fit, el, scalefn)
+                        pool_up, node_pool, blocked_at, rec_time, rec_value, rec_lo, rec_n, empty_fit, el,
+                        scalefn)
                 if dv is not None:
                     if sync_slots_nb(dst, tg, dsc, state, inst, dev_inst):
                         dirty = True
