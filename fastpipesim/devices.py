@@ -75,7 +75,8 @@ def device_cluster(cluster) -> DeviceCluster:
     model = model.where(gpu > 0, "")
     models = tuple(sorted(set(model) - {""}))
     code = {m: i for i, m in enumerate(models)}
-    counts = pools["count"].to_numpy(np.int64)
+    # one node per slot of an elastic cluster (MODEL.md 11.2), as Cluster.nodes()
+    counts = pools["max_count" if cluster.is_elastic else "count"].to_numpy(np.int64)
     nodes = cluster.nodes()
     n_dev = np.repeat(gpu.astype(np.int64), counts)
     node_model = np.repeat(np.array([code.get(m, -1) for m in model], dtype=np.int64), counts)

@@ -192,9 +192,15 @@ class Results:
             ok = (span > 0) & (n_gpus > 0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 names += ["gpu_unallocated_pct", "gpu_fragmented_pct", "gpu_frag_ratio"]
-                blocks += [np.where(ok, 100.0 * (gpu[:, 0] / span) / n_gpus, np.nan)[:, None],
-                           np.where(ok, 100.0 * (gpu[:, 1] / span) / n_gpus, np.nan)[:, None],
-                           np.where(ok & (gpu[:, 0] > 0), gpu[:, 1] / gpu[:, 0], np.nan)[:, None]]
+                if self._parts[0].elastic is not None:
+                    # MODEL.md 12.12: % of the up nodes' GPUs, integrated over time
+                    up = gpu[:, 2] > 0
+                    blocks += [np.where(up, 100.0 * gpu[:, 0] / gpu[:, 2], np.nan)[:, None],
+                               np.where(up, 100.0 * gpu[:, 1] / gpu[:, 2], np.nan)[:, None]]
+                else:
+                    blocks += [np.where(ok, 100.0 * (gpu[:, 0] / span) / n_gpus, np.nan)[:, None],
+                               np.where(ok, 100.0 * (gpu[:, 1] / span) / n_gpus, np.nan)[:, None]]
+                blocks.append(np.where((span > 0) & (gpu[:, 0] > 0), gpu[:, 1] / gpu[:, 0], np.nan)[:, None])
         names += ["end_time", "events"]
         blocks.append(rep[:, :2])
         df = pd.DataFrame(np.hstack(blocks), columns=names,

@@ -228,7 +228,7 @@ class _DeviceRunner:
             part_mask=np.empty(len(u), dtype=np.int64),
             cache_score=np.zeros((rows, n_nodes)), cache_dev=np.zeros((rows, n_nodes), dtype=np.int64),
             cache_ver=np.zeros((rows, n_nodes), dtype=np.int64), cache_owner=np.zeros(rows, dtype=np.int64),
-            timeline=np.zeros((n_rows, 3)), tl_rows=np.zeros(1, dtype=np.int64), out_gpu=np.zeros(2))
+            timeline=np.zeros((n_rows, 3)), tl_rows=np.zeros(1, dtype=np.int64), out_gpu=np.zeros(3))
 
     def _trigger_instants(self, k: int, n_t: int) -> int:
         """A bound on the instants that only the automation rules make (periodic times, drift crossings)."""
@@ -278,7 +278,7 @@ class _Outputs:
             self.elastic = _ElasticOutputs(batch, cluster, n_t, n_r, self.n_pools)
         self.dev = dev   # MODEL.md 12: the run places on devices
         self.record = record
-        self.gpu = np.zeros((n_r, 2))   # time integrals of free and fragmented GPUs
+        self.gpu = np.zeros((n_r, 3))   # time integrals of free, fragmented and (elastic) up nodes' GPUs
         self.parts = [None] * n_r   # per replication: (slot_ptr, part_node, part_mask)
         self.timelines = [None] * n_r
 
@@ -327,17 +327,28 @@ class _Outputs:
             # one compiled variant for every device run: every optional argument but the elastic ones
             from .engine.elastic import no_custom_autoscaler
 
+            el, scalefn = None, no_custom_autoscaler
+            if self.elastic is not None:
+                # MODEL.md 12.12: devices on an elastic cluster
+                scalefn, spot, rows = self.elastic.setup(k, cfg, horizon)
             while True:
                 dv = self.dev.run_arrays(self.wa, k, task_shape, rules is not None, self.record)
+                if self.elastic is not None:
+                    el = self.elastic.arrays(k, cfg, horizon, rows, spot)
                 if series is not None:
                     for a in series[1:]:
                         a[...] = 0.0
                 self.alloc[k] = 0.0
-                run_replication_nb(*args, None, no_custom_autoscaler,
+                run_replication_nb(*args, el, scalefn,
                                    series if series is not None else _no_series(self.n_pools), dv)
-                if self.ext[k, 0] != RUN_NEED_TIMELINE_ROWS:
+                if self.ext[k, 0] == RUN_NEED_TIMELINE_ROWS:
+                    self.dev.timeline_rows = 2 * int(dv.tl_rows[0])
+                elif self.ext[k, 0] == RUN_NEED_NODE_ROWS:
+                    rows = 4 * int(el.node_rows[0])
+                else:
                     break
-                self.dev.timeline_rows = 2 * int(dv.tl_rows[0])
+            if self.elastic is not None:
+                self.elastic.keep(k, el)
             self.gpu[k] = dv.out_gpu
             self.parts[k] = (dv.slot_ptr, dv.part_node, dv.part_mask)
             if self.record:
@@ -468,8 +479,8 @@ class _ElasticOutputs:
             out_pool=np.zeros((n_q, 2)),
         )
 
-    def run(self, k: int, args: tuple, cfg, horizon: float, series) -> None:
-        """Run replication k; again with a longer node timeline while it runs out of rows."""
+    def setup(self, k: int, cfg, horizon: float):
+        """(custom autoscaler function, spot times, node timeline rows) of replication k."""
         from .autoscalers import autoscaler_from
         from .engine.elastic import no_custom_autoscaler
         from .spot import cluster_spot_times
@@ -478,7 +489,18 @@ class _ElasticOutputs:
         scalefn = scaler.compiled() if scaler.kind == "custom" else no_custom_autoscaler
         replication = int(self.batch.replications[k])
         spot = cluster_spot_times(self.cluster, cfg.seed, replication, horizon)
-        rows = 4 * self.n_slots + len(spot.times) + 64
+        return scalefn, spot, 4 * self.n_slots + len(spot.times) + 64
+
+    def keep(self, k: int, el: ElasticArrays) -> None:
+        """Keep replication k's counters, billed and up seconds and node timeline."""
+        n = int(el.node_rows[0])
+        self.counts[k] = el.out_counts
+        self.pool_seconds[k] = el.out_pool
+        self.timelines[k] = (el.node_time[:n].copy(), el.node_code[:n].copy())
+
+    def run(self, k: int, args: tuple, cfg, horizon: float, series) -> None:
+        """Run replication k; again with a longer node timeline while it runs out of rows."""
+        scalefn, spot, rows = self.setup(k, cfg, horizon)
         alloc, ext = args[25], args[27]
         while True:
             el = self.arrays(k, cfg, horizon, rows, spot)
@@ -489,10 +511,7 @@ class _ElasticOutputs:
             if ext[k, 0] != RUN_NEED_NODE_ROWS:
                 break
             rows = 4 * int(el.node_rows[0])
-        n = int(el.node_rows[0])
-        self.counts[k] = el.out_counts
-        self.pool_seconds[k] = el.out_pool
-        self.timelines[k] = (el.node_time[:n].copy(), el.node_code[:n].copy())
+        self.keep(k, el)
 
     def output(self) -> dict:
         return {"counts": self.counts, "pool_seconds": self.pool_seconds, "timelines": self.timelines}
@@ -705,7 +724,8 @@ def simulate(
         other than ``count``, or a spot pool); the summary then has the columns
         of MODEL.md 11.6 (cost, node_hours_<pool>, ...), ``Results.nodes`` the
         node timeline and the task records a ``restarts`` column. An elastic
-        run with an autoscaler or a spot pool needs a horizon.
+        run with an autoscaler or a spot pool needs a horizon. On devices
+        (MODEL.md 12.12) every autoscaler but ``"reactive"`` (refused) runs.
     series_bin : float, optional
         Keep binned time series of this width in seconds (MODEL.md 13) in
         ``Results.series``; needs a horizon.
@@ -764,6 +784,11 @@ def simulate(
                     max_triggered=int(max_triggered), autoscaler=_autoscaler(autoscaler, cluster),
                     series_bin=None if series_bin is None else float(series_bin), ties=str(ties),
                     target=None if target is None else _target_frame(target), devices=use_devices)
+    if use_devices and cluster.is_elastic and cfg.autoscaler.kind == "reactive":
+        raise ValueError("the reactive autoscaler (MODEL.md 11.4) with GPUs as devices (MODEL.md 12) is not "
+                         "modelled: its walk and scale-up options are defined on pooled capacity only; use "
+                         "the target_utilization, schedule or custom autoscaler, or whole-GPU requests with "
+                         "devices=False (MODEL.md 12.12)")
     if cfg.lifecycle:
         check_rules(_rule_tables(workload), cfg.horizon)
     if cluster.is_elastic and cfg.horizon is None and (cfg.autoscaler.kind != "static"
@@ -847,10 +872,6 @@ def _resolve_devices(workload, placement: str, ties: str, devices) -> bool:
 
 def _check_device_run(workload, cluster: Cluster, target) -> None:
     """Before anything runs: the cluster's devices (MODEL.md 12.1) and a trace's requests (12.2)."""
-    if cluster.is_elastic:
-        raise ValueError("GPUs as devices (MODEL.md 12) on an elastic cluster (MODEL.md 11) are not "
-                         "supported yet: use static pools, or whole-GPU requests with first_fit, best_fit "
-                         "or worst_fit")
     dc = _device_cluster(cluster)
     if isinstance(workload, Trace):
         from .devices import check_device_fits, task_requests

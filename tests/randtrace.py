@@ -141,3 +141,23 @@ def _device_request(rng, pools, models, fractions, specs, max_replicas) -> dict:
         if room >= replicas:
             return {"cpu": cpu, "gpu": gpu, "mem_gb": mem, "gpu_spec": spec if spec is not None else "",
                     "replicas": replicas}
+
+
+def random_elastic_device_trace(rng: np.random.Generator, n_tasks: tuple = (15, 40)):
+    """A ``random_device_trace`` on an elastic cluster (MODEL.md 11, 12.12): every pool gets
+    0-2 more slots, a start count between 0 and its slots (at least 1 where min_count is 1),
+    boot times, billing minimums, and half the pools are spot with an interruption every few
+    seconds, so that interruptions stop gangs, new instances come up and autoscalers act
+    within a short horizon. Every task still fits ``replicas`` empty slots (more slots than
+    the static trace's nodes)."""
+    pl, ts, cl = random_device_trace(rng, n_tasks=n_tasks, max_count=2)
+    cl["min_count"] = 0
+    cl["max_count"] = cl["count"] + rng.integers(0, 3, len(cl))
+    cl["count"] = [int(rng.integers(0, m + 1)) for m in cl["max_count"]]
+    keep = rng.random(len(cl)) < 0.5
+    cl["min_count"] = np.where(keep, np.minimum(1, cl["count"]), 0)
+    cl["boot_time"] = rng.choice([0.0, 1.0, 2.5], len(cl))
+    cl["billing_minimum"] = rng.choice([0.0, 3.0], len(cl))
+    cl["spot"] = rng.random(len(cl)) < 0.5
+    cl["interruptions_per_day"] = np.where(cl["spot"], 86400.0 / rng.choice([4.0, 10.0]), 0.0)
+    return pl, ts, cl

@@ -519,7 +519,7 @@ AUTOSCALERS = [
 
 def elastic_trace(rng):
     pl, ts, cl = random_trace(rng, n_pipelines=int(rng.integers(4, 14)))
-    # whole GPUs: GPUs as devices (MODEL.md 12) are not modelled on elastic clusters (12.12)
+    # whole GPUs: the pooled path (GPUs as devices on elastic clusters: test_devices_elastic_oracle.py)
     cl["gpu"] = np.ceil(cl["gpu"])
     ts["gpu"] = np.ceil(ts["gpu"])
     cl["min_count"] = 0

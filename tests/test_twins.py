@@ -544,3 +544,35 @@ with open({str(tmp_path / "out.pkl")!r}, "wb") as f:
         _assert_same_frame(compiled.summary, summ)
         pd.testing.assert_frame_equal(compiled.devices, devs, check_exact=True)
         pd.testing.assert_frame_equal(compiled.gpu_timeline, tl, check_exact=True)
+
+
+# --------------------------------------------------------------------------- devices on elastic clusters (MODEL.md 12.12)
+ELASTIC_DEVICE_CASES = [(0, 0, "fgd", "index"), (1, 1, "gpu_packing", "random"), (2, 2, "best_fit", "index"),
+                        (3, 0, "gpu_clustering", "random")]
+
+
+def _simulate_elastic_devices(seed, scaler, placement, ties):
+    """A random device trace on elastic and spot pools (interrupted gangs, new instances), with the
+    node timeline, the device records and the GPU timeline."""
+    from randtrace import random_elastic_device_trace
+    from test_devices_elastic_oracle import AUTOSCALERS
+    from test_elastic_oracle import engine_autoscaler
+
+    rng = np.random.default_rng([seed, 1215])
+    pipelines, tasks, cluster = random_elastic_device_trace(rng)
+    return fps.simulate(fps.Trace.from_frames(pipelines, tasks), fps.Cluster(cluster), placement=placement,
+                        ties=ties, seed=seed, policy=("fifo", "srpt", "sjf", "priority")[seed % 4],
+                        autoscaler=engine_autoscaler(AUTOSCALERS[scaler]), horizon=30.0, replications=2,
+                        record_tasks=True, threads=1, progress=False)
+
+
+def test_whole_engine_in_python_elastic_on_devices(python_engine):
+    compiled = [_simulate_elastic_devices(*case) for case in ELASTIC_DEVICE_CASES]
+    assert sum(int(r.summary["interruptions"].sum()) for r in compiled) > 0
+    python_engine()
+    assert not isinstance(engine_devices.sync_slots_nb, CPUDispatcher)
+    for case, c in zip(ELASTIC_DEVICE_CASES, compiled):
+        p = _simulate_elastic_devices(*case)
+        _assert_same_devices(c, p)
+        _assert_same_frame(c.summary, p.summary)
+        pd.testing.assert_frame_equal(c.nodes, p.nodes, check_exact=True)

@@ -51,6 +51,7 @@ from numba import njit
 
 from .constants import (
     FIT_TOL,
+    NODE_UP,
     PLACEMENT_BEST_FIT,
     PLACEMENT_DOT_PRODUCT,
     PLACEMENT_FGD,
@@ -808,3 +809,72 @@ def release_parts_nb(st, tg, sc, part_node, part_mask, slot0, reps, c, g, m):
         n = part_node[slot0 + j]
         release_nb(st, n, part_mask[slot0 + j], c, g, m, sc.buf)
         update_frag_nb(st, tg, n, sc.buf, sc.buf2)
+
+
+# ----------------------------------------------------------------------- elastic clusters (MODEL.md 12.12)
+
+@njit(cache=True, error_model="numpy")
+def gpu_totals_up_nb(st, state):
+    """(free GPUs, fragmented GPUs, GPUs) of the up nodes of an elastic cluster, summed in node
+    index order (MODEL.md 12.12). ``state : int64[N]`` -- each slot's state (``NODE_UP``...)."""
+    f = 0.0
+    fr = 0.0
+    up = 0.0
+    for n in range(st.cap.shape[0]):
+        if state[n] == NODE_UP:
+            f += st.free[n, 1]
+            fr += st.node_frag[n]
+            up += float(st.n_dev[n])
+    return f, fr, up
+
+
+@njit(cache=True, error_model="numpy")
+def part_fits_empty_nb(st, n, c, g, m, sp):
+    """Does a part (c, g, m, spec sp) fit node ``n`` when it is empty (MODEL.md 12.2, 12.3)?"""
+    if sp >= 0 and not spec_allows_nb(st.spec_ok, sp, st.node_model[n]):
+        return False
+    if st.cap[n, 0] < c - FIT_TOL or st.cap[n, 2] < m - FIT_TOL:
+        return False
+    if g <= 0.0:
+        return True
+    if g < 1.0:
+        return st.n_dev[n] >= 1
+    return st.n_dev[n] >= int(g)
+
+
+@njit(cache=True, error_model="numpy")
+def sync_slots_nb(st, tg, sc, state, inst, dev_inst):
+    """Bring the device state of an elastic cluster's slots in line with their instances (MODEL.md 12.12).
+
+    A slot whose instance came up since the last call (``inst[n]``, the instance's
+    row, differs from ``dev_inst[n]``) gets every device wholly free and no GPU part;
+    a slot that is no longer up takes no part (its free capacity is -1, set by
+    ``elastic.release_node_nb``). Either way the node's version changes, so that
+    cached scores are recomputed. Returns whether any slot changed.
+
+    ``state``, ``inst``, ``dev_inst`` : int64[N] (``dev_inst`` -1 for a slot not up).
+    """
+    changed = False
+    for n in range(st.cap.shape[0]):
+        if state[n] == NODE_UP:
+            if dev_inst[n] != inst[n]:
+                nd = st.n_dev[n]
+                st.free[n, 0] = st.cap[n, 0]
+                st.free[n, 1] = float(nd)
+                st.free[n, 2] = st.cap[n, 2]
+                for d in range(st.dev_free.shape[1]):
+                    st.dev_free[n, d] = 1.0 if d < nd else 0.0
+                for k in range(st.node_cls.shape[1]):
+                    st.node_cls[n, k] = 0
+                st.whole_free[n] = nd
+                st.max_share[n] = 1.0 if nd > 0 else 0.0
+                update_frag_nb(st, tg, n, sc.buf, sc.buf2)
+                st.node_ver[n] += 1
+                dev_inst[n] = inst[n]
+                changed = True
+        elif dev_inst[n] >= 0:
+            dev_inst[n] = -1
+            st.node_frag[n] = 0.0
+            st.node_ver[n] += 1
+            changed = True
+    return changed

@@ -362,7 +362,7 @@ def auto_dimension_nb(capacity, n, resource):
 @njit(cache=True, error_model="numpy")
 def tick_nb(now, order, n_order, t0, task_shape, shape_req, placement, warmup, horizon, pool_start, capacity,
             free, state, boot_end, idle_since, running, inst, req_time, up_time, pool_req, pool_up, node_pool,
-            blocked_at, rec_time, rec_value, rec_lo, rec_n, el, scalefn):
+            blocked_at, rec_time, rec_value, rec_lo, rec_n, empty_fit, el, scalefn):
     """One autoscaler tick at ``now`` (MODEL.md 11.4).
 
     Parameters
@@ -373,6 +373,9 @@ def tick_nb(now, order, n_order, t0, task_shape, shape_req, placement, warmup, h
     rec_time, rec_value : float64[Q, ticks], int64[Q, ticks]
         target_utilization's recommendations; ``rec_lo[q]``, ``rec_n[q]`` the
         first in its stabilization window and how many there are (int64[Q]).
+    empty_fit : bool[S, Q]
+        Whether a task of request shape s fits an empty node of pool q (MODEL.md 4,
+        or 12.3 on devices): custom's ready count.
     scalefn : FunctionType(CUSTOM_AUTOSCALER_SIGNATURE) or None
     """
     kind = el.kind[0]
@@ -434,7 +437,7 @@ def tick_nb(now, order, n_order, t0, task_shape, shape_req, placement, warmup, h
                 if pool_start[q + 1] > pool_start[q]:
                     a = pool_start[q]
                     for x in range(n_order):
-                        if _fits_row(capacity, a, shape_req, task_shape[t0 + order[x]]):
+                        if empty_fit[task_shape[t0 + order[x]], q]:
                             n_fit += 1
                     u = utilization_nb(q, auto_dimension_nb(capacity, a, RESOURCE_AUTO), pool_start, capacity,
                                        free, state, pool_req)

@@ -52,7 +52,10 @@ releases every part, and the free and fragmented GPUs after each instant are
 written to the timeline and integrated. The shapes of the ready queues are refined
 by GPU-model spec and replicas, so a shape still holds one request; the skip of a
 blocked shape across passes holds for single parts only (a gang that did not fit
-may have fitted some nodes).
+may have fitted some nodes). On an elastic cluster too (MODEL.md 12.12): a slot's
+devices are reset when a new instance comes up (``devices.sync_slots_nb``), an
+interruption stops every gang with a part on the node (its other parts released
+at once), and the GPU totals and their integrals count the up nodes only.
 """
 import numpy as np
 from numba import cfunc, njit, types
@@ -129,7 +132,19 @@ from .elastic import (
     tick_nb,
 )
 from .lifecycle import close_segment_nb, crossing_time_nb, deployed_accuracy_nb, first_periodic_index_nb
-from .devices import fits_any_nb, gpu_totals_nb, init_frag_nb, init_state_nb, place_gang_nb, release_parts_nb
+from .devices import (
+    fits_any_nb,
+    gpu_totals_nb,
+    gpu_totals_up_nb,
+    init_frag_nb,
+    init_state_nb,
+    part_fits_empty_nb,
+    place_gang_nb,
+    release_nb,
+    release_parts_nb,
+    sync_slots_nb,
+    update_frag_nb,
+)
 from .series import series_accumulate_nb, series_count_nb
 
 # Signature of a custom policy key (MODEL.md 5): the kernel calls it through a
@@ -735,6 +750,9 @@ def run_replication_nb(
         had_instant = False  # an instant was applied whose timeline row is not written yet
         area_free = 0.0
         area_frag = 0.0
+        cur_up = 0.0  # (elastic runs) GPUs of the up nodes, and its time integral (MODEL.md 12.12)
+        area_up = 0.0
+        gpu_t = 0.0  # (elastic runs) the last event instant: the GPU state is constant since
         n_log = max(n_t, u.shape[0])  # every part of every task may be freed once
     free_log = np.empty(n_log + 1, dtype=np.int64)
     log_len = 0
@@ -820,6 +838,24 @@ def run_replication_nb(
         order = np.empty(n_t, dtype=np.int64)  # the ready tasks in pass order, for a tick
         victims = np.empty(0, dtype=np.int64)
         touched_el = np.zeros(n_p, dtype=np.bool_)  # pipelines whose srpt remaining work rose
+        # custom's ready count: does a task of shape s fit an empty node of pool q (MODEL.md 11.4, 12.12)
+        empty_fit = np.zeros((shape_req.shape[0], n_pools), dtype=np.bool_)
+        for q in range(n_pools):
+            if pool_start[q + 1] > pool_start[q]:
+                a = pool_start[q]
+                for s in range(shape_req.shape[0]):
+                    if dv is not None:
+                        empty_fit[s, q] = part_fits_empty_nb(dst, a, shape_req[s, 0], shape_req[s, 1],
+                                                             shape_req[s, 2], dv_spec[s])
+                    else:
+                        empty_fit[s, q] = (capacity[a, 0] >= shape_req[s, 0] - FIT_TOL
+                                           and capacity[a, 1] >= shape_req[s, 1] - FIT_TOL
+                                           and capacity[a, 2] >= shape_req[s, 2] - FIT_TOL)
+        if dv is not None:
+            # the devices of the slots' instances; the GPU totals count up nodes only (MODEL.md 12.12)
+            dev_inst = np.zeros(n_nodes, dtype=np.int64) - 1
+            sync_slots_nb(dst, tg, dsc, state, inst, dev_inst)
+            cur_free, cur_frag, cur_up = gpu_totals_up_nb(dst, state)
 
     if series is not None:
         if lc is None:
@@ -854,7 +890,10 @@ def run_replication_nb(
         if dv is not None:
             # the GPU state after the last instant's pass: its timeline row (MODEL.md 12.9)
             if dirty:
-                cur_free, cur_frag = gpu_totals_nb(dst)
+                if el is not None:
+                    cur_free, cur_frag, cur_up = gpu_totals_up_nb(dst, state)
+                else:
+                    cur_free, cur_frag = gpu_totals_nb(dst)
                 dirty = False
             if had_instant:
                 if tl_n < tl_cap:
@@ -870,10 +909,11 @@ def run_replication_nb(
         # time averages over [warmup, end]: the state is constant since last_t
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
         if dv is not None:
-            lo = max(last_t, warmup)
-            if now > lo:
-                area_free += cur_free * (now - lo)
-                area_frag += cur_frag * (now - lo)
+            if el is None:
+                lo = max(last_t, warmup)
+                if now > lo:
+                    area_free += cur_free * (now - lo)
+                    area_frag += cur_frag * (now - lo)
             had_instant = True
         if series is not None:
             if lc is not None:
@@ -904,6 +944,10 @@ def run_replication_nb(
                     n = part_node[slot0 + j]
                     for d in range(3):
                         pool_alloc[node_pool[n], d] -= shape_req[sg, d]
+                    if el is not None:
+                        running[n] -= 1
+                        if running[n] == 0:
+                            idle_since[n] = now
                     free_log[log_len] = n
                     log_len += 1
                 dirty = True
@@ -995,7 +1039,14 @@ def run_replication_nb(
                     n_v = 0
                     for e in range(ev_size):
                         j = ev_task[e]
-                        if (out_node[t0 + j] == n and out_status[t0 + j] == STATUS_UNFINISHED
+                        on_n = out_node[t0 + j] == n
+                        if dv is not None:
+                            # a gang with a part on n (MODEL.md 12.12)
+                            on_n = False
+                            for x in range(slot_ptr[j], slot_ptr[j + 1]):
+                                if part_node[x] == n:
+                                    on_n = True
+                        if (on_n and out_status[t0 + j] == STATUS_UNFINISHED
                                 and run_end[j] == ev_time[e]):
                             v = n_v
                             while v > 0 and victims[v - 1] > j:
@@ -1003,14 +1054,48 @@ def run_replication_nb(
                                 v -= 1
                             victims[v] = j
                             n_v += 1
+                    # an earlier, interrupted attempt of a task may have ended at the very time of its
+                    # current one: its stale heap entry then passes the test above too (once per task)
+                    n_u = 0
+                    for x2 in range(n_v):
+                        if n_u == 0 or victims[x2] != victims[n_u - 1]:
+                            victims[n_u] = victims[x2]
+                            n_u += 1
+                    n_v = n_u
                     q = node_pool[n]
                     for x2 in range(n_v):
                         j = victims[x2]
                         g = t0 + j
                         sg = task_shape[g]
-                        for d in range(3):
-                            pool_alloc[q, d] -= shape_req[sg, d]
-                        progress = (now - out_start[g]) * speed[n]
+                        v_run = speed[n]
+                        if dv is not None:
+                            # the whole gang stops: its parts on the other nodes are released now, in
+                            # part order; a node this leaves empty is idle since now (MODEL.md 12.12)
+                            slot0 = slot_ptr[j]
+                            v_run = speed[part_node[slot0]]
+                            for x in range(slot0, slot_ptr[j + 1]):
+                                pn = part_node[x]
+                                if speed[pn] < v_run:
+                                    v_run = speed[pn]
+                                for d in range(3):
+                                    pool_alloc[node_pool[pn], d] -= shape_req[sg, d]
+                                if pn != n:
+                                    release_nb(dst, pn, part_mask[x], shape_req[sg, 0], shape_req[sg, 1],
+                                               shape_req[sg, 2], dsc.buf)
+                                    update_frag_nb(dst, tg, pn, dsc.buf, dsc.buf2)
+                                    running[pn] -= 1
+                                    if running[pn] == 0:
+                                        idle_since[pn] = now
+                                if dsc.excl[pn] == slot0:
+                                    dsc.excl[pn] = -1  # the next attempt may use the node again
+                            dirty = True
+                            # the other nodes gained capacity outside the free log
+                            for s2 in range(blocked_at.shape[0]):
+                                blocked_at[s2] = -1
+                        else:
+                            for d in range(3):
+                                pool_alloc[q, d] -= shape_req[sg, d]
+                        progress = (now - out_start[g]) * v_run
                         saved = checkpointed_work_nb(progress, work[j], el.checkpoint[g])
                         work[j] = work[j] - saved
                         if now >= warmup:
@@ -1094,6 +1179,10 @@ def run_replication_nb(
                         up_time[n] = now
                         node_up_nb(n, now, capacity, free, state, idle_since, inst, pool_up, node_pool, blocked_at, el)
                 t_boot = next_boot_nb(state, boot_end)
+            if dv is not None:
+                # slots released or come up at this instant: their devices (MODEL.md 12.12)
+                if sync_slots_nb(dst, tg, dsc, state, inst, dev_inst):
+                    dirty = True
 
         # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
         if rules is not None:
@@ -1177,7 +1266,11 @@ def run_replication_nb(
                 sort_tasks_nb(order, n_order, key, ready)
                 tick_nb(now, order, n_order, t0, task_shape, shape_req, placement, warmup, horizon, pool_start,
                         capacity, free, state, boot_end, idle_since, running, inst, req_time, up_time, pool_req,
-                        pool_up, node_pool, blocked_at, rec_time, rec_value, rec_lo, rec_n, el, scalefn)
+                        pool_up, node_pool, blocked_at, rec_time, rec_value, rec_lo, rec_n, empty_fit, el,
+                        scalefn)
+                if dv is not None:
+                    if sync_slots_nb(dst, tg, dsc, state, inst, dev_inst):
+                        dirty = True
                 k_tick += 1
                 t_tick = k_tick * interval
                 t_boot = next_boot_nb(state, boot_end)
@@ -1222,7 +1315,19 @@ def run_replication_nb(
         # 4. one scheduling pass
         if el is not None:
             if not instant_event:
+                if dv is not None:
+                    had_instant = False  # no event: no row of the GPU timeline (the state did not change)
                 continue  # only interruption times of slots that were not up: no event, no pass
+            if dv is not None:
+                # the GPU integrals over the intervals between event instants (an instant with no
+                # event does not split them: the oracle's sums, bit for bit). cur_* are still the
+                # state since gpu_t: they are recomputed at the top of the loop.
+                lo = max(gpu_t, warmup)
+                if now > lo:
+                    area_free += cur_free * (now - lo)
+                    area_frag += cur_frag * (now - lo)
+                    area_up += cur_up * (now - lo)
+                gpu_t = now
         if n_ready == 0:
             continue
         n_passes += 1
@@ -1363,7 +1468,11 @@ def run_replication_nb(
                 # an attempt runs for the task's remaining work (its duration unless interrupted)
                 t_end = now + work[i] / v_run
                 run_end[i] = t_end
-                running[node] += 1
+                if dv is not None:
+                    for j in range(reps):
+                        running[dsc.gang_node[j]] += 1
+                else:
+                    running[node] += 1
                 ev_size = ev_push(ev_time, ev_task, ev_size, t_end, i)
             else:
                 ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / v_run, i)
@@ -1408,9 +1517,13 @@ def run_replication_nb(
         end = horizon
         if dv is not None:
             lo = max(last_t, warmup)
+            if el is not None:
+                lo = max(gpu_t, warmup)
             if horizon > lo:
                 area_free += cur_free * (horizon - lo)
                 area_frag += cur_frag * (horizon - lo)
+                if el is not None:
+                    area_up += cur_up * (horizon - lo)
         if series is not None:
             if lc is not None:
                 series_accumulate_nb(series, pool_alloc, ser_up, n_ready, a0, td, drift, last_t, horizon)
@@ -1431,6 +1544,8 @@ def run_replication_nb(
     if dv is not None:
         dv.out_gpu[0] = area_free
         dv.out_gpu[1] = area_frag
+        if el is not None:
+            dv.out_gpu[2] = area_up
         dv.tl_rows[0] = tl_n
         if tl_n > tl_cap and tl_cap > 0:
             out_ext[k, 0] = RUN_NEED_TIMELINE_ROWS
