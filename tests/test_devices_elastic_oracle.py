@@ -16,7 +16,7 @@ import fastpipesim as fps
 from benchmarks.simpy_model import DEVICE_PLACEMENTS, simulate_simpy
 from randtrace import random_elastic_device_trace
 from test_devices_oracle import assert_same_devices
-from test_elastic_oracle import NODE_COLUMNS, OUTPUTS, engine_autoscaler
+from test_elastic_oracle import OUTPUTS, assert_same_elastic, engine_autoscaler
 from test_oracle import assert_same_schedule
 
 pytestmark = pytest.mark.crosspath
@@ -46,23 +46,8 @@ def compare(pl, ts, cl, autoscaler, seed, policy, placement, ties, backfill, war
                          horizon=HORIZON, warmup=warmup, seed=seed, autoscaler=autoscaler, devices=True)
     label = f"seed {seed} {_ids(autoscaler)} {policy}/{placement}/ties={ties}/backfill={backfill}/warmup={warmup}"
     assert_same_schedule(res.tasks, ref.tasks, label)
-    a = res.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
-    b = ref.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
-    assert (a == b).all(), label
     assert_same_devices(res, ref, label)
-    got, want = res.nodes.drop(columns="replication"), ref.nodes
-    assert len(got) == len(want), (label, got, want)
-    for c in NODE_COLUMNS:
-        x, y = got[c].to_numpy(), want[c].to_numpy()
-        if c in ("requested", "up", "released"):
-            ok = np.array_equal(x.astype(float), y.astype(float), equal_nan=True)
-        else:
-            ok = [str(u) for u in x] == [str(v) for v in y]
-        assert ok, (label, c, got, want)
-    row = res.summary.iloc[0]
-    for k in OUTPUTS:
-        assert row[k] == ref.elastic[k], (label, k, row[k], ref.elastic[k])
-    assert row["events"] == ref.n_events, label
+    assert_same_elastic(res, ref, cl, label)
     return res, ref
 
 

@@ -53,6 +53,13 @@ def compare(pl, ts, cl, autoscaler, seed, policy, placement, warmup=0.0, backfil
                          warmup=warmup, seed=seed, autoscaler=autoscaler)
     label = f"seed {seed} {_ids(autoscaler)} {policy}/{placement}"
     assert_same_schedule(res.tasks, ref.tasks, label)
+    assert_same_elastic(res, ref, cl, label)
+    return res, ref
+
+
+def assert_same_elastic(res, ref, cl, label):
+    """Restarts of every task, the node timeline, the MODEL.md 11.6 outputs (per pool too) and
+    the event count of one engine run and its oracle run, exactly."""
     a = res.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
     b = ref.tasks.sort_values(["pipeline_id", "task"])["restarts"].to_numpy()
     assert (a == b).all(), label
@@ -73,7 +80,6 @@ def compare(pl, ts, cl, autoscaler, seed, policy, placement, warmup=0.0, backfil
         for k in (f"node_hours_{q}", f"nodes_up_mean_{q}"):
             assert row[k] == ref.elastic[k] or (math.isnan(row[k]) and math.isnan(ref.elastic[k])), (label, k)
     assert row["events"] == ref.n_events, label
-    return res, ref
 
 
 def check_many(autoscaler, seeds):

@@ -236,19 +236,26 @@ def refresh_node_nb(st, n, buf):
 
 
 @njit(cache=True, error_model="numpy")
+def empty_node_nb(st, n):
+    """Node ``n`` of ``st`` empty: its capacity free, every device wholly free, no GPU part
+    (its fragmentation and version are the caller's)."""
+    nd = st.n_dev[n]
+    st.free[n, 0] = st.cap[n, 0]
+    st.free[n, 1] = float(nd)
+    st.free[n, 2] = st.cap[n, 2]
+    for d in range(st.dev_free.shape[1]):
+        st.dev_free[n, d] = 1.0 if d < nd else 0.0
+    for k in range(st.node_cls.shape[1]):
+        st.node_cls[n, k] = 0
+    st.whole_free[n] = nd
+    st.max_share[n] = 1.0 if nd > 0 else 0.0
+
+
+@njit(cache=True, error_model="numpy")
 def init_state_nb(st):
     """Empty the cluster of ``st``: every device wholly free, nothing running, fragmentation 0."""
     for n in range(st.cap.shape[0]):
-        nd = st.n_dev[n]
-        st.free[n, 0] = st.cap[n, 0]
-        st.free[n, 1] = float(nd)
-        st.free[n, 2] = st.cap[n, 2]
-        for d in range(st.dev_free.shape[1]):
-            st.dev_free[n, d] = 1.0 if d < nd else 0.0
-        for k in range(st.node_cls.shape[1]):
-            st.node_cls[n, k] = 0
-        st.whole_free[n] = nd
-        st.max_share[n] = 1.0 if nd > 0 else 0.0
+        empty_node_nb(st, n)
         st.node_frag[n] = 0.0
         st.node_ver[n] += 1
 
@@ -858,16 +865,7 @@ def sync_slots_nb(st, tg, sc, state, inst, dev_inst):
     for n in range(st.cap.shape[0]):
         if state[n] == NODE_UP:
             if dev_inst[n] != inst[n]:
-                nd = st.n_dev[n]
-                st.free[n, 0] = st.cap[n, 0]
-                st.free[n, 1] = float(nd)
-                st.free[n, 2] = st.cap[n, 2]
-                for d in range(st.dev_free.shape[1]):
-                    st.dev_free[n, d] = 1.0 if d < nd else 0.0
-                for k in range(st.node_cls.shape[1]):
-                    st.node_cls[n, k] = 0
-                st.whole_free[n] = nd
-                st.max_share[n] = 1.0 if nd > 0 else 0.0
+                empty_node_nb(st, n)
                 update_frag_nb(st, tg, n, sc.buf, sc.buf2)
                 st.node_ver[n] += 1
                 dev_inst[n] = inst[n]
