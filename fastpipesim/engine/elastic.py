@@ -292,7 +292,9 @@ def sort_tasks_nb(items, n, key, ready):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _fits_row(free, n, req, s):
-    return free[n, 0] >= req[s, 0] - FIT_TOL and free[n, 1] >= req[s, 1] - FIT_TOL and free[n, 2] >= req[s, 2] - FIT_TOL
+    out = free[n, 0] >= req[s, 0] - FIT_TOL and free[n, 1] >= req[s, 1] - FIT_TOL and free[n, 2] >= req[s, 2] - FIT_TOL
+    free, req  # keep-alive (heaps.py)
+    return out
 
 
 @njit(cache=True, error_model="numpy")

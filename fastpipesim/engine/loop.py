@@ -179,11 +179,13 @@ def __getattr__(name):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _fits(free, n, shape_req, s):
-    return (
+    out = (
         free[n, 0] >= shape_req[s, 0] - FIT_TOL
         and free[n, 1] >= shape_req[s, 1] - FIT_TOL
         and free[n, 2] >= shape_req[s, 2] - FIT_TOL
     )
+    free, shape_req  # keep-alive (heaps.py)
+    return out
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -193,6 +195,7 @@ def _score(free, capacity, n, shape_req, s):
         c = capacity[n, d]
         if c > 0.0:
             sc += (free[n, d] - shape_req[s, d]) / c
+    free, capacity, shape_req  # keep-alive (heaps.py)
     return sc
 
 
@@ -228,6 +231,7 @@ def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, 
     best = -1
     best_score = 0.0
     if c0 < 0:
+        first = False  # first fit found its node: stop (one exit, see heaps.py on keep-alive lines)
         for q in range(pool_start.shape[0] - 1):
             a = pool_start[q]
             b = pool_start[q + 1]
@@ -236,29 +240,36 @@ def find_node_nb(free, capacity, pool_start, shape_req, s, placement, cand, c0, 
             for n in range(a, b):
                 if _fits(free, n, shape_req, s):
                     if placement == PLACEMENT_FIRST_FIT:
-                        return n
+                        best = n
+                        first = True
+                        break
                     sc = _score(free, capacity, n, shape_req, s)
                     if best < 0 or _better(placement, sc, best_score, n, best):
                         best = n
                         best_score = sc
-        return best
-    for k in range(c0, c1):
-        n = cand[k]
-        if _fits(free, n, shape_req, s):
-            if placement == PLACEMENT_FIRST_FIT:
-                if best < 0 or n < best:
+            if first:
+                break
+    else:
+        for k in range(c0, c1):
+            n = cand[k]
+            if _fits(free, n, shape_req, s):
+                if placement == PLACEMENT_FIRST_FIT:
+                    if best < 0 or n < best:
+                        best = n
+                    continue
+                sc = _score(free, capacity, n, shape_req, s)
+                if best < 0 or _better(placement, sc, best_score, n, best):
                     best = n
-                continue
-            sc = _score(free, capacity, n, shape_req, s)
-            if best < 0 or _better(placement, sc, best_score, n, best):
-                best = n
-                best_score = sc
+                    best_score = sc
+    free, capacity, pool_start, shape_req, cand  # keep-alive (heaps.py)
     return best
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _shape_head_before(store, front, key, ready, s1, s2):
-    return task_before(key, ready, store[front[s1]], store[front[s2]])
+    out = task_before(key, ready, store[front[s1]], store[front[s2]])
+    store, front, key, ready  # keep-alive (heaps.py)
+    return out
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -277,31 +288,37 @@ def _merge_sift_down(mh, m, j, store, front, key, ready):
         else:
             break
     mh[j] = item
+    mh, store, front, key, ready  # keep-alive (heaps.py)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _builtin_key(policy, duration, priority, remaining, g, gp, p, now):
     """The key of task g (of pipeline gp, local p); ``remaining`` is read by srpt alone (it is empty otherwise)."""
     if policy == POLICY_FIFO:
-        return now
-    if policy == POLICY_PRIORITY:
-        return -float(priority[gp])
-    if policy == POLICY_SJF:
-        return duration[g]
-    return remaining[p]  # POLICY_SRPT
+        out = now
+    elif policy == POLICY_PRIORITY:
+        out = -float(priority[gp])
+    elif policy == POLICY_SJF:
+        out = duration[g]
+    else:
+        out = remaining[p]  # POLICY_SRPT
+    duration, priority, remaining  # keep-alive (heaps.py)
+    return out
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _accumulate(out_alloc, k, pool_alloc, last_t, warmup, t, n_ready):
     """Add the state held constant over [last_t, t], clipped to t >= warmup; returns the queue area."""
     lo = max(last_t, warmup)
-    if t <= lo:
-        return 0.0
-    dt = t - lo
-    for q in range(pool_alloc.shape[0]):
-        for d in range(3):
-            out_alloc[k, q, d] += pool_alloc[q, d] * dt
-    return n_ready * dt
+    area = 0.0
+    if t > lo:
+        dt = t - lo
+        for q in range(pool_alloc.shape[0]):
+            for d in range(3):
+                out_alloc[k, q, d] += pool_alloc[q, d] * dt
+        area = n_ready * dt
+    out_alloc, pool_alloc  # keep-alive (heaps.py)
+    return area
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -321,6 +338,8 @@ def _make_ready(j, g, gp, p, now, policy, custom, duration, priority, remaining,
         hsize[s] = rh_push(store, pos, front[s], hsize[s], j, key, ready)
     if hsize[s] == 1:
         _activate(active, s)
+    duration, priority, remaining, key, ready, out_ready  # keep-alive (heaps.py)
+    task_shape, store, pos, front, hsize, active  # keep-alive
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -332,6 +351,7 @@ def _activate(active, s):
     """
     active[0] += 1
     active[active[0]] = s
+    active  # keep-alive (heaps.py)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -342,6 +362,7 @@ def _deactivate(active, s):
             active[x] = active[n]
             break
     active[0] = n - 1
+    active  # keep-alive (heaps.py)
 
 
 @njit(cache=True, error_model="numpy")
@@ -759,9 +780,15 @@ def run_replication_nb(
     pool_alloc = np.zeros((n_pools, 3))
 
     # --- events: completions in a heap, arrivals as a sorted stream ---
-    # the heap holds the running tasks: it starts small and doubles when full (at
-    # most n_t), rather than taking 16 bytes per task of a big replication up front
-    ev_cap = min(n_t + 1, max(64, 4 * n_nodes))
+    # The heap holds one completion per running task, so n_t + 1 entries always do on a
+    # static cluster: np.empty's pages become resident only when written, so the room
+    # costs no memory the run does not use, and the arrays are assigned once (an array
+    # variable assigned again inside the loop costs two atomic reference counts at each
+    # use; see heaps.py). On an elastic cluster an interrupted attempt's completion stays
+    # in the heap until its time, so there the heap starts small and doubles when full.
+    ev_cap = n_t + 1
+    if el is not None:
+        ev_cap = min(n_t + 1, max(64, 4 * n_nodes))
     ev_time = np.empty(ev_cap)
     ev_task = np.empty(ev_cap, dtype=np.int64)
     ev_size = 0
@@ -1462,9 +1489,9 @@ def run_replication_nb(
             out_start[g] = now
             out_node[g] = node
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
-            if ev_size == ev_time.shape[0]:
-                ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
             if el is not None:
+                if ev_size == ev_time.shape[0]:
+                    ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
                 # an attempt runs for the task's remaining work (its duration unless interrupted)
                 t_end = now + work[i] / v_run
                 run_end[i] = t_end
