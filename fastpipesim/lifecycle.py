@@ -314,13 +314,56 @@ def replication_batch(batch: Batch, k: int) -> Batch:
     """Replication slot k of a batch as a batch of its own."""
     wa = batch.arrays
     p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
-    sub = select_pipelines(batch, np.arange(p0, p1), int(batch.replications[k]))
+    sub = _slice_replication(batch, k)
+    if sub is None:
+        sub = select_pipelines(batch, np.arange(p0, p1), int(batch.replications[k]))
     arrays = sub.arrays._replace(pipeline_id=wa.pipeline_id[p0:p1].copy(), submit=wa.submit[p0:p1].copy())
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=sub.task_names,
                  replications=sub.replications, shapes=sub.shapes,
                  models=None if batch.models is None else (batch.models[k],),
                  triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates,
                  checkpoint_every=sub.checkpoint_every, gpu_spec=sub.gpu_spec, replicas=sub.replicas)
+
+
+def _slice_replication(batch: Batch, k: int) -> Batch | None:
+    """``select_pipelines`` of replication slot k's pipelines, by slicing: the same arrays, without
+    gathering and sorting the edges again. None if the slot's edges are not sorted by successor
+    within each task (as ``build_arrays`` sorts them), where slicing would keep another order."""
+    wa = batch.arrays
+    p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
+    t0, t1 = int(wa.rep_task_ptr[k]), int(wa.rep_task_ptr[k + 1])
+    e0, e1 = int(wa.succ_ptr[t0]), int(wa.succ_ptr[t1])
+    succ = wa.succ[e0:e1] - t0
+    succ_ptr = wa.succ_ptr[t0:t1 + 1] - e0
+    if len(succ) > 1:
+        step_up = np.diff(succ) > 0
+        step_up[succ_ptr[1:-1][(succ_ptr[1:-1] > 0) & (succ_ptr[1:-1] < len(succ))] - 1] = True  # a new task's
+        if not step_up.all():
+            return None
+    task_ptr = wa.task_ptr[p0:p1 + 1] - t0
+    count = np.diff(task_ptr)
+    n_t = t1 - t0
+    arrays = WorkloadArrays(
+        rep_pipeline_ptr=np.array([0, p1 - p0], dtype=np.int64), rep_task_ptr=np.array([0, n_t], dtype=np.int64),
+        pipeline_id=np.full(p1 - p0, -1, dtype=np.int64), submit=np.zeros(p1 - p0),
+        model=wa.model[p0:p1].copy(), priority=wa.priority[p0:p1].copy(), task_ptr=task_ptr,
+        cand_accuracy=wa.cand_accuracy[p0:p1].copy(), cand_robustness=wa.cand_robustness[p0:p1].copy(),
+        cand_fairness=wa.cand_fairness[p0:p1].copy(), compress_loss=wa.compress_loss[p0:p1].copy(),
+        task_pipeline=np.repeat(np.arange(p1 - p0, dtype=np.int64), count),
+        task_type=wa.task_type[t0:t1].copy(), cpu=wa.cpu[t0:t1].copy(), gpu=wa.gpu[t0:t1].copy(),
+        mem=wa.mem[t0:t1].copy(), duration=wa.duration[t0:t1].copy(),
+        n_pred=np.bincount(succ, minlength=n_t).astype(np.int64), succ_ptr=succ_ptr, succ=succ)
+    shapes = None
+    if batch.shapes is not None:
+        shapes = RequestShapes(batch.shapes.task_shape[t0:t1].copy(), batch.shapes.shape_req)
+
+    def per_task(x):
+        return None if x is None else x[t0:t1].copy()
+
+    return Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names[t0:t1].copy(),
+                 replications=np.array([int(batch.replications[k])], dtype=np.int64), shapes=shapes,
+                 checkpoint_every=per_task(batch.checkpoint_every), gpu_spec=per_task(batch.gpu_spec),
+                 replicas=per_task(batch.replicas))
 
 
 def model_metrics(acc: np.ndarray, span: float) -> np.ndarray:

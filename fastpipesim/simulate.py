@@ -539,8 +539,14 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
                          "the pipelines they submit (no template)")
     replication = int(batch.replications[0])
     rows_real = pipeline_rows(table, batch.arrays.model)
+    # a generator's source can leave out what only the copies a run submits need (for_run)
+    for_run = getattr(source, "for_run", None)
+    exact = None
     while True:
-        reserve = source(counts)
+        if for_run is not None:
+            reserve, exact = for_run(counts, cfg.gates.array())
+        else:
+            reserve = source(counts)
         res_shape, res_req = request_shapes(reserve, cluster)
         if dev is not None:
             from .devices import check_batch_requests
@@ -573,6 +579,11 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         counts = more_copies(counts, used, m, float(out.rep[0, 0]), horizon, cfg.max_triggered)
     p_used, t_used = int(out.ext[0, 2]), int(out.ext[0, 3])
     final = trim(room, p_used, t_used, out.source)
+    if exact is not None and p_used > room.n_real:
+        # the submitted copies' own candidate values in place of the reserve's stand-ins
+        rob, fair = exact(out.source[room.n_real:p_used])
+        final.arrays.cand_robustness[room.n_real:] = rob
+        final.arrays.cand_fairness[room.n_real:] = fair
     out.trim(final, p_used, t_used)
     out.summarize(0, cfg)
     return out.result(final, record_tasks)
