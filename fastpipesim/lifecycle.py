@@ -181,6 +181,14 @@ def _pad(x: np.ndarray, n: int, fill) -> np.ndarray:
     return out
 
 
+def _room(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` followed by ``n`` entries left unset: the loop writes a slot's task entries when a copy
+    fills it and reads none before (untouched, the pages of a generous reserve cost nothing)."""
+    out = np.empty(len(x) + n, dtype=x.dtype)
+    out[: len(x)] = x
+    return out
+
+
 def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reserve: Batch,
               reserve_task_shape: np.ndarray, reserve_shape_req: np.ndarray, counts: np.ndarray) -> TriggerRoom:
     """Copy ``batch`` (one replication) with one empty slot per reserve pipeline, tasks and edges included.
@@ -208,15 +216,15 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
         cand_robustness=_pad(wa.cand_robustness, xp, np.nan),
         cand_fairness=_pad(wa.cand_fairness, xp, np.nan),
         compress_loss=_pad(wa.compress_loss, xp, np.nan),
-        task_pipeline=_pad(wa.task_pipeline, xt, -1),
-        task_type=_pad(wa.task_type, xt, 0),
-        cpu=_pad(wa.cpu, xt, 0.0),
-        gpu=_pad(wa.gpu, xt, 0.0),
-        mem=_pad(wa.mem, xt, 0.0),
-        duration=_pad(wa.duration, xt, 1.0),
-        n_pred=_pad(wa.n_pred, xt, 0),
-        succ_ptr=_pad(wa.succ_ptr, xt, n_e),
-        succ=_pad(wa.succ, xe, 0),
+        task_pipeline=_room(wa.task_pipeline, xt),
+        task_type=_room(wa.task_type, xt),
+        cpu=_room(wa.cpu, xt),
+        gpu=_room(wa.gpu, xt),
+        mem=_room(wa.mem, xt),
+        duration=_room(wa.duration, xt),
+        n_pred=_room(wa.n_pred, xt),
+        succ_ptr=_room(wa.succ_ptr, xt),
+        succ=_room(wa.succ, xe),
     )
     room = Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names,
                  replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered,
@@ -226,7 +234,7 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
                  replicas=None if batch.replicas is None else _pad(batch.replicas, xt, 1))
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
-    return TriggerRoom(room, _pad(main_shape, xt, 0), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
+    return TriggerRoom(room, _room(main_shape, xt), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
                        n_p)
 
 
@@ -337,14 +345,16 @@ def _slice_replication(batch: Batch, k: int) -> Batch | None:
     succ_ptr = wa.succ_ptr[t0:t1 + 1] - e0
     if len(succ) > 1:
         step_up = np.diff(succ) > 0
-        step_up[succ_ptr[1:-1][(succ_ptr[1:-1] > 0) & (succ_ptr[1:-1] < len(succ))] - 1] = True  # a new task's
+        inner = succ_ptr[1:-1]
+        step_up[inner[(inner > 0) & (inner < len(succ))] - 1] = True  # where a task's edges begin
         if not step_up.all():
             return None
     task_ptr = wa.task_ptr[p0:p1 + 1] - t0
     count = np.diff(task_ptr)
     n_t = t1 - t0
     arrays = WorkloadArrays(
-        rep_pipeline_ptr=np.array([0, p1 - p0], dtype=np.int64), rep_task_ptr=np.array([0, n_t], dtype=np.int64),
+        rep_pipeline_ptr=np.array([0, p1 - p0], dtype=np.int64),
+        rep_task_ptr=np.array([0, n_t], dtype=np.int64),
         pipeline_id=np.full(p1 - p0, -1, dtype=np.int64), submit=np.zeros(p1 - p0),
         model=wa.model[p0:p1].copy(), priority=wa.priority[p0:p1].copy(), task_ptr=task_ptr,
         cand_accuracy=wa.cand_accuracy[p0:p1].copy(), cand_robustness=wa.cand_robustness[p0:p1].copy(),

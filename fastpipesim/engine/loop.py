@@ -569,15 +569,17 @@ def run_replication_nb(
     e_used = succ_ptr[t0 + t_used]
 
     # --- per-task state (local index i = global - t0) ---
+    # Slots are set up when a copy fills them (after _trigger_phase): until then the loop
+    # reads none of their entries, so a generous reserve costs memory that is never touched.
     key = np.empty(n_t)
     ready = np.empty(n_t)  # inf until ready, so unset entries never sort first
     pred_left = np.empty(n_t, dtype=np.int64)
     pos = np.empty(n_t, dtype=np.int64)  # (np.empty and a loop, not np.full: each np.full costs compile time)
-    for i in range(n_t):
+    for i in range(t_used):
         ready[i] = np.inf
         pos[i] = -1
         g = t0 + i
-        pred_left[i] = n_pred[g] if i < t_used else 0
+        pred_left[i] = n_pred[g]
         out_ready[g] = np.nan
         out_start[g] = np.nan
         out_end[g] = np.nan
@@ -798,7 +800,7 @@ def run_replication_nb(
                 free[n, d] = -1.0  # not up: fits no task (elastic.py)
         work = np.empty(n_t)  # remaining work of each task (MODEL.md 11.5): its duration until interrupted
         run_end = np.empty(n_t)  # when the current attempt of a running task ends
-        for i in range(n_t):
+        for i in range(t_used):  # (a copy's tasks: when it is submitted)
             work[i] = duration[t0 + i]
             run_end[i] = np.nan
             el.restarts[t0 + i] = 0
@@ -1196,6 +1198,16 @@ def run_replication_nb(
                                        in_flight, n_submitted, per_k, per_next, tasks_left, remaining, pred_left,
                                        cand_acc, pending, cursor, out_trigger, out_source, out_model)
                 p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+                for i in range(t_before, t_used):
+                    # the copies' tasks, as the real tasks were set up at the start
+                    ready[i] = np.inf
+                    pos[i] = -1
+                    g = t0 + i
+                    out_ready[g] = np.nan
+                    out_start[g] = np.nan
+                    out_end[g] = np.nan
+                    out_node[g] = -1
+                    out_status[g] = STATUS_NOT_STARTED
                 if dv is not None:
                     # the copies' parts take the next slots, in the order they are submitted (MODEL.md 12.6)
                     for i in range(t_before, t_used):
@@ -1207,6 +1219,8 @@ def run_replication_nb(
                         a = rules.res.task_ptr[out_source[gp]]
                         for g in range(task_ptr[gp], task_ptr[gp + 1]):
                             work[g - t0] = duration[g]
+                            run_end[g - t0] = np.nan
+                            el.restarts[g] = 0
                             if el.res_checkpoint.shape[0] > 0:
                                 el.checkpoint[g] = el.res_checkpoint[a + g - task_ptr[gp]]
                 if short >= 0:
@@ -1532,7 +1546,7 @@ def run_replication_nb(
         for n in range(n_nodes):
             if inst[n] >= 0:
                 add_billing_nb(el, node_pool[n], req_time[n], up_time[n], np.inf, warmup, end)
-        for i in range(n_t):
+        for i in range(t_used):
             if out_status[t0 + i] == STATUS_NOT_STARTED and el.restarts[t0 + i] > 0:
                 out_status[t0 + i] = STATUS_UNFINISHED  # interrupted and not started again
         if el.node_rows[0] > el.node_time.shape[0]:
