@@ -21,7 +21,8 @@ from .engine.loop import run_replication_nb
 from .engine.series import SeriesArrays
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
 from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, no_lifecycle,
-                        no_rules, rule_arrays, pipeline_rows, replication_batch, resolve_gates, trim)
+                        no_rules, rule_arrays, pipeline_rows, replication_batch, resolve_gates, stale_deploys,
+                        trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
@@ -532,7 +533,7 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         dev = _DeviceRunner(cluster, cfg, batch)
         task_shape, shape_req = dev.shapes(batch, task_shape, shape_req)
     horizon = float(cfg.horizon)
-    counts = initial_counts(table, horizon)
+    counts = initial_counts(table, horizon, stale_deploys(batch, table, cfg.gates))
     source = batch.triggered[0] if batch.triggered is not None else None
     if source is None:
         raise ValueError("the workload's models have automation rules but the workload cannot make "
@@ -578,9 +579,10 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
             )
         counts = more_copies(counts, used, m, float(out.rep[0, 0]), horizon, cfg.max_triggered)
     p_used, t_used = int(out.ext[0, 2]), int(out.ext[0, 3])
-    final = trim(room, p_used, t_used, out.source)
-    if exact is not None and p_used > room.n_real:
-        # the submitted copies' own candidate values in place of the reserve's stand-ins
+    final = trim(room, p_used, t_used, out.source, copy=record_tasks)
+    if exact is not None and p_used > room.n_real and record_tasks:
+        # the submitted copies' own candidate values in place of the reserve's stand-ins (which only
+        # the records show: summaries and per-model metrics do not read candidates)
         rob, fair = exact(out.source[room.n_real:p_used])
         final.arrays.cand_robustness[room.n_real:] = rob
         final.arrays.cand_fairness[room.n_real:] = fair

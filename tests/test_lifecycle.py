@@ -275,7 +275,7 @@ def test_copies_grow_past_the_first_guess_without_changing_the_result():
         import sys
 
         sim = sys.modules["fastpipesim.simulate"]
-        sim.initial_counts = lambda table, horizon: np.ones(table.n_models, dtype=np.int64)
+        sim.initial_counts = lambda table, horizon, *guess: np.ones(table.n_models, dtype=np.int64)
         again = fps.simulate(trace, ample(), horizon=DAY, record_tasks=True)
     finally:
         sim.initial_counts = orig
