@@ -1590,7 +1590,9 @@ def run_replication_nb(
     out_ext[k, 3] = t_used
 
 
-@njit(cache=True, error_model="numpy")
+# Inlined into the loop (Numba IR): a call takes the workload's, the lifecycle's and the reserve's
+# tuples, and Numba counts a reference for each of their ~60 arrays at every call.
+@njit(cache=True, error_model="numpy", inline="always")
 def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight, n_submitted,
                    per_k, per_next, tasks_left, remaining, pred_left, cand_acc, pending, cursor, out_trigger,
                    out_source, out_model, every, fin_list, n_fin):
@@ -1686,7 +1688,7 @@ def _deploy(row, now, warmup, accuracy, robustness, fairness, drift, threshold, 
     stale[row] = False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _copy_pipeline(wa, lc, rules, task_shape, r, gp, g0, e0, row):
     """Copy reserve pipeline r into slot gp (tasks from g0, edges from e0); returns the next free (g, e).
 
