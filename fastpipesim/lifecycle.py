@@ -221,6 +221,15 @@ def _room(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _sorted_unique_rows(a: np.ndarray) -> bool:
+    """Whether the rows of a 2-D array are strictly increasing in lexicographic order."""
+    if len(a) < 2:
+        return True
+    d = np.sign(np.diff(a, axis=0))
+    first = d[np.arange(len(d)), np.argmax(d != 0, axis=1)]  # the sign at the first column that differs
+    return bool((first > 0).all())
+
+
 def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reserve: Batch,
               reserve_task_shape: np.ndarray, reserve_shape_req: np.ndarray, counts: np.ndarray) -> TriggerRoom:
     """Copy ``batch`` (one replication) with one empty slot per reserve pipeline, tasks and edges included.
@@ -231,11 +240,15 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
     res = reserve.arrays
     n_p, n_t, n_e = wa.n_pipelines, wa.n_tasks, len(wa.succ)
     xp, xt, xe = res.n_pipelines, res.n_tasks, len(res.succ)
-    stacked = np.concatenate([shape_req, reserve_shape_req])
-    merged_req, merged = np.unique(stacked, axis=0, return_inverse=True)
-    merged = merged.reshape(-1).astype(np.int64)
-    main_shape = merged[task_shape]
-    res_shape = merged[reserve_task_shape + len(shape_req)]
+    if _sorted_unique_rows(shape_req) and np.array_equal(shape_req, reserve_shape_req):
+        # (a generator's copies share its shape table: np.unique below would give it back as it is)
+        merged_req, main_shape, res_shape = shape_req, task_shape, reserve_task_shape
+    else:
+        stacked = np.concatenate([shape_req, reserve_shape_req])
+        merged_req, merged = np.unique(stacked, axis=0, return_inverse=True)
+        merged = merged.reshape(-1).astype(np.int64)
+        main_shape = merged[task_shape]
+        res_shape = merged[reserve_task_shape + len(shape_req)]
     arrays = WorkloadArrays(
         rep_pipeline_ptr=np.array([0, n_p + xp], dtype=np.int64),
         rep_task_ptr=np.array([0, n_t + xt], dtype=np.int64),

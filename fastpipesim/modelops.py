@@ -1217,7 +1217,13 @@ def _assemble(plan: _Plan, inc: np.ndarray, dur_z: np.ndarray, size: np.ndarray,
     pattern = np.zeros(n, dtype=np.int64)
     for bit, j in enumerate(plan.optional):
         pattern |= inc[:, j].astype(np.int64) << bit
-    patterns, pattern_index = np.unique(pattern, return_inverse=True)
+    if n and pattern.max() < 4096:
+        # np.unique's sorted patterns and inverse, by counting (few optional steps, few patterns)
+        present = np.bincount(pattern) > 0
+        patterns = np.flatnonzero(present).astype(np.int64)
+        pattern_index = (np.cumsum(present) - 1)[pattern]
+    else:
+        patterns, pattern_index = np.unique(pattern, return_inverse=True)
     pat_ptr, pat_pred, pat_succ = _pattern_tables(plan, patterns)
     out = assemble_tasks_nb(
         inc, dur_z, size, fw.astype(np.int64), pattern_index.reshape(-1).astype(np.int64),
