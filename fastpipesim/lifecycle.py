@@ -9,6 +9,13 @@ rule of the loop relies on. What a copy contains comes from a *reserve*: the
 k-th pipeline of each model, drawn (or, for a trace, copied from the template)
 before the run, so that it cannot depend on the schedule (common random numbers).
 
+A slot's task entries are left unset until a copy fills it (the loop sets them
+up then), so a reserve larger than a run needs costs little beyond drawing it. A
+generator's reserve (``_TriggerSource.for_run`` in ``modelops``) carries
+stand-ins for the robustness and fairness candidates that the gates judge as
+they would the values; the values of the copies submitted replace them in the
+run's records.
+
 There is no fixed buffer that could overflow silently: the slots are exactly
 the reserve, and when a model needs more copies than were drawn, the loop
 stops with ``RUN_NEED_RESERVE`` and the simulator (``simulate._run_with_rules``)
@@ -79,6 +86,11 @@ def pipeline_rows(table: ModelTable | None, model: np.ndarray) -> np.ndarray:
     """Model row of each pipeline (``table`` is sorted by model_id), -1 where the model has no state."""
     if table is None or table.n_models == 0:
         return np.full(len(model), -1, dtype=np.int64)
+    m = table.n_models
+    ids = table.model_id
+    if ids[0] == 0 and ids[-1] == m - 1 and np.array_equal(ids, np.arange(m)):
+        # model ids 0 .. M-1 (a generator's): the row is the id
+        return np.where((model >= 0) & (model < m), model, -1).astype(np.int64)
     k = np.minimum(np.searchsorted(table.model_id, model), table.n_models - 1)
     return np.where(table.model_id[k] == model, k, -1).astype(np.int64)
 
@@ -151,12 +163,13 @@ def initial_counts(table: ModelTable, horizon: float, stale: np.ndarray | None =
     return n
 
 
-def stale_deploys(batch: Batch, table: ModelTable, gates: Gates) -> np.ndarray:
+def stale_deploys(batch: Batch, table: ModelTable, gates: Gates, row: np.ndarray | None = None) -> np.ndarray:
     """Per model row (int64[M]): the workload's pipelines whose deploy would leave their model stale at once.
 
     A pipeline with a deploy task, candidates that pass the gates and a
     candidate accuracy (less its compress loss, if it has a compress task)
     at or below its model's threshold. For :func:`initial_counts`' guess only.
+    ``row``: :func:`pipeline_rows` of the batch, if the caller has it.
     """
     from .engine.constants import TYPE_COMPRESS, TYPE_DEPLOY
 
@@ -165,7 +178,8 @@ def stale_deploys(batch: Batch, table: ModelTable, gates: Gates) -> np.ndarray:
     n_p = wa.n_pipelines
     if table.n_models == 0 or n_p == 0:
         return out
-    row = pipeline_rows(table, wa.model)
+    if row is None:
+        row = pipeline_rows(table, wa.model)
     has = np.zeros((2, n_p), dtype=bool)
     has[0, wa.task_pipeline[wa.task_type == TYPE_COMPRESS]] = True
     has[1, wa.task_pipeline[wa.task_type == TYPE_DEPLOY]] = True
@@ -388,8 +402,9 @@ def replication_batch(batch: Batch, k: int) -> Batch:
 
 def _slice_replication(batch: Batch, k: int) -> Batch | None:
     """``select_pipelines`` of replication slot k's pipelines, by slicing: the same arrays (views of
-    the batch's where they are equal), without gathering and sorting the edges again. None if the slot's edges are not sorted by successor
-    within each task (as ``build_arrays`` sorts them), where slicing would keep another order."""
+    the batch's where they are equal), without gathering and sorting the edges again. None if the
+    slot's edges are not sorted by successor within each task (as ``build_arrays`` sorts them),
+    where slicing would keep another order."""
     wa = batch.arrays
     p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
     t0, t1 = int(wa.rep_task_ptr[k]), int(wa.rep_task_ptr[k + 1])

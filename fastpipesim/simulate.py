@@ -525,6 +525,11 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
     reserve drawn before the run. When a model needs more copies than were
     drawn, draw more (``lifecycle.more_copies``) and run again (the run is
     deterministic, so the result is that of one run with an unlimited reserve).
+    The first guess (``lifecycle.initial_counts``) looks at the workload's own
+    deploys that would leave a model stale; a source with ``for_run`` (a
+    generator's) gives a reserve whose robustness and fairness candidates are
+    stand-ins, replaced by the values for the copies the run submitted when
+    records are kept.
     """
     task_shape, shape_req = request_shapes(batch, cluster)
     dev = None
@@ -533,13 +538,13 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         dev = _DeviceRunner(cluster, cfg, batch)
         task_shape, shape_req = dev.shapes(batch, task_shape, shape_req)
     horizon = float(cfg.horizon)
-    counts = initial_counts(table, horizon, stale_deploys(batch, table, cfg.gates))
+    rows_real = pipeline_rows(table, batch.arrays.model)
+    counts = initial_counts(table, horizon, stale_deploys(batch, table, cfg.gates, rows_real))
     source = batch.triggered[0] if batch.triggered is not None else None
     if source is None:
         raise ValueError("the workload's models have automation rules but the workload cannot make "
                          "the pipelines they submit (no template)")
     replication = int(batch.replications[0])
-    rows_real = pipeline_rows(table, batch.arrays.model)
     # a generator's source can leave out what only the copies a run submits need (for_run)
     for_run = getattr(source, "for_run", None)
     exact = None
