@@ -148,10 +148,11 @@ def initial_counts(table: ModelTable, horizon: float, stale: np.ndarray | None =
     1% drift a day), and once more after each deploy of the workload's own
     pipelines that leaves it stale at once (``stale``, int64[M], from
     :func:`stale_deploys`: a retraining follows when its pipelines are done).
-    Measured on the default workload with on_drift (64 replications of each
-    of three seeds, about 210 copies used of about 1,070 drawn): one
-    replication in ten needs more and runs again, against one in four with
-    the earlier guess of 3 + days x drift / 1% (1,240 drawn).
+    The weights were fitted on the default workload with on_drift (64
+    replications of seed 1); on seeds 2-4 (64 replications each) about 1,070
+    copies are drawn and 210 used, and 0.11-0.125 runs again per replication,
+    against 0.23-0.25 with the earlier guess of 3 + days x drift / 1% (about
+    1,240 drawn).
     """
     days = horizon / SECONDS_PER_DAY
     n = np.zeros(table.n_models, dtype=np.int64)
