@@ -9,6 +9,13 @@ rule of the loop relies on. What a copy contains comes from a *reserve*: the
 k-th pipeline of each model, drawn (or, for a trace, copied from the template)
 before the run, so that it cannot depend on the schedule (common random numbers).
 
+A slot's task entries are left unset until a copy fills it (the loop sets them
+up then), so a reserve larger than a run needs costs little beyond drawing it. A
+generator's reserve (``_TriggerSource.for_run`` in ``modelops``) carries
+stand-ins for the robustness and fairness candidates that the gates judge as
+they would the values; the values of the copies submitted replace them in the
+run's records.
+
 There is no fixed buffer that could overflow silently: the slots are exactly
 the reserve, and when a model needs more copies than were drawn, the loop
 stops with ``RUN_NEED_RESERVE`` and the simulator (``simulate._run_with_rules``)
@@ -79,6 +86,11 @@ def pipeline_rows(table: ModelTable | None, model: np.ndarray) -> np.ndarray:
     """Model row of each pipeline (``table`` is sorted by model_id), -1 where the model has no state."""
     if table is None or table.n_models == 0:
         return np.full(len(model), -1, dtype=np.int64)
+    m = table.n_models
+    ids = table.model_id
+    if ids[0] == 0 and ids[-1] == m - 1 and np.array_equal(ids, np.arange(m)):
+        # model ids 0 .. M-1 (a generator's): the row is the id
+        return np.where((model >= 0) & (model < m), model, -1).astype(np.int64)
     k = np.minimum(np.searchsorted(table.model_id, model), table.n_models - 1)
     return np.where(table.model_id[k] == model, k, -1).astype(np.int64)
 
@@ -126,25 +138,60 @@ def no_lifecycle(n_pipelines: int) -> LifecycleArrays:
     return LifecycleArrays(*(np.array(a) for a in empty))
 
 
-def initial_counts(table: ModelTable, horizon: float) -> np.ndarray:
+def initial_counts(table: ModelTable, horizon: float, stale: np.ndarray | None = None) -> np.ndarray:
     """How many copies of each model to draw before the first try.
 
     A guess, not a limit (:func:`more_copies` draws more when a model runs
     out): a periodic model submits at most one per period; an on_drift model
     about once per threshold crossing, which the default workload's models
     reach a few days after a deploy (ln(a0 / threshold) of 0.02-0.05 at about
-    1% drift a day), with room for retrainings that are rejected or deploy
-    below the threshold (each makes the model stale again at once). Measured
-    on the default workload with on_drift: this covers about 99% of the models;
-    drawing copies costs far less than running a replication again.
+    1% drift a day), and once more after each deploy of the workload's own
+    pipelines that leaves it stale at once (``stale``, int64[M], from
+    :func:`stale_deploys`: a retraining follows when its pipelines are done).
+    The weights were fitted on the default workload with on_drift (64
+    replications of seed 1); on seeds 2-4 (64 replications each) about 1,070
+    copies are drawn and 210 used, and 0.11-0.125 runs again per replication,
+    against 0.23-0.25 with the earlier guess of 3 + days x drift / 1% (about
+    1,240 drawn).
     """
     days = horizon / SECONDS_PER_DAY
     n = np.zeros(table.n_models, dtype=np.int64)
     per = table.period > 0
     n[per] += np.ceil(horizon / table.period[per]).astype(np.int64) + 1
     drift = table.on_drift.astype(bool)
-    n[drift] += 3 + np.ceil(days * table.drift_per_day[drift] / 0.01).astype(np.int64)
+    extra = 0 if stale is None else 2 * stale[drift]
+    n[drift] += 1 + np.ceil(0.9 * days * table.drift_per_day[drift] / 0.01 + extra).astype(np.int64)
     return n
+
+
+def stale_deploys(batch: Batch, table: ModelTable, gates: Gates, row: np.ndarray | None = None) -> np.ndarray:
+    """Per model row (int64[M]): the workload's pipelines whose deploy would leave their model stale at once.
+
+    A pipeline with a deploy task, candidates that pass the gates and a
+    candidate accuracy (less its compress loss, if it has a compress task)
+    at or below its model's threshold. For :func:`initial_counts`' guess only.
+    ``row``: :func:`pipeline_rows` of the batch, if the caller has it.
+    """
+    from .engine.constants import TYPE_COMPRESS, TYPE_DEPLOY
+
+    wa = batch.arrays
+    out = np.zeros(table.n_models, dtype=np.int64)
+    n_p = wa.n_pipelines
+    if table.n_models == 0 or n_p == 0:
+        return out
+    if row is None:
+        row = pipeline_rows(table, wa.model)
+    has = np.zeros((2, n_p), dtype=bool)
+    has[0, wa.task_pipeline[wa.task_type == TYPE_COMPRESS]] = True
+    has[1, wa.task_pipeline[wa.task_type == TYPE_DEPLOY]] = True
+    loss = np.where(has[0] & (wa.compress_loss == wa.compress_loss), wa.compress_loss, 0.0)
+    acc = np.maximum(wa.cand_accuracy - loss, 0.0)
+    g = gates.array()
+    with np.errstate(invalid="ignore"):
+        ok = ((wa.cand_accuracy >= g[0]) & (wa.cand_fairness >= g[1]) & (wa.cand_robustness >= g[2]) & has[1]
+              & (row >= 0))
+        stale = ok & (acc <= table.threshold[np.maximum(row, 0)])
+    return np.bincount(row[stale], minlength=table.n_models).astype(np.int64)
 
 
 def more_copies(counts: np.ndarray, used: np.ndarray, model: int, t_stop: float, horizon: float,
@@ -181,6 +228,23 @@ def _pad(x: np.ndarray, n: int, fill) -> np.ndarray:
     return out
 
 
+def _room(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` followed by ``n`` entries left unset: the loop writes a slot's task entries when a copy
+    fills it and reads none before (untouched, the pages of a generous reserve cost nothing)."""
+    out = np.empty(len(x) + n, dtype=x.dtype)
+    out[: len(x)] = x
+    return out
+
+
+def _sorted_unique_rows(a: np.ndarray) -> bool:
+    """Whether the rows of a 2-D array are strictly increasing in lexicographic order."""
+    if len(a) < 2:
+        return True
+    d = np.sign(np.diff(a, axis=0))
+    first = d[np.arange(len(d)), np.argmax(d != 0, axis=1)]  # the sign at the first column that differs
+    return bool((first > 0).all())
+
+
 def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reserve: Batch,
               reserve_task_shape: np.ndarray, reserve_shape_req: np.ndarray, counts: np.ndarray) -> TriggerRoom:
     """Copy ``batch`` (one replication) with one empty slot per reserve pipeline, tasks and edges included.
@@ -191,11 +255,15 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
     res = reserve.arrays
     n_p, n_t, n_e = wa.n_pipelines, wa.n_tasks, len(wa.succ)
     xp, xt, xe = res.n_pipelines, res.n_tasks, len(res.succ)
-    stacked = np.concatenate([shape_req, reserve_shape_req])
-    merged_req, merged = np.unique(stacked, axis=0, return_inverse=True)
-    merged = merged.reshape(-1).astype(np.int64)
-    main_shape = merged[task_shape]
-    res_shape = merged[reserve_task_shape + len(shape_req)]
+    if _sorted_unique_rows(shape_req) and np.array_equal(shape_req, reserve_shape_req):
+        # (a generator's copies share its shape table: np.unique below would give it back as it is)
+        merged_req, main_shape, res_shape = shape_req, task_shape, reserve_task_shape
+    else:
+        stacked = np.concatenate([shape_req, reserve_shape_req])
+        merged_req, merged = np.unique(stacked, axis=0, return_inverse=True)
+        merged = merged.reshape(-1).astype(np.int64)
+        main_shape = merged[task_shape]
+        res_shape = merged[reserve_task_shape + len(shape_req)]
     arrays = WorkloadArrays(
         rep_pipeline_ptr=np.array([0, n_p + xp], dtype=np.int64),
         rep_task_ptr=np.array([0, n_t + xt], dtype=np.int64),
@@ -208,15 +276,15 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
         cand_robustness=_pad(wa.cand_robustness, xp, np.nan),
         cand_fairness=_pad(wa.cand_fairness, xp, np.nan),
         compress_loss=_pad(wa.compress_loss, xp, np.nan),
-        task_pipeline=_pad(wa.task_pipeline, xt, -1),
-        task_type=_pad(wa.task_type, xt, 0),
-        cpu=_pad(wa.cpu, xt, 0.0),
-        gpu=_pad(wa.gpu, xt, 0.0),
-        mem=_pad(wa.mem, xt, 0.0),
-        duration=_pad(wa.duration, xt, 1.0),
-        n_pred=_pad(wa.n_pred, xt, 0),
-        succ_ptr=_pad(wa.succ_ptr, xt, n_e),
-        succ=_pad(wa.succ, xe, 0),
+        task_pipeline=_room(wa.task_pipeline, xt),
+        task_type=_room(wa.task_type, xt),
+        cpu=_room(wa.cpu, xt),
+        gpu=_room(wa.gpu, xt),
+        mem=_room(wa.mem, xt),
+        duration=_room(wa.duration, xt),
+        n_pred=_room(wa.n_pred, xt),
+        succ_ptr=_room(wa.succ_ptr, xt),
+        succ=_room(wa.succ, xe),
     )
     room = Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names,
                  replications=batch.replications, shapes=None, models=batch.models, triggered=batch.triggered,
@@ -226,22 +294,30 @@ def make_room(batch: Batch, task_shape: np.ndarray, shape_req: np.ndarray, reser
                  replicas=None if batch.replicas is None else _pad(batch.replicas, xt, 1))
     ptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
-    return TriggerRoom(room, _pad(main_shape, xt, 0), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
+    return TriggerRoom(room, _room(main_shape, xt), np.ascontiguousarray(merged_req), reserve, res_shape, ptr,
                        n_p)
 
 
-def trim(room: TriggerRoom, p_used: int, t_used: int, source: np.ndarray) -> Batch:
-    """The run's workload: the real pipelines and the filled slots, with the copies' task names."""
+def trim(room: TriggerRoom, p_used: int, t_used: int, source: np.ndarray, copy: bool = True) -> Batch:
+    """The run's workload: the real pipelines and the filled slots, with the copies' task names.
+
+    ``copy=False`` leaves the arrays views of the room's (for a run that keeps no records: the
+    summary reads them, and the room is dropped after).
+    """
     wa = room.batch.arrays
+
+    def head(x, n):
+        return x[:n].copy() if copy else x[:n]
+
     e_used = int(wa.succ_ptr[t_used])
-    fields = {name: getattr(wa, name)[:p_used].copy() for name in PIPELINE_FIELDS}
-    fields.update({name: getattr(wa, name)[:t_used].copy() for name in TASK_FIELDS})
+    fields = {name: head(getattr(wa, name), p_used) for name in PIPELINE_FIELDS}
+    fields.update({name: head(getattr(wa, name), t_used) for name in TASK_FIELDS})
     fields.update(
         rep_pipeline_ptr=np.array([0, p_used], dtype=np.int64),
         rep_task_ptr=np.array([0, t_used], dtype=np.int64),
-        task_ptr=wa.task_ptr[: p_used + 1].copy(),
-        succ_ptr=wa.succ_ptr[: t_used + 1].copy(),
-        succ=wa.succ[:e_used].copy(),
+        task_ptr=head(wa.task_ptr, p_used + 1),
+        succ_ptr=head(wa.succ_ptr, t_used + 1),
+        succ=head(wa.succ, e_used),
     )
     res = room.reserve
     copies = source[room.n_real:p_used]
@@ -314,13 +390,59 @@ def replication_batch(batch: Batch, k: int) -> Batch:
     """Replication slot k of a batch as a batch of its own."""
     wa = batch.arrays
     p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
-    sub = select_pipelines(batch, np.arange(p0, p1), int(batch.replications[k]))
+    sub = _slice_replication(batch, k)
+    if sub is None:
+        sub = select_pipelines(batch, np.arange(p0, p1), int(batch.replications[k]))
     arrays = sub.arrays._replace(pipeline_id=wa.pipeline_id[p0:p1].copy(), submit=wa.submit[p0:p1].copy())
     return Batch(arrays=arrays, type_names=batch.type_names, task_names=sub.task_names,
                  replications=sub.replications, shapes=sub.shapes,
                  models=None if batch.models is None else (batch.models[k],),
                  triggered=None if batch.triggered is None else (batch.triggered[k],), gates=batch.gates,
                  checkpoint_every=sub.checkpoint_every, gpu_spec=sub.gpu_spec, replicas=sub.replicas)
+
+
+def _slice_replication(batch: Batch, k: int) -> Batch | None:
+    """``select_pipelines`` of replication slot k's pipelines, by slicing: the same arrays (views of
+    the batch's where they are equal), without gathering and sorting the edges again. None if the
+    slot's edges are not sorted by successor within each task (as ``build_arrays`` sorts them),
+    where slicing would keep another order."""
+    wa = batch.arrays
+    p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
+    t0, t1 = int(wa.rep_task_ptr[k]), int(wa.rep_task_ptr[k + 1])
+    e0, e1 = int(wa.succ_ptr[t0]), int(wa.succ_ptr[t1])
+    succ = wa.succ[e0:e1] - t0
+    succ_ptr = wa.succ_ptr[t0:t1 + 1] - e0
+    if len(succ) > 1:
+        step_up = np.diff(succ) > 0
+        inner = succ_ptr[1:-1]
+        step_up[inner[(inner > 0) & (inner < len(succ))] - 1] = True  # where a task's edges begin
+        if not step_up.all():
+            return None
+    task_ptr = wa.task_ptr[p0:p1 + 1] - t0
+    count = np.diff(task_ptr)
+    n_t = t1 - t0
+    arrays = WorkloadArrays(
+        rep_pipeline_ptr=np.array([0, p1 - p0], dtype=np.int64),
+        rep_task_ptr=np.array([0, n_t], dtype=np.int64),
+        pipeline_id=np.full(p1 - p0, -1, dtype=np.int64), submit=np.zeros(p1 - p0),
+        model=wa.model[p0:p1], priority=wa.priority[p0:p1], task_ptr=task_ptr,
+        cand_accuracy=wa.cand_accuracy[p0:p1], cand_robustness=wa.cand_robustness[p0:p1],
+        cand_fairness=wa.cand_fairness[p0:p1], compress_loss=wa.compress_loss[p0:p1],
+        task_pipeline=np.repeat(np.arange(p1 - p0, dtype=np.int64), count),
+        task_type=wa.task_type[t0:t1], cpu=wa.cpu[t0:t1], gpu=wa.gpu[t0:t1],
+        mem=wa.mem[t0:t1], duration=wa.duration[t0:t1],
+        n_pred=np.bincount(succ, minlength=n_t).astype(np.int64), succ_ptr=succ_ptr, succ=succ)
+    shapes = None
+    if batch.shapes is not None:
+        shapes = RequestShapes(batch.shapes.task_shape[t0:t1], batch.shapes.shape_req)
+
+    def per_task(x):
+        return None if x is None else x[t0:t1]
+
+    return Batch(arrays=arrays, type_names=batch.type_names, task_names=batch.task_names[t0:t1],
+                 replications=np.array([int(batch.replications[k])], dtype=np.int64), shapes=shapes,
+                 checkpoint_every=per_task(batch.checkpoint_every), gpu_spec=per_task(batch.gpu_spec),
+                 replicas=per_task(batch.replicas))
 
 
 def model_metrics(acc: np.ndarray, span: float) -> np.ndarray:

@@ -69,7 +69,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaincinv, ndtri
+from scipy.special import betainc, betaincinv, ndtri
 
 from .engine import fpmath
 from .engine.constants import STANDARD_TYPES
@@ -552,8 +552,15 @@ class ModelOpsWorkload:
         """
         return _TriggerSource(self, seed, replication)(counts)
 
-    def _triggered_from(self, models: "_Models", u: np.ndarray, counts: np.ndarray, replication: int) -> Batch:
-        """Triggered pipelines from their uniform blocks ``u`` (rows: model by model, k in order)."""
+    def _triggered_from(self, models: "_Models", u: np.ndarray, counts: np.ndarray, replication: int,
+                        gates: np.ndarray | None = None) -> Batch:
+        """Triggered pipelines from their uniform blocks ``u`` (rows: model by model, k in order).
+
+        With ``gates`` (float64[3], accuracy, fairness, robustness), the robustness
+        and fairness candidates are stand-ins that the gates judge as they would
+        the values (see :func:`_gate_stand_ins`): for the simulator, which needs
+        the values of the copies it uses only (:meth:`_TriggerSource.for_run`).
+        """
         plan = self._plan
         M = self.n_models
         S = len(self.template)
@@ -565,8 +572,12 @@ class ModelOpsWorkload:
         dur_z = _normal(u[:, 1 + S : 1 + 2 * S])
         c0 = 1 + 2 * S
         cand_acc = np.clip(_curve(self, fw, size) + self.accuracy_noise_sd * _normal(u[:, c0]), 0.0, 1.0)
-        cand_rob = betaincinv(self.robustness_beta[0], self.robustness_beta[1], u[:, c0 + 1])
-        cand_fair = betaincinv(self.fairness_beta[0], self.fairness_beta[1], u[:, c0 + 2])
+        if gates is None:
+            cand_rob = betaincinv(self.robustness_beta[0], self.robustness_beta[1], u[:, c0 + 1])
+            cand_fair = betaincinv(self.fairness_beta[0], self.fairness_beta[1], u[:, c0 + 2])
+        else:
+            cand_rob = _gate_stand_ins(self.robustness_beta, float(gates[2]), u[:, c0 + 1])
+            cand_fair = _gate_stand_ins(self.fairness_beta, float(gates[1]), u[:, c0 + 2])
         lo, hi = self.compress_loss_range
         closs = lo + (hi - lo) * u[:, c0 + 3]
         _, task_count, task_step, task_cell, duration, edge_pred, edge_succ = _assemble(
@@ -958,10 +969,10 @@ class _TriggerSource:
             self.rows[m] = have
         return have[:c]
 
-    def __call__(self, counts) -> Batch:
-        w = self.workload
+    def _block(self, counts):
+        """(counts as int64, the uniform rows of the copies: model by model, k in order)."""
         counts = np.asarray(counts)
-        M = w.n_models
+        M = self.workload.n_models
         if counts.shape != (M,) or not (np.issubdtype(counts.dtype, np.integer) or counts.size == 0) \
                 or np.any(counts < 0):
             raise ValueError(f"counts must hold {M} integers >= 0 (one per model), got shape {counts.shape}")
@@ -969,7 +980,67 @@ class _TriggerSource:
         live = np.flatnonzero(counts)
         u = (np.concatenate([self._uniforms(int(m), int(counts[m])) for m in live]) if len(live)
              else np.empty((0, self.width)))
-        return w._triggered_from(self.models, u, counts, self.replication)
+        return counts, u
+
+    def __call__(self, counts) -> Batch:
+        counts, u = self._block(counts)
+        return self.workload._triggered_from(self.models, u, counts, self.replication)
+
+    def for_run(self, counts, gates: np.ndarray):
+        """The simulator's reserve: ``(batch, exact)``.
+
+        ``batch`` is ``self(counts)`` except that its robustness and fairness
+        candidates are stand-ins that ``gates`` (float64[3]: accuracy, fairness,
+        robustness) judge exactly as they judge the values (SciPy's
+        ``betaincinv``, the costliest part of a copy, for about one copy in six
+        that a run uses). ``exact(index) -> (robustness, fairness)`` gives the
+        values of the reserve pipelines ``index``, the same doubles as
+        ``self(counts)`` holds, for the copies that were submitted.
+        """
+        w = self.workload
+        counts, u = self._block(counts)
+        c0 = 1 + 2 * len(w.template)
+        u_rob, u_fair = u[:, c0 + 1].copy(), u[:, c0 + 2].copy()
+
+        def exact(index):
+            index = np.asarray(index, dtype=np.int64)
+            return (betaincinv(w.robustness_beta[0], w.robustness_beta[1], u_rob[index]),
+                    betaincinv(w.fairness_beta[0], w.fairness_beta[1], u_fair[index]))
+
+        return w._triggered_from(self.models, u, counts, self.replication, gates=gates), exact
+
+
+#: Stand-ins for a Beta candidate that a gate rejects / passes (values lie in [0, 1], gates too).
+STAND_IN_BELOW = -1.0
+STAND_IN_ABOVE = 2.0
+# Half-width of the band of uniforms around betainc(a, b, gate), relative, where the
+# value itself is computed (see _gate_stand_ins)
+_GATE_BAND = 1e-3
+
+
+def _gate_stand_ins(beta: tuple, gate: float, u: np.ndarray) -> np.ndarray:
+    """For each uniform u, a number that is below ``gate`` exactly when ``betaincinv(a, b, u)`` is.
+
+    The quantile x(u) = betaincinv(a, b, u) increases with u and crosses the gate
+    at u* = betainc(a, b, gate). Far from u* its side of the gate is known without
+    computing it: ``STAND_IN_BELOW`` for u < u* (1 - 1e-3), ``STAND_IN_ABOVE`` for
+    u > u* (1 + 1e-3). There x(u) is at least 1e-3 u* / pdf(gate) away from the
+    gate (about 1e-5 for the default Betas and gates), some ten orders of
+    magnitude above the error of SciPy's quantile (Boost's ``ibeta_inv``, a
+    few ulp) and of u* itself. Inside the band (about one uniform in 10^4) the
+    stand-in is the value itself. A gate of 0 rejects nothing.
+    """
+    out = np.full(len(u), STAND_IN_ABOVE)
+    if gate <= 0.0:
+        return out
+    a, b = beta
+    u_star = float(betainc(a, b, gate))
+    lo, hi = u_star * (1.0 - _GATE_BAND), u_star * (1.0 + _GATE_BAND)
+    out[u < lo] = STAND_IN_BELOW
+    near = np.flatnonzero((u >= lo) & (u <= hi))
+    if len(near):
+        out[near] = betaincinv(a, b, u[near])
+    return out
 
 
 def _trigger_block_width(n_steps: int) -> int:
@@ -1146,7 +1217,13 @@ def _assemble(plan: _Plan, inc: np.ndarray, dur_z: np.ndarray, size: np.ndarray,
     pattern = np.zeros(n, dtype=np.int64)
     for bit, j in enumerate(plan.optional):
         pattern |= inc[:, j].astype(np.int64) << bit
-    patterns, pattern_index = np.unique(pattern, return_inverse=True)
+    if n and pattern.max() < 4096:
+        # np.unique's sorted patterns and inverse, by counting (few optional steps, few patterns)
+        present = np.bincount(pattern) > 0
+        patterns = np.flatnonzero(present).astype(np.int64)
+        pattern_index = (np.cumsum(present) - 1)[pattern]
+    else:
+        patterns, pattern_index = np.unique(pattern, return_inverse=True)
     pat_ptr, pat_pred, pat_succ = _pattern_tables(plan, patterns)
     out = assemble_tasks_nb(
         inc, dur_z, size, fw.astype(np.int64), pattern_index.reshape(-1).astype(np.int64),

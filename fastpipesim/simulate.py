@@ -21,7 +21,8 @@ from .engine.loop import run_replication_nb
 from .engine.series import SeriesArrays
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
 from .lifecycle import (Gates, check_rules, initial_counts, lifecycle_arrays, make_room, more_copies, no_lifecycle,
-                        no_rules, rule_arrays, pipeline_rows, replication_batch, resolve_gates, trim)
+                        no_rules, rule_arrays, pipeline_rows, replication_batch, resolve_gates, stale_deploys,
+                        trim)
 from .policies import CustomPolicy, placement_code, policy_code
 from .results import BatchOutput, Results
 from .trace import Trace, check_fits
@@ -524,6 +525,11 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
     reserve drawn before the run. When a model needs more copies than were
     drawn, draw more (``lifecycle.more_copies``) and run again (the run is
     deterministic, so the result is that of one run with an unlimited reserve).
+    The first guess (``lifecycle.initial_counts``) looks at the workload's own
+    deploys that would leave a model stale; a source with ``for_run`` (a
+    generator's) gives a reserve whose robustness and fairness candidates are
+    stand-ins, replaced by the values for the copies the run submitted when
+    records are kept.
     """
     task_shape, shape_req = request_shapes(batch, cluster)
     dev = None
@@ -532,15 +538,21 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
         dev = _DeviceRunner(cluster, cfg, batch)
         task_shape, shape_req = dev.shapes(batch, task_shape, shape_req)
     horizon = float(cfg.horizon)
-    counts = initial_counts(table, horizon)
+    rows_real = pipeline_rows(table, batch.arrays.model)
+    counts = initial_counts(table, horizon, stale_deploys(batch, table, cfg.gates, rows_real))
     source = batch.triggered[0] if batch.triggered is not None else None
     if source is None:
         raise ValueError("the workload's models have automation rules but the workload cannot make "
                          "the pipelines they submit (no template)")
     replication = int(batch.replications[0])
-    rows_real = pipeline_rows(table, batch.arrays.model)
+    # a generator's source can leave out what only the copies a run submits need (for_run)
+    for_run = getattr(source, "for_run", None)
+    exact = None
     while True:
-        reserve = source(counts)
+        if for_run is not None:
+            reserve, exact = for_run(counts, cfg.gates.array())
+        else:
+            reserve = source(counts)
         res_shape, res_req = request_shapes(reserve, cluster)
         if dev is not None:
             from .devices import check_batch_requests
@@ -572,7 +584,13 @@ def _run_with_rules(batch: Batch, table, cluster: Cluster, cfg: RunConfig, recor
             )
         counts = more_copies(counts, used, m, float(out.rep[0, 0]), horizon, cfg.max_triggered)
     p_used, t_used = int(out.ext[0, 2]), int(out.ext[0, 3])
-    final = trim(room, p_used, t_used, out.source)
+    final = trim(room, p_used, t_used, out.source, copy=record_tasks)
+    if exact is not None and p_used > room.n_real and record_tasks:
+        # the submitted copies' own candidate values in place of the reserve's stand-ins (which only
+        # the records show: summaries and per-model metrics do not read candidates)
+        rob, fair = exact(out.source[room.n_real:p_used])
+        final.arrays.cand_robustness[room.n_real:] = rob
+        final.arrays.cand_fairness[room.n_real:] = fair
     out.trim(final, p_used, t_used)
     out.summarize(0, cfg)
     return out.result(final, record_tasks)

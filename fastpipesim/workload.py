@@ -312,8 +312,11 @@ def build_arrays(
     task_pipeline = np.repeat(np.arange(n_p, dtype=np.int64), task_count)
     edge_pred = np.asarray(edge_pred, dtype=np.int64)
     edge_succ = np.asarray(edge_succ, dtype=np.int64)
-    order = np.lexsort((edge_succ, edge_pred))
-    succ = edge_succ[order]
+    d_pred, d_succ = np.diff(edge_pred), np.diff(edge_succ)
+    if ((d_pred > 0) | ((d_pred == 0) & (d_succ >= 0))).all():
+        succ = edge_succ.copy()  # already in (pred, succ) order, as a generator's edges are: no sort
+    else:
+        succ = edge_succ[np.lexsort((edge_succ, edge_pred))]
     succ_ptr = np.zeros(n_t + 1, dtype=np.int64)
     np.cumsum(np.bincount(edge_pred, minlength=n_t), out=succ_ptr[1:])
     n_pred = np.bincount(edge_succ, minlength=n_t).astype(np.int64)

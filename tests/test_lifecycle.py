@@ -275,12 +275,47 @@ def test_copies_grow_past_the_first_guess_without_changing_the_result():
         import sys
 
         sim = sys.modules["fastpipesim.simulate"]
-        sim.initial_counts = lambda table, horizon: np.ones(table.n_models, dtype=np.int64)
+        sim.initial_counts = lambda table, horizon, *guess: np.ones(table.n_models, dtype=np.int64)
         again = fps.simulate(trace, ample(), horizon=DAY, record_tasks=True)
     finally:
         sim.initial_counts = orig
     pd.testing.assert_frame_equal(base.pipelines, again.pipelines)
     pd.testing.assert_frame_equal(base.tasks, again.tasks)
+
+
+def test_stale_deploys_counts_the_pipelines_whose_deploy_leaves_their_model_stale():
+    """The first guess of copies counts, per model, the workload's pipelines that pass the gates and
+    deploy at or below the threshold (after their compress loss)."""
+    from fastpipesim.lifecycle import Gates, initial_counts, stale_deploys
+
+    # (candidate accuracy, robustness, fairness, compress loss or NaN for no compress task, has deploy)
+    rows = [(0.80, 0.9, 0.9, np.nan, True),   # at/below 0.85: stale
+            (0.90, 0.9, 0.9, np.nan, True),   # fresh
+            (0.90, 0.9, 0.9, 0.06, True),     # 0.84 after compress: stale
+            (0.80, 0.4, 0.9, np.nan, True),   # rejected by the robustness gate
+            (0.80, 0.9, 0.9, np.nan, False),  # no deploy task
+            (0.85, 0.9, 0.9, np.nan, True)]   # exactly at the threshold: stale
+    pipelines, tasks = [], []
+    for i, (acc, rob, fair, loss, deploy) in enumerate(rows):
+        pipelines.append({"pipeline_id": i, "submit_time": float(i), "model_id": 7, "candidate_accuracy": acc,
+                          "candidate_robustness": rob, "candidate_fairness": fair,
+                          "compress_loss": 0.0 if loss != loss else loss})
+        steps = ["train"] + (["compress"] if loss == loss else []) + (["deploy"] if deploy else [])
+        for j, ty in enumerate(steps):
+            tasks.append({"pipeline_id": i, "task": ty, "type": ty, "cpu": 1.0, "gpu": 0.0, "mem_gb": 1.0,
+                          "duration": 10.0, "after": "" if j == 0 else steps[j - 1]})
+    models = pd.DataFrame([{"model_id": 7, "accuracy": 0.9, "robustness": 0.9, "fairness": 0.9,
+                            "deployed_at": 0.0, "drift_per_day": 0.01, "threshold": 0.85, "on_drift": True,
+                            "period": 0.0, "phase": 0.0, "template_pipeline_id": 0}])
+    trace = fps.Trace.from_frames(pd.DataFrame(pipelines), pd.DataFrame(tasks), models)
+    batch = trace._simulation_batch()
+    table = batch.models[0]
+    gates = Gates(robustness=0.5)
+    assert stale_deploys(batch, table, gates).tolist() == [3]
+    assert stale_deploys(batch, table, Gates()).tolist() == [4]
+    # 1 + ceil(0.9 x 7 days x 1% / 1% + 2 x stale)
+    assert initial_counts(table, 7 * DAY, stale_deploys(batch, table, gates)).tolist() == [1 + 7 + 6]
+    assert initial_counts(table, 7 * DAY).tolist() == [1 + 7]
 
 
 def test_a_partial_candidate_is_an_input_error():

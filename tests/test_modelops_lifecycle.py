@@ -394,3 +394,91 @@ def test_triggered_matches_its_generate_replication_only():
     for r in (0, 1):
         a = DEFAULT.triggered(6, r, counts).arrays
         np.testing.assert_array_equal(a.priority, DEFAULT.tables(6, r)["models"]["priority"].to_numpy())
+
+
+# ------------------------------------------------------------------ the simulator's reserve (for_run)
+def test_gate_stand_ins_judge_as_the_values():
+    # the stand-ins are below a gate exactly when SciPy's quantile of the same uniform is, for the
+    # default Betas and gates around them; near u* = betainc(a, b, gate) they are the values themselves
+    from scipy.special import betainc, betaincinv
+
+    from fastpipesim.modelops import STAND_IN_ABOVE, STAND_IN_BELOW, _gate_stand_ins
+
+    rng = np.random.default_rng(5)
+    for beta in (DEFAULT.robustness_beta, DEFAULT.fairness_beta, (0.7, 3.0), (40.0, 1.5)):
+        for gate in (0.0, 1e-6, 0.3, DEFAULT.robustness_gate, DEFAULT.fairness_gate, 0.9, 0.999, 1.0):
+            u_star = betainc(beta[0], beta[1], gate)
+            near = u_star * (1.0 + np.linspace(-3e-3, 3e-3, 2001))
+            u = np.concatenate([rng.random(200_000), near[(near >= 0) & (near < 1)], [0.0, 1.0 - 2.0 ** -53]])
+            got = _gate_stand_ins(beta, gate, u)
+            value = betaincinv(beta[0], beta[1], u)
+            np.testing.assert_array_equal(got < gate, value < gate)
+            own = (got != STAND_IN_BELOW) & (got != STAND_IN_ABOVE)
+            np.testing.assert_array_equal(got[own], value[own])
+            if gate > 0:
+                assert own.sum() >= 1  # the band is not empty: it holds the grid's points next to u*
+
+
+def test_for_run_is_the_reserve_with_stand_ins_and_exact_values():
+    w = ModelOpsWorkload(days=1.0, on_drift=True)
+    g = w.generate(3, 1)
+    counts = (np.arange(M) % 4).astype(np.int64)
+    full = g.triggered[0](counts)
+    gates = np.array([w.accuracy_gate, w.fairness_gate, w.robustness_gate])
+    reserve, exact = g.triggered[0].for_run(counts, gates)
+    for name, x, y in zip(full.arrays._fields, full.arrays, reserve.arrays):
+        if name not in ("cand_robustness", "cand_fairness"):
+            np.testing.assert_array_equal(x, y, err_msg=name)
+    for gate, x, y in ((gates[2], full.arrays.cand_robustness, reserve.arrays.cand_robustness),
+                       (gates[1], full.arrays.cand_fairness, reserve.arrays.cand_fairness)):
+        np.testing.assert_array_equal(x < gate, y < gate)
+    index = np.array([5, 0, len(full.arrays.submit) - 1, 5])
+    rob, fair = exact(index)
+    np.testing.assert_array_equal(rob, full.arrays.cand_robustness[index])
+    np.testing.assert_array_equal(fair, full.arrays.cand_fairness[index])
+
+
+def test_rules_run_records_the_copies_values():
+    # the pipelines table of a run with on_drift holds each copy's own candidates, not stand-ins
+    import fastpipesim as fps
+
+    w = ModelOpsWorkload(days=2.0, on_drift=True)
+    res = fps.simulate(w, fps.default_cluster(), replications=1, seed=4, record_tasks=True, progress=False)
+    p = res.pipelines
+    copies = p[p["triggered_by"].astype(str) != "exogenous"]
+    assert len(copies) > 0
+    counts = np.zeros(M, dtype=np.int64)
+    for m, n in copies["model_id"].value_counts().items():
+        counts[int(m)] = n
+    full = w.triggered(4, 0, counts).arrays
+    # the k-th copy of model m, in submission order, is row k of the model's block
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    seen = np.zeros(M, dtype=np.int64)
+    for m, rob, fair in zip(copies["model_id"], copies["candidate_robustness"], copies["candidate_fairness"]):
+        r = start[int(m)] + seen[int(m)]
+        seen[int(m)] += 1
+        assert rob == full.cand_robustness[r] and fair == full.cand_fairness[r]
+
+
+def test_replication_batch_slices_as_select_pipelines_gathers():
+    from fastpipesim.lifecycle import _slice_replication, select_pipelines
+
+    b = ModelOpsWorkload(days=0.5, on_drift=True).batch(2, [3, 0, 1])
+    for k in range(3):
+        wa = b.arrays
+        p0, p1 = int(wa.rep_pipeline_ptr[k]), int(wa.rep_pipeline_ptr[k + 1])
+        ref = select_pipelines(b, np.arange(p0, p1), int(b.replications[k]))
+        got = _slice_replication(b, k)
+        for name, x, y in zip(ref.arrays._fields, ref.arrays, got.arrays):
+            assert x.dtype == y.dtype, name
+            np.testing.assert_array_equal(x, y, err_msg=name)
+        np.testing.assert_array_equal(ref.task_names, got.task_names)
+        np.testing.assert_array_equal(ref.shapes.task_shape, got.shapes.task_shape)
+    # edges out of successor order within a task: not sliced (select_pipelines sorts them)
+    wa = b.arrays
+    t = int(np.flatnonzero(np.diff(wa.succ_ptr) >= 2)[0])
+    e = int(wa.succ_ptr[t])
+    succ = wa.succ.copy()
+    succ[e], succ[e + 1] = succ[e + 1], succ[e]
+    k = int(np.searchsorted(wa.rep_task_ptr, t, side="right")) - 1
+    assert _slice_replication(dataclasses.replace(b, arrays=wa._replace(succ=succ)), k) is None

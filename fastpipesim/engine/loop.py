@@ -590,15 +590,17 @@ def run_replication_nb(
     e_used = succ_ptr[t0 + t_used]
 
     # --- per-task state (local index i = global - t0) ---
+    # Slots are set up when a copy fills them (after _trigger_phase): until then the loop
+    # reads none of their entries, so a generous reserve costs memory that is never touched.
     key = np.empty(n_t)
     ready = np.empty(n_t)  # inf until ready, so unset entries never sort first
     pred_left = np.empty(n_t, dtype=np.int64)
     pos = np.empty(n_t, dtype=np.int64)  # (np.empty and a loop, not np.full: each np.full costs compile time)
-    for i in range(n_t):
+    for i in range(t_used):
         ready[i] = np.inf
         pos[i] = -1
         g = t0 + i
-        pred_left[i] = n_pred[g] if i < t_used else 0
+        pred_left[i] = n_pred[g]
         out_ready[g] = np.nan
         out_start[g] = np.nan
         out_end[g] = np.nan
@@ -657,6 +659,7 @@ def run_replication_nb(
         seg_start = np.empty(n_models)
         stale = np.zeros(n_models, dtype=np.bool_)
         finished = np.zeros(n_models, dtype=np.bool_)  # a pipeline of a stale model finished now
+        fin_list = np.empty(n_models, dtype=np.int64)  # those models, n_finished of them
         in_flight = np.zeros(n_models, dtype=np.int64)
         n_submitted = np.zeros(n_models, dtype=np.int64)  # k of the next copy of each model
         per_k = np.zeros(n_models, dtype=np.int64)
@@ -825,7 +828,7 @@ def run_replication_nb(
                 free[n, d] = -1.0  # not up: fits no task (elastic.py)
         work = np.empty(n_t)  # remaining work of each task (MODEL.md 11.5): its duration until interrupted
         run_end = np.empty(n_t)  # when the current attempt of a running task ends
-        for i in range(n_t):
+        for i in range(t_used):  # (a copy's tasks: when it is submitted)
             work[i] = duration[t0 + i]
             run_end[i] = np.nan
             el.restarts[t0 + i] = 0
@@ -948,7 +951,7 @@ def run_replication_nb(
         last_t = now
 
         # 1. completions at `now`, by (pipeline_id, task index) = task index
-        deployed = False
+        retrigger = False  # a deploy moved the earliest trigger time: compute it again
         instant_event = False  # (elastic runs) a time with only skipped interruptions is no event
         while ev_size > 0 and ev_time[0] == now:
             i = ev_task[0]
@@ -1020,9 +1023,19 @@ def run_replication_nb(
                                 # accuracy stays in [0, 1]: a loss larger than the accuracy leaves 0
                                 cand_acc[p] = max(cand_acc[p] - loss, 0.0)
                         elif ty == TYPE_DEPLOY:
+                            term = np.inf  # the model's term in t_trigger (_next_trigger) before the deploy
+                            if rules is not None:
+                                if on_drift[row] and not stale[row]:
+                                    term = max(cross[row], 0.0)
                             _deploy(row, now, warmup, cand_acc[p], cand_robustness[gp], cand_fairness[gp],
                                     drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model)
-                            deployed = True
+                            if rules is not None:
+                                # only this model's term changed: the minimum moves with it, unless
+                                # the old term was the minimum (then every model is looked at again)
+                                if term == t_trigger:
+                                    retrigger = True
+                                elif on_drift[row] and max(cross[row], 0.0) < t_trigger:
+                                    t_trigger = max(cross[row], 0.0)
                         if gate >= 0:
                             rejected[p] = True
                             out_outcome[gp] = gate
@@ -1040,8 +1053,9 @@ def run_replication_nb(
                 if lc is not None:
                     if row >= 0:
                         in_flight[row] -= 1
-                        if stale[row] and on_drift[row]:
+                        if stale[row] and on_drift[row] and not finished[row]:
                             finished[row] = True
+                            fin_list[n_finished] = row
                             n_finished += 1
         if el is not None:
             if t_trigger == now:
@@ -1143,8 +1157,9 @@ def run_replication_nb(
                                     row = pipeline_row[gp]
                                     if row >= 0:
                                         in_flight[row] -= 1
-                                        if stale[row] and on_drift[row]:
+                                        if stale[row] and on_drift[row] and not finished[row]:
                                             finished[row] = True
+                                            fin_list[n_finished] = row
                                             n_finished += 1
                             continue
                         out_status[g] = STATUS_NOT_STARTED
@@ -1213,16 +1228,30 @@ def run_replication_nb(
 
         # 2. lifecycle triggers at `now`, by model_id; on_drift before periodic
         if rules is not None:
-            if deployed and has_rules:
+            if retrigger and has_rules:
                 t_trigger = _next_trigger(on_drift, stale, cross, per_next)
             if has_rules and (t_trigger == now or n_finished > 0):
+                # a crossing or a periodic time now: every model; else only the models whose
+                # pipelines finished stale (nothing else can fire: t_trigger > now)
+                every = t_trigger == now
                 cursor[0], cursor[1], cursor[2], cursor[3], cursor[4] = p_used, t_used, e_used, next_pid, n_pending
                 p_before = p_used
                 t_before = t_used
                 short = _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished,
                                        in_flight, n_submitted, per_k, per_next, tasks_left, remaining, pred_left,
-                                       cand_acc, pending, cursor, out_trigger, out_source, out_model)
+                                       cand_acc, pending, cursor, out_trigger, out_source, out_model, every,
+                                       fin_list, n_finished)
                 p_used, t_used, e_used, next_pid, n_pending = cursor[0], cursor[1], cursor[2], cursor[3], cursor[4]
+                for i in range(t_before, t_used):
+                    # the copies' tasks, as the real tasks were set up at the start
+                    ready[i] = np.inf
+                    pos[i] = -1
+                    g = t0 + i
+                    out_ready[g] = np.nan
+                    out_start[g] = np.nan
+                    out_end[g] = np.nan
+                    out_node[g] = -1
+                    out_status[g] = STATUS_NOT_STARTED
                 if dv is not None:
                     # the copies' parts take the next slots, in the order they are submitted (MODEL.md 12.6)
                     for i in range(t_before, t_used):
@@ -1234,6 +1263,8 @@ def run_replication_nb(
                         a = rules.res.task_ptr[out_source[gp]]
                         for g in range(task_ptr[gp], task_ptr[gp + 1]):
                             work[g - t0] = duration[g]
+                            run_end[g - t0] = np.nan
+                            el.restarts[g] = 0
                             if el.res_checkpoint.shape[0] > 0:
                                 el.checkpoint[g] = el.res_checkpoint[a + g - task_ptr[gp]]
                 if short >= 0:
@@ -1246,7 +1277,9 @@ def run_replication_nb(
                         out_model[mm, 10] = n_submitted[mm]
                     return
                 n_finished = 0
-                t_trigger = _next_trigger(on_drift, stale, cross, per_next)
+                if every:
+                    # (models visited for their finished pipelines change no term of t_trigger)
+                    t_trigger = _next_trigger(on_drift, stale, cross, per_next)
 
         if el is not None:
             # 2b. the autoscaler's tick (MODEL.md 11.4): after the triggers, before the arrivals
@@ -1559,7 +1592,7 @@ def run_replication_nb(
         for n in range(n_nodes):
             if inst[n] >= 0:
                 add_billing_nb(el, node_pool[n], req_time[n], up_time[n], np.inf, warmup, end)
-        for i in range(n_t):
+        for i in range(t_used):
             if out_status[t0 + i] == STATUS_NOT_STARTED and el.restarts[t0 + i] > 0:
                 out_status[t0 + i] = STATUS_UNFINISHED  # interrupted and not started again
         if el.node_rows[0] > el.node_time.shape[0]:
@@ -1584,17 +1617,33 @@ def run_replication_nb(
     out_ext[k, 3] = t_used
 
 
-@njit(cache=True, error_model="numpy")
+# Inlined into the loop (Numba IR): a call takes the workload's, the lifecycle's and the reserve's
+# tuples, and Numba counts a reference for each of their ~60 arrays at every call.
+@njit(cache=True, error_model="numpy", inline="always")
 def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cross, finished, in_flight, n_submitted,
                    per_k, per_next, tasks_left, remaining, pred_left, cand_acc, pending, cursor, out_trigger,
-                   out_source, out_model):
+                   out_source, out_model, every, fin_list, n_fin):
     """Apply the lifecycle triggers at ``now`` (MODEL.md 3 and 7), models in model_id order.
 
     ``cursor`` holds (pipelines used, tasks used, edges used, next pipeline_id,
-    copies pending arrival) and is advanced for every copy submitted. Returns
-    -1, or the model row that ran out of pre-drawn copies.
+    copies pending arrival) and is advanced for every copy submitted. With
+    ``every`` false (no crossing or periodic time is now) only the ``n_fin``
+    models of ``fin_list``, whose pipelines finished while stale, can submit:
+    only they are visited (a model's row is its model_id order). Returns -1,
+    or the model row that ran out of pre-drawn copies.
     """
-    for m in range(lc.model_id.shape[0]):
+    n_visit = lc.model_id.shape[0]
+    if not every:
+        n_visit = n_fin
+        for x in range(1, n_fin):  # insertion sort: a few models
+            v = fin_list[x]
+            y = x
+            while y > 0 and fin_list[y - 1] > v:
+                fin_list[y] = fin_list[y - 1]
+                y -= 1
+            fin_list[y] = v
+    for x in range(n_visit):
+        m = x if every else fin_list[x]
         submit_rule = -1
         if lc.on_drift[m]:
             if not stale[m] and max(cross[m], 0.0) == now:
@@ -1669,7 +1718,7 @@ def _deploy(row, now, warmup, accuracy, robustness, fairness, drift, threshold, 
     drift, threshold, a0, rob, fair, td, cross, seg_start, stale, out_model  # keep-alive
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _copy_pipeline(wa, lc, rules, task_shape, r, gp, g0, e0, row):
     """Copy reserve pipeline r into slot gp (tasks from g0, edges from e0); returns the next free (g, e).
 
