@@ -1642,6 +1642,7 @@ def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cro
                 fin_list[y] = fin_list[y - 1]
                 y -= 1
             fin_list[y] = v
+    out = -1
     for x in range(n_visit):
         m = x if every else fin_list[x]
         submit_rule = -1
@@ -1659,7 +1660,8 @@ def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cro
             # the k-th copy of model m is the k-th reserve pipeline of its row
             r = rules.res_ptr[m] + n_submitted[m]
             if r >= rules.res_ptr[m + 1]:
-                return m
+                out = m  # ran out: stop here (one exit, see heaps.py on keep-alive lines)
+                break
             p = cursor[0]
             gp = p0 + p
             g_next, e_next = _copy_pipeline(wa, lc, rules, task_shape, r, gp, t0 + cursor[1], cursor[2], m)
@@ -1685,10 +1687,15 @@ def _trigger_phase(wa, lc, rules, k, p0, t0, now, warmup, task_shape, stale, cro
                 out_model[m, 6 if rule == TRIGGER_ON_DRIFT else 7] += 1.0
             pending[cursor[4]] = p
             cursor[4] += 1
+        if out >= 0:
+            break
         if per_next[m] == now:
             per_k[m] += 1
             per_next[m] = lc.phase[m] + per_k[m] * lc.period[m]
-    return -1
+    wa, lc, rules, task_shape, stale, cross, finished, in_flight, n_submitted  # keep-alive (heaps.py)
+    per_k, per_next, tasks_left, remaining, pred_left, cand_acc, pending, cursor  # keep-alive
+    out_trigger, out_source, out_model, fin_list  # keep-alive
+    return out
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1753,4 +1760,5 @@ def _copy_pipeline(wa, lc, rules, task_shape, r, gp, g0, e0, row):
             wa.succ[e] = res.succ[x] - a + g0
             e += 1
     wa.succ_ptr[g0 + (b - a)] = e
+    wa, lc, rules, task_shape  # keep-alive (heaps.py)
     return g0 + (b - a), e
