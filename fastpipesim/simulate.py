@@ -16,7 +16,10 @@ from .engine import engine_is_compiled
 from .engine.constants import (FIT_TOL, HOURS_PER_WEEK, N_ELASTIC_ACCUMULATORS, N_MODEL_ACCUMULATORS,
                                NODE_CODE_COLUMNS, NODE_TIME_COLUMNS, PLACEMENTS, RUN_NEED_NODE_ROWS,
                                RUN_NEED_TIMELINE_ROWS, RUN_OK, TIES)
+from .engine.constants import (PLACEMENT_BEST_FIT, PLACEMENT_FIRST_FIT, PLACEMENT_WORST_FIT, POLICY_FIFO,
+                               POLICY_PRIORITY, POLICY_SJF, POLICY_SRPT)
 from .engine.elastic import ElasticArrays
+from .engine.jobs import one_task_jobs_nb, run_jobs_nb
 from .engine.loop import run_replication_nb
 from .engine.series import SeriesArrays
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
@@ -359,6 +362,9 @@ class _Outputs:
             from .engine.elastic import no_custom_autoscaler
 
             run_replication_nb(*args, None, no_custom_autoscaler, series)
+        elif lean_eligible(self.wa, k, args):
+            # jobs (one-task pipelines) on a static cluster: the lean loop (engine/jobs.py), same outputs
+            run_jobs_nb(*args[:13], *args[15:26], args[27])  # (no key function, lifecycle, model rows, rules)
         else:
             # a static cluster and no series: the loop compiled without MODEL.md 11 and 13
             run_replication_nb(*args)
@@ -403,6 +409,31 @@ class _Outputs:
             series=None if self.series[0] is None else self.series,
             devices=devices,
         )
+
+
+# The lean loop (engine/jobs.py) runs the replications it simulates exactly as the general
+# loop would; False sends every replication to the general loop (the tests compare the two).
+LEAN_LOOP = True
+_LEAN_POLICIES = (POLICY_FIFO, POLICY_PRIORITY, POLICY_SJF, POLICY_SRPT)
+_LEAN_PLACEMENTS = (PLACEMENT_FIRST_FIT, PLACEMENT_BEST_FIT, PLACEMENT_WORST_FIT)
+
+
+def lean_eligible(wa, k: int, args: tuple) -> bool:
+    """Does replication k go to the lean loop? ``args`` are the general loop's first arguments.
+
+    The caller has already excluded elastic clusters, devices and series. What is left
+    to check: a built-in policy the lean loop keys (fifo, priority, sjf, srpt), a pooled
+    placement, no custom key function, no lifecycle arrays (no models, or the lifecycle
+    off), no rules' reserve, and every pipeline of the replication one task with no edge.
+    """
+    policy, placement, keyfn, lc, rules = args[8], args[9], args[13], args[14], args[28]
+    if not LEAN_LOOP or keyfn is not None or lc is not None or rules is not None:
+        return False
+    if policy not in _LEAN_POLICIES or placement not in _LEAN_PLACEMENTS:
+        return False
+    if wa.n_tasks != wa.n_pipelines or len(wa.succ) != 0:
+        return False
+    return bool(one_task_jobs_nb(wa, k))
 
 
 def _no_series(n_pools: int) -> SeriesArrays:
