@@ -362,14 +362,20 @@ class _Outputs:
             from .engine.elastic import no_custom_autoscaler
 
             run_replication_nb(*args, None, no_custom_autoscaler, series)
-        elif lean_eligible(self.wa, k, args):
-            # jobs (one-task pipelines) on a static cluster: the lean loop (engine/jobs.py), same outputs
-            run_jobs_nb(*args[:13], *args[15:26], args[27])  # (no key function, lifecycle, model rows, rules)
-        else:
+        elif not (lean_eligible(self.wa, k, args) and self._run_jobs(k, args)):
             # a static cluster and no series: the loop compiled without MODEL.md 11 and 13
             run_replication_nb(*args)
         if summarize:
             self.summarize(k, cfg)
+
+    def _run_jobs(self, k, args) -> bool:
+        """Replication k's jobs (one-task pipelines) through the lean loop (engine/jobs.py): the same
+        outputs as the general loop. False if it gave up (see run_jobs_nb), its outputs to be rewritten."""
+        # (the general loop's arguments but the key function, lifecycle, model rows and rules)
+        if run_jobs_nb(*args[:13], *args[15:26], args[27]):
+            return True
+        self.alloc[k] = 0.0
+        return False
 
     def summarize(self, k, cfg):
         horizon = np.inf if cfg.horizon is None else float(cfg.horizon)

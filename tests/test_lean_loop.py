@@ -37,13 +37,14 @@ REQUESTS = np.array([(1.0, 0.0, 0.0), (2.0, 0.0, 4.0), (0.5, 1.0, 8.0), (3.0, 0.
 
 @pytest.fixture
 def lean_calls(monkeypatch):
-    """Counts the calls of the lean loop (and lets LEAN_LOOP be switched within a test)."""
+    """Counts the replications the lean loop simulated to the end (and lets LEAN_LOOP be switched)."""
     calls = [0]
     real = sim_mod.run_jobs_nb
 
     def counted(*args):
-        calls[0] += 1
-        return real(*args)
+        done = real(*args)
+        calls[0] += bool(done)
+        return done
 
     monkeypatch.setattr(sim_mod, "run_jobs_nb", counted)
     monkeypatch.setattr(sim_mod, "LEAN_LOOP", True)
@@ -122,7 +123,7 @@ def run_case(seed: int, monkeypatch, lean_calls, max_jobs: int = 60):
         kw["warmup"] = float(rng.integers(0, int(end)))
     before = lean_calls[0]
     a, b = both_paths(batch, cluster, monkeypatch, **kw)
-    assert lean_calls[0] - before == n_reps   # every replication took the lean path, once
+    assert lean_calls[0] - before == n_reps   # every replication went through the lean loop, once
     assert_same(a, b)
 
 
@@ -227,3 +228,36 @@ def test_ineligible_runs_take_the_general_loop(monkeypatch, lean_calls):
     monkeypatch.setattr(sim_mod, "LEAN_LOOP", False)
     fps.simulate(jobs, cluster, **kw)
     assert lean_calls[0] == 2
+
+
+def test_lean_loop_giving_up_leaves_the_general_loops_outputs(monkeypatch):
+    """If the lean loop returns False (its completion heap full, which its bound rules out), the
+    general loop runs the replication again over whatever the lean loop wrote."""
+    rng = np.random.default_rng(11)
+    batch = concat_batches([jobs_batch(rng, 40, replication=r) for r in range(2)])
+    cluster = random_cluster(rng)
+    kw = dict(record_tasks=True, threads=1, progress=False, horizon=30.0, warmup=3.0)
+    monkeypatch.setattr(sim_mod, "LEAN_LOOP", False)
+    ref = fps.simulate(batch, cluster, **kw)
+    real = sim_mod.run_jobs_nb
+
+    def gives_up(*args):
+        real(*args)   # writes every output, the integrals included
+        return False
+
+    monkeypatch.setattr(sim_mod, "LEAN_LOOP", True)
+    monkeypatch.setattr(sim_mod, "run_jobs_nb", gives_up)
+    assert_same(fps.simulate(batch, cluster, **kw), ref)
+
+
+def test_lean_loop_requests_of_nothing_and_of_almost_nothing(monkeypatch, lean_calls):
+    """Jobs that request nothing all run at once; tiny requests nearly so (the completion heap's bound)."""
+    rng = np.random.default_rng(2)
+    batch = jobs_batch(rng, 200)
+    wa = batch.arrays
+    cpu = np.where(rng.random(wa.n_tasks) < 0.5, 0.0, 1e-12)
+    batch = dataclasses.replace(batch, arrays=wa._replace(cpu=cpu, gpu=np.zeros(wa.n_tasks), mem=np.zeros(wa.n_tasks)))
+    cluster = fps.Cluster.from_pools([{"pool": "a", "count": 2, "cpu": 1.0, "gpu": 0.0, "mem_gb": 0.0}])
+    a, b = both_paths(batch, cluster, monkeypatch)
+    assert_same(a, b)
+    assert lean_calls[0] == 1

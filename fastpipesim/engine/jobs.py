@@ -68,8 +68,8 @@ from .constants import (
     STATUS_UNFINISHED,
     TRIGGER_EXOGENOUS,
 )
-from .heaps import ev_pop, ev_push, rh_pop, rh_push
-from .loop import _activate, _deactivate, _grow_events, _merge_sift_down, arrival_order_nb, find_node_nb
+from .heaps import rh_pop, rh_push
+from .loop import _activate, _deactivate, _merge_sift_down, arrival_order_nb, find_node_nb
 
 
 @njit(cache=True, error_model="numpy")
@@ -149,6 +149,13 @@ def run_jobs_nb(
     out_rep : float64[R, 4]
     out_alloc : float64[R, Q, 3]
     out_ext : int64[R, 4]
+
+    Returns
+    -------
+    bool
+        True; False if more jobs ran at once than the completion heap has room for
+        (which its bound rules out): the caller then runs the general loop, with
+        ``out_alloc[k]`` zeroed again.
     """
     submit = wa.submit
     duration = wa.duration
@@ -234,8 +241,28 @@ def run_jobs_nb(
     for s in range(n_shapes):
         blocked_at[s] = -1
 
-    # --- completions in a heap by (time, job index); it grows when full ---
-    ev_cap = min(n + 1, max(64, 4 * n_nodes))
+    # --- completions in a heap by (time, job index) ---
+    # Its room is a bound on the jobs running at once, so that it never grows: arrays
+    # reassigned in the loop (as a growing heap's are) cost Numba a reference count at
+    # every event, which measured as half the loop's time. A node holds at most
+    # (capacity + FIT_TOL) / request jobs of a shape in each dimension the shape
+    # requests (MODEL.md 4.3), and jobs of other shapes only leave it less room; one
+    # more per node and shape covers the rounding of the free capacity.
+    ev_cap = 0
+    for nd in range(n_nodes):
+        for s in range(n_shapes):
+            most = np.inf
+            for d in range(3):
+                r = shape_req[s, d]
+                if r > 0.0:
+                    most = min(most, (capacity[nd, d] + 1e-6) / r)
+            if not most < n:
+                ev_cap = n  # (a shape that requests nothing, or that many jobs fit)
+                break
+            ev_cap += int(most) + 1
+        if ev_cap >= n:
+            break
+    ev_cap = min(ev_cap, n) + 1
     ev_time = np.empty(ev_cap)
     ev_task = np.empty(ev_cap, dtype=np.int64)
     ev_size = 0
@@ -272,10 +299,30 @@ def run_jobs_nb(
             queue_area += n_ready * dt
         last_t = now
 
-        # 1. completions at `now`, by task index
+        # 1. completions at `now`, by task index. (The heap's pop and push are written out
+        # here: an inlined function that takes arrays costs Numba a reference count per
+        # array and call, which measured as a third of the loop's time.)
         while ev_size > 0 and ev_time[0] == now:
             i = ev_task[0]
-            ev_size = ev_pop(ev_time, ev_task, ev_size)
+            ev_size -= 1
+            lt = ev_time[ev_size]
+            lk = ev_task[ev_size]
+            x = 0
+            while True:
+                c = 2 * x + 1
+                if c >= ev_size:
+                    break
+                if c + 1 < ev_size and (ev_time[c + 1] < ev_time[c]
+                                        or (ev_time[c + 1] == ev_time[c] and ev_task[c + 1] < ev_task[c])):
+                    c += 1
+                if ev_time[c] < lt or (ev_time[c] == lt and ev_task[c] < lk):
+                    ev_time[x] = ev_time[c]
+                    ev_task[x] = ev_task[c]
+                    x = c
+                else:
+                    break
+            ev_time[x] = lt
+            ev_task[x] = lk
             g = t0 + i
             n_events += 1
             node = out_node[g]
@@ -310,55 +357,53 @@ def run_jobs_nb(
                 if hsize[s] == 1:
                     _activate(active, s)
 
-        # 3. one scheduling pass
+        # 3. one scheduling pass: the ready jobs in (key, ready time, index) order, each
+        # to the node its placement chooses, until one fits nowhere (without backfill) or
+        # every shape left fits nowhere
         if n_ready == 0:
             continue
         n_passes += 1
+        m = 0
         if one_queue:
             if blocked_at[0] == n_done:
                 continue  # no node fitted the head, and none gained capacity since
-            while n_ready > 0:
-                node = find_node_nb(free, capacity, pool_start, shape_req, 0, placement, pool_start, -1, 0)
-                if node < 0:
-                    blocked_at[0] = n_done
+        else:
+            for x in range(1, active[0] + 1):
+                s = active[x]
+                if backfill and blocked_at[s] == n_done:
+                    continue  # fits nowhere yet (without backfill its head must stop the pass)
+                merge[m] = s
+                m += 1
+            for j in range((m >> 1) - 1, -1, -1):
+                if fifo:
+                    _merge_sift_down(merge, m, j, store, front, ready, ready)
+                else:
+                    _merge_sift_down(merge, m, j, store, front, key, ready)
+        while True:
+            # the next job i of shape s, and its node
+            if one_queue:
+                if n_ready == 0:
                     break
-                i = head if in_order else arrivals[head]
-                head += 1
-                n_ready -= 1
-                g = t0 + i
-                q = node_pool[node]
-                for x in range(n_dims):
-                    d = dims[x]
-                    free[node, d] -= shape_req[0, d]
-                    pool_alloc[q, d] += shape_req[0, d]
-                out_start[g] = now
-                out_node[g] = node
-                out_status[g] = STATUS_UNFINISHED  # until its completion is applied
-                if ev_size == ev_time.shape[0]:
-                    ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
-                ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
-            continue
-        m = 0
-        for x in range(1, active[0] + 1):
-            s = active[x]
-            if backfill and blocked_at[s] == n_done:
-                continue  # fits nowhere yet (without backfill its head must stop the pass)
-            merge[m] = s
-            m += 1
-        for j in range((m >> 1) - 1, -1, -1):
-            if fifo:
-                _merge_sift_down(merge, m, j, store, front, ready, ready)
+                s = 0
             else:
-                _merge_sift_down(merge, m, j, store, front, key, ready)
-        while m > 0:
-            s = merge[0]
+                if m == 0:
+                    break
+                s = merge[0]
             node = find_node_nb(free, capacity, pool_start, shape_req, s, placement, pool_start, -1, 0)
             if node < 0:
                 blocked_at[s] = n_done
-                if not backfill:
+                if one_queue or not backfill:
                     break
                 m -= 1
                 merge[0] = merge[m]
+                if fifo:
+                    _merge_sift_down(merge, m, 0, store, front, ready, ready)
+                else:
+                    _merge_sift_down(merge, m, 0, store, front, key, ready)
+                continue
+            if one_queue:
+                i = head if in_order else arrivals[head]
+                head += 1
             else:
                 i = store[front[s]]
                 if fifo:
@@ -366,27 +411,41 @@ def run_jobs_nb(
                     hsize[s] -= 1
                 else:
                     hsize[s] = rh_pop(store, pos, front[s], hsize[s], key, ready)
-                n_ready -= 1
-                g = t0 + i
-                q = node_pool[node]
-                for x in range(n_dims):
-                    d = dims[x]
-                    free[node, d] -= shape_req[s, d]
-                    pool_alloc[q, d] += shape_req[s, d]
-                out_start[g] = now
-                out_node[g] = node
-                out_status[g] = STATUS_UNFINISHED
-                if ev_size == ev_time.shape[0]:
-                    ev_time, ev_task = _grow_events(ev_time, ev_task, ev_size)
-                ev_size = ev_push(ev_time, ev_task, ev_size, now + duration[g] / speed[node], i)
+            n_ready -= 1
+            # start job i on node
+            g = t0 + i
+            q = node_pool[node]
+            for x in range(n_dims):
+                d = dims[x]
+                free[node, d] -= shape_req[s, d]
+                pool_alloc[q, d] += shape_req[s, d]
+            out_start[g] = now
+            out_node[g] = node
+            out_status[g] = STATUS_UNFINISHED  # until its completion is applied
+            if ev_size == ev_cap:
+                return False  # (never, by the bound above)
+            t_end = now + duration[g] / speed[node]
+            x = ev_size
+            ev_size += 1
+            while x > 0:
+                c = (x - 1) >> 1
+                if t_end < ev_time[c] or (t_end == ev_time[c] and i < ev_task[c]):
+                    ev_time[x] = ev_time[c]
+                    ev_task[x] = ev_task[c]
+                    x = c
+                else:
+                    break
+            ev_time[x] = t_end
+            ev_task[x] = i
+            if not one_queue:
                 if hsize[s] == 0:
                     _deactivate(active, s)
                     m -= 1
                     merge[0] = merge[m]
-            if fifo:
-                _merge_sift_down(merge, m, 0, store, front, ready, ready)
-            else:
-                _merge_sift_down(merge, m, 0, store, front, key, ready)
+                if fifo:
+                    _merge_sift_down(merge, m, 0, store, front, ready, ready)
+                else:
+                    _merge_sift_down(merge, m, 0, store, front, key, ready)
 
     end = now
     if horizon < np.inf:
@@ -407,3 +466,4 @@ def run_jobs_nb(
     out_ext[k, 1] = -1
     out_ext[k, 2] = n
     out_ext[k, 3] = n
+    return True
