@@ -31,8 +31,10 @@ sim_mod = sys.modules["fastpipesim.simulate"]  # the package's `simulate` attrib
 
 POLICIES = ("fifo", "priority", "sjf", "srpt")
 PLACEMENTS = ("first_fit", "best_fit", "worst_fit")
+# (tenths, which binary floats do not hold exactly, make the order of completions and starts show in
+# the free capacity and the allocation integrals)
 REQUESTS = np.array([(1.0, 0.0, 0.0), (2.0, 0.0, 4.0), (0.5, 1.0, 8.0), (3.0, 0.0, 2.0), (1.0, 2.0, 0.0),
-                     (0.25, 0.0, 16.0)])
+                     (0.25, 0.0, 16.0), (0.1, 0.0, 0.3), (0.7, 0.0, 0.1), (0.3, 1.0, 0.7)])
 
 
 @pytest.fixture
