@@ -102,9 +102,11 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
         dev = _DeviceRunner(cluster, cfg, batch)
         task_shape, shape_req = dev.set_shapes(*dev.shapes(batch, task_shape, shape_req))
     n_p, n_r = wa.n_pipelines, wa.n_replications
-    rows = np.full(n_p, -1, dtype=np.int64)
+    rows = None   # each pipeline's model row, made only for a batch with models (8 bytes a pipeline)
     for k, t in enumerate(tables):
         if t is not None:
+            if rows is None:
+                rows = np.full(n_p, -1, dtype=np.int64)
             p0, p1 = wa.rep_pipeline_ptr[k], wa.rep_pipeline_ptr[k + 1]
             rows[p0:p1] = pipeline_rows(t, wa.model[p0:p1])
     # no models: no lifecycle arrays, and the loop is compiled without the lifecycle's code
