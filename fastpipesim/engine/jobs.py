@@ -45,13 +45,14 @@ What it implements, and why the restrictions make it exact
 - MODEL.md 6, placement: the node is :func:`find_node_nb`'s full scan, the
   general loop's own function (the general loop scans only the nodes freed since
   a shape was blocked, which gives the same node: the others only lost
-  capacity). A task runs for duration / speed of its node.
+  capacity). A task runs for duration / speed of its node (on a node of speed 1.0 the
+  duration itself, which is what the division gives).
 - The time integrals (MODEL.md 9): over [max(last event, warmup), now] at each
   instant, the queue length times the interval and each pool's allocation times
   the interval, added in the same order as the general loop adds them, so the
-  floating-point sums are the same. A resource dimension that no request uses is
-  skipped: its free capacity and allocation stay exactly what they were, and
-  adding 0.0 would leave the integrals as they are.
+  floating-point sums are the same (the free capacity and each pool's allocation
+  too: completions and starts come in the same order and change them by the same
+  amounts).
 """
 import numpy as np
 from numba import njit
@@ -178,18 +179,6 @@ def run_jobs_nb(
         out_trigger[gp] = TRIGGER_EXOGENOUS
         out_source[gp] = -1
 
-    # the resource dimensions some request uses (the others stay as they are: see the module)
-    dims = np.empty(3, dtype=np.int64)
-    n_dims = 0
-    for d in range(3):
-        used = False
-        for s in range(n_shapes):
-            if shape_req[s, d] != 0.0:
-                used = True
-        if used:
-            dims[n_dims] = d
-            n_dims += 1
-
     free = capacity.copy()
     pool_start = np.zeros(n_pools + 1, dtype=np.int64)  # nodes are numbered pool by pool
     for nd in range(n_nodes):
@@ -293,8 +282,7 @@ def run_jobs_nb(
         if now > lo:
             dt = now - lo
             for q in range(n_pools):
-                for x in range(n_dims):
-                    d = dims[x]
+                for d in range(3):
                     out_alloc[k, q, d] += pool_alloc[q, d] * dt
             queue_area += n_ready * dt
         last_t = now
@@ -328,8 +316,7 @@ def run_jobs_nb(
             node = out_node[g]
             s = task_shape[g]
             q = node_pool[node]
-            for x in range(n_dims):
-                d = dims[x]
+            for d in range(3):
                 free[node, d] += shape_req[s, d]
                 pool_alloc[q, d] -= shape_req[s, d]
             out_end[g] = now
@@ -415,8 +402,7 @@ def run_jobs_nb(
             # start job i on node
             g = t0 + i
             q = node_pool[node]
-            for x in range(n_dims):
-                d = dims[x]
+            for d in range(3):
                 free[node, d] -= shape_req[s, d]
                 pool_alloc[q, d] += shape_req[s, d]
             out_start[g] = now
@@ -424,7 +410,8 @@ def run_jobs_nb(
             out_status[g] = STATUS_UNFINISHED  # until its completion is applied
             if ev_size == ev_cap:
                 return False  # (never, by the bound above)
-            t_end = now + duration[g] / speed[node]
+            v = speed[node]
+            t_end = now + (duration[g] if v == 1.0 else duration[g] / v)  # (x / 1.0 is x: no division)
             x = ev_size
             ev_size += 1
             while x > 0:
@@ -453,8 +440,7 @@ def run_jobs_nb(
         if horizon > lo:
             dt = horizon - lo
             for q in range(n_pools):
-                for x in range(n_dims):
-                    d = dims[x]
+                for d in range(3):
                     out_alloc[k, q, d] += pool_alloc[q, d] * dt
             queue_area += n_ready * dt
         end = horizon
