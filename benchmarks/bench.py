@@ -313,7 +313,8 @@ class KernelClock(Clock):
     """Time the compiled kernels inside ``simulate``: ``seconds`` is ``{"kernel": s, "summary": s}``."""
 
     # the event loop is the general one or, for jobs (one-task pipelines), the lean one (engine/jobs.py)
-    NAMES = (("run_replication_nb", "kernel"), ("run_jobs_nb", "kernel"), ("summarize_replication_nb", "summary"))
+    NAMES = (("run_replication_nb", "kernel"), ("run_jobs_nb", "kernel"),
+             ("summarize_replication_nb", "summary"))
 
     def __init__(self):
         super().__init__([("fastpipesim.simulate", name, slot) for name, slot in self.NAMES])

@@ -43,7 +43,8 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         for lean in (True, False):
             sim_mod.LEAN_LOOP = lean
-            wall, kern, _, res = bench.timed_engine(lambda: bench._summarized(fps.simulate(batch, cl, **kw)), 0.0)
+            wall, kern, _, res = bench.timed_engine(
+                lambda: bench._summarized(fps.simulate(batch, cl, **kw)), 0.0)
             times[lean]["kernel"].append(kern)
             times[lean]["simulate"].append(wall)
             events = res.n_events
@@ -62,7 +63,8 @@ def main(argv=None) -> int:
             runs = [bench.run_python(bench.SCALE_RUN.format(n=n))[1] for _ in range(args.repeats)]
             rates[n] = statistics.median(o["events"] / o["seconds"] for o in runs)
             per_job = statistics.median((o["peak"] - o["base"]) * 2 ** 20 / n for o in runs)
-            print(f"M/M/8, {n:,} jobs, simulate(Batch): {rates[n] / 1e6:.2f} M events/s, peak {per_job:.0f} B/job")
+            print(f"M/M/8, {n:,} jobs, simulate(Batch): {rates[n] / 1e6:.2f} M events/s, "
+                  f"peak {per_job:.0f} B/job")
         print(f"events/s at 16M / at 1M: {rates[16_000_000] / rates[1_000_000]:.2f}x")
     return 0
 

@@ -81,12 +81,13 @@ def jobs_batch(rng: np.random.Generator, n: int, replication: int = 0, type_name
 
 
 def random_cluster(rng: np.random.Generator) -> fps.Cluster:
-    """One to three pools of nodes that fit every request of REQUESTS, of several speeds (one may be empty)."""
+    """One to three pools of nodes that fit every request of REQUESTS, of several speeds (some empty)."""
     pools = []
     for q in range(int(rng.integers(1, 4))):
         pools.append({"pool": f"p{q}", "count": int(rng.integers(0 if q else 1, 4)),
                       "cpu": float(rng.choice([3.0, 4.0, 6.5])), "gpu": float(rng.choice([2.0, 3.0])),
-                      "mem_gb": float(rng.choice([16.0, 32.0])), "speed": float(rng.choice([0.5, 1.0, 1.5, 2.0])),
+                      "mem_gb": float(rng.choice([16.0, 32.0])),
+                      "speed": float(rng.choice([0.5, 1.0, 1.5, 2.0])),
                       "price_per_hour": 1.0})
     return fps.Cluster.from_pools(pools)
 
@@ -115,12 +116,15 @@ def assert_same(a, b):
 def run_case(seed: int, monkeypatch, lean_calls, max_jobs: int = 60):
     rng = np.random.default_rng(seed)
     n_reps = int(rng.integers(1, 4))
-    batch = concat_batches([jobs_batch(rng, int(rng.integers(1, max_jobs)), replication=r) for r in range(n_reps)])
+    batch = concat_batches([jobs_batch(rng, int(rng.integers(1, max_jobs)), replication=r)
+                            for r in range(n_reps)])
     cluster = random_cluster(rng)
     end = float(batch.arrays.submit.max()) + 10.0
-    kw = dict(policy=POLICIES[seed % 4], placement=PLACEMENTS[(seed // 4) % 3], backfill=bool(rng.random() < 0.6))
+    kw = dict(policy=POLICIES[seed % 4], placement=PLACEMENTS[(seed // 4) % 3],
+              backfill=bool(rng.random() < 0.6))
     if rng.random() < 0.5:
-        kw["horizon"] = float(rng.integers(1, int(end) + 2))   # on the grid: events at the horizon are applied
+        # on the grid: events at the horizon are applied
+        kw["horizon"] = float(rng.integers(1, int(end) + 2))
     if rng.random() < 0.5:
         kw["warmup"] = float(rng.integers(0, int(end)))
     before = lean_calls[0]
@@ -150,8 +154,10 @@ def test_lean_loop_queues_under_load(servers, n_shapes, monkeypatch, lean_calls)
         wa = batch.arrays
         req = REQUESTS[np.random.default_rng(0).integers(0, n_shapes, wa.n_tasks)]
         batch = Batch(arrays=wa._replace(cpu=req[:, 0].copy(), gpu=req[:, 1].copy(), mem=req[:, 2].copy()),
-                      type_names=batch.type_names, task_names=batch.task_names, replications=batch.replications)
-        cluster = fps.Cluster.from_pools([{"pool": "n", "count": servers, "cpu": 4.0, "gpu": 2.0, "mem_gb": 16.0}])
+                      type_names=batch.type_names, task_names=batch.task_names,
+                      replications=batch.replications)
+        cluster = fps.Cluster.from_pools([{"pool": "n", "count": servers, "cpu": 4.0, "gpu": 2.0,
+                                           "mem_gb": 16.0}])
     else:
         cluster = q.cluster(servers)
     for kw in ({}, {"horizon": 1000.0, "warmup": 100.0}, {"policy": "sjf", "placement": "best_fit"},
@@ -180,7 +186,8 @@ def test_lean_loop_through_generators_and_traces(monkeypatch, lean_calls):
                           "cpu": rng.choice([1.0, 2.0], n), "gpu": 0.0, "mem_gb": 1.0,
                           "duration": rng.integers(1, 5, n).astype(float), "after": ""})
     trace = fps.Trace.from_frames(pipelines, tasks)
-    cl = fps.Cluster.from_pools([{"pool": "a", "count": 2, "cpu": 2.0, "gpu": 0.0, "mem_gb": 4.0, "speed": 1.5}])
+    cl = fps.Cluster.from_pools([{"pool": "a", "count": 2, "cpu": 2.0, "gpu": 0.0, "mem_gb": 4.0,
+                                  "speed": 1.5}])
     for policy in ("priority", "fifo"):
         a, b = both_paths(trace, cl, monkeypatch, policy=policy)
         assert_same(a, b)
@@ -199,7 +206,8 @@ def test_ineligible_runs_take_the_general_loop(monkeypatch, lean_calls):
     # one pipeline of two tasks (an edge) among jobs
     two = Batch(arrays=build_arrays(
         pipeline_id=np.arange(2), submit=np.array([0.0, 1.0]), model=np.zeros(2, np.int64),
-        priority=np.zeros(2, np.int64), task_count=np.array([1, 2]), task_type=np.full(3, len(STANDARD_TYPES)),
+        priority=np.zeros(2, np.int64), task_count=np.array([1, 2]),
+        task_type=np.full(3, len(STANDARD_TYPES)),
         cpu=np.ones(3), gpu=np.zeros(3), mem=np.zeros(3), duration=np.ones(3), edge_pred=np.array([1]),
         edge_succ=np.array([2])), type_names=jobs.type_names, task_names=np.full(3, "job", dtype=object),
         replications=np.array([0]))
@@ -258,7 +266,8 @@ def test_lean_loop_requests_of_nothing_and_of_almost_nothing(monkeypatch, lean_c
     batch = jobs_batch(rng, 200)
     wa = batch.arrays
     cpu = np.where(rng.random(wa.n_tasks) < 0.5, 0.0, 1e-12)
-    batch = dataclasses.replace(batch, arrays=wa._replace(cpu=cpu, gpu=np.zeros(wa.n_tasks), mem=np.zeros(wa.n_tasks)))
+    zero = np.zeros(wa.n_tasks)
+    batch = dataclasses.replace(batch, arrays=wa._replace(cpu=cpu, gpu=zero, mem=zero.copy()))
     cluster = fps.Cluster.from_pools([{"pool": "a", "count": 2, "cpu": 1.0, "gpu": 0.0, "mem_gb": 0.0}])
     a, b = both_paths(batch, cluster, monkeypatch)
     assert_same(a, b)

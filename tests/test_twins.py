@@ -268,7 +268,8 @@ def test_summary_and_critical_path_py_func_twins():
 
 
 # --------------------------------------------------------------------------- the whole engine in Python
-ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle, engine_elastic, engine_series, engine_devices, engine_jobs)
+ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle, engine_elastic, engine_series, engine_devices,
+                  engine_jobs)
 
 
 @pytest.fixture
