@@ -312,7 +312,9 @@ class Clock:
 class KernelClock(Clock):
     """Time the compiled kernels inside ``simulate``: ``seconds`` is ``{"kernel": s, "summary": s}``."""
 
-    NAMES = (("run_replication_nb", "kernel"), ("summarize_replication_nb", "summary"))
+    # the event loop is the general one or, for jobs (one-task pipelines), the lean one (engine/jobs.py)
+    NAMES = (("run_replication_nb", "kernel"), ("run_jobs_nb", "kernel"),
+             ("summarize_replication_nb", "summary"))
 
     def __init__(self):
         super().__init__([("fastpipesim.simulate", name, slot) for name, slot in self.NAMES])
@@ -1223,6 +1225,7 @@ BREAKDOWN = (
     ("fastpipesim.simulate", "request_shapes", "request shapes and fit check"),
     ("fastpipesim.simulate", "lifecycle_arrays", "lifecycle arrays"),
     ("fastpipesim.simulate", "run_replication_nb", "event loop (kernel)"),
+    ("fastpipesim.simulate", "run_jobs_nb", "event loop (kernel)"),
     ("fastpipesim.simulate", "summarize_replication_nb", "summary kernel"),
 )
 

@@ -16,7 +16,10 @@ from .engine import engine_is_compiled
 from .engine.constants import (FIT_TOL, HOURS_PER_WEEK, N_ELASTIC_ACCUMULATORS, N_MODEL_ACCUMULATORS,
                                NODE_CODE_COLUMNS, NODE_TIME_COLUMNS, PLACEMENTS, RUN_NEED_NODE_ROWS,
                                RUN_NEED_TIMELINE_ROWS, RUN_OK, TIES)
+from .engine.constants import (PLACEMENT_BEST_FIT, PLACEMENT_FIRST_FIT, PLACEMENT_WORST_FIT, POLICY_FIFO,
+                               POLICY_PRIORITY, POLICY_SJF, POLICY_SRPT)
 from .engine.elastic import ElasticArrays
+from .engine.jobs import one_task_jobs_nb, run_jobs_nb
 from .engine.loop import run_replication_nb
 from .engine.series import SeriesArrays
 from .engine.summary import N_REP_METRICS, summarize_replication_nb
@@ -100,9 +103,11 @@ def run_batch(batch: Batch, cluster: Cluster, cfg: RunConfig, *, record_tasks: b
         dev = _DeviceRunner(cluster, cfg, batch)
         task_shape, shape_req = dev.set_shapes(*dev.shapes(batch, task_shape, shape_req))
     n_p, n_r = wa.n_pipelines, wa.n_replications
-    rows = np.full(n_p, -1, dtype=np.int64)
+    rows = None   # each pipeline's model row, made only for a batch with models (8 bytes a pipeline)
     for k, t in enumerate(tables):
         if t is not None:
+            if rows is None:
+                rows = np.full(n_p, -1, dtype=np.int64)
             p0, p1 = wa.rep_pipeline_ptr[k], wa.rep_pipeline_ptr[k + 1]
             rows[p0:p1] = pipeline_rows(t, wa.model[p0:p1])
     # no models: no lifecycle arrays, and the loop is compiled without the lifecycle's code
@@ -360,11 +365,20 @@ class _Outputs:
             from .engine.elastic import no_custom_autoscaler
 
             run_replication_nb(*args, None, no_custom_autoscaler, series)
-        else:
+        elif not (lean_eligible(self.wa, k, args) and self._run_jobs(k, args)):
             # a static cluster and no series: the loop compiled without MODEL.md 11 and 13
             run_replication_nb(*args)
         if summarize:
             self.summarize(k, cfg)
+
+    def _run_jobs(self, k, args) -> bool:
+        """Replication k's jobs (one-task pipelines) through the lean loop (engine/jobs.py): the same
+        outputs as the general loop. False if it gave up (see run_jobs_nb), its outputs to be rewritten."""
+        # (the general loop's arguments but the key function, lifecycle, model rows and rules)
+        if run_jobs_nb(*args[:13], *args[15:26], args[27]):
+            return True
+        self.alloc[k] = 0.0
+        return False
 
     def summarize(self, k, cfg):
         horizon = np.inf if cfg.horizon is None else float(cfg.horizon)
@@ -404,6 +418,31 @@ class _Outputs:
             series=None if self.series[0] is None else self.series,
             devices=devices,
         )
+
+
+# The lean loop (engine/jobs.py) runs the replications it simulates exactly as the general
+# loop would; False sends every replication to the general loop (the tests compare the two).
+LEAN_LOOP = True
+_LEAN_POLICIES = (POLICY_FIFO, POLICY_PRIORITY, POLICY_SJF, POLICY_SRPT)
+_LEAN_PLACEMENTS = (PLACEMENT_FIRST_FIT, PLACEMENT_BEST_FIT, PLACEMENT_WORST_FIT)
+
+
+def lean_eligible(wa, k: int, args: tuple) -> bool:
+    """Does replication k go to the lean loop? ``args`` are the general loop's first arguments.
+
+    The caller has already excluded elastic clusters, devices and series. What is left
+    to check: a built-in policy the lean loop keys (fifo, priority, sjf, srpt), a pooled
+    placement, no custom key function, no lifecycle arrays (no models, or the lifecycle
+    off), no rules' reserve, and every pipeline of the replication one task with no edge.
+    """
+    policy, placement, keyfn, lc, rules = args[8], args[9], args[13], args[14], args[28]
+    if not LEAN_LOOP or keyfn is not None or lc is not None or rules is not None:
+        return False
+    if policy not in _LEAN_POLICIES or placement not in _LEAN_PLACEMENTS:
+        return False
+    if wa.n_tasks != wa.n_pipelines or len(wa.succ) != 0:
+        return False
+    return bool(one_task_jobs_nb(wa, k))
 
 
 def _no_series(n_pools: int) -> SeriesArrays:

@@ -252,10 +252,13 @@ def group_requests(batch: Batch) -> RequestShapes:
     # Group identical requests: code each dimension by its distinct values,
     # then the triples. Shape numbering cannot change a schedule: the pass
     # merges shapes by their head tasks' total order, not by shape number.
+    cols = [col for col in (wa.cpu, wa.gpu, wa.mem) if not (col[0] == col[-1] and (col == col[0]).all())]
+    if not cols:
+        # one request (a queue's jobs, say): one shape, no sort needed
+        return RequestShapes(np.zeros(wa.n_tasks, dtype=np.int64),
+                             np.array([[wa.cpu[0], wa.gpu[0], wa.mem[0]]], dtype=np.float64))
     key = np.zeros(wa.n_tasks, dtype=np.int64)
-    for col in (wa.cpu, wa.gpu, wa.mem):
-        if col[0] == col[-1] and (col == col[0]).all():
-            continue  # one value (a queue's jobs, say): the code is 0 for every task, no sort needed
+    for col in cols:  # (a column of one value codes 0 for every task: left out)
         values, code = np.unique(col, return_inverse=True)
         key = key * len(values) + code.reshape(-1)
     _, task_shape = np.unique(key, return_inverse=True)

@@ -31,6 +31,7 @@ from numba.core.registry import CPUDispatcher
 import fastpipesim as fps
 from fastpipesim.engine import devices as engine_devices
 from fastpipesim.engine import elastic as engine_elastic
+from fastpipesim.engine import jobs as engine_jobs
 from fastpipesim.engine import heaps, loop, summary
 from fastpipesim.engine import lifecycle as engine_lifecycle
 from fastpipesim.engine import series as engine_series
@@ -267,7 +268,8 @@ def test_summary_and_critical_path_py_func_twins():
 
 
 # --------------------------------------------------------------------------- the whole engine in Python
-ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle, engine_elastic, engine_series, engine_devices)
+ENGINE_MODULES = (loop, heaps, summary, engine_lifecycle, engine_elastic, engine_series, engine_devices,
+                  engine_jobs)
 
 
 @pytest.fixture
@@ -289,6 +291,14 @@ def _simulate_trace(seed, **kw):
     cluster = cluster.assign(gpu=np.ceil(cluster["gpu"]))  # GPUs are devices (MODEL.md 12.1): a node's gpu is a whole number
     return fps.simulate(fps.Trace.from_frames(pipelines, tasks), fps.Cluster(cluster), record_tasks=True,
                         replications=2, threads=1, progress=False, **kw)
+
+
+def _simulate_jobs(seed, **kw):
+    from test_lean_loop import jobs_batch, random_cluster
+
+    rng = np.random.default_rng([seed, 13])
+    batch = concat_batches([jobs_batch(rng, 40, replication=r) for r in range(2)])
+    return fps.simulate(batch, random_cluster(rng), record_tasks=True, threads=1, progress=False, **kw)
 
 
 def _assert_same_frame(a, b):
@@ -320,13 +330,21 @@ def test_whole_engine_in_python(python_engine):
         cases.append((seed, cfg, _simulate_trace(seed, **cfg)))
     cases.append((9, {}, fps.simulate(fps.QueueWorkload(n_jobs=300, rate=1.7), fps.QueueWorkload().cluster(2),
                                       replications=2, record_tasks=True, threads=1, progress=False)))
+    # jobs of several request shapes through the lean loop (engine/jobs.py), by priority and by fifo
+    jobs_cases = [(10, dict(policy="priority", placement="best_fit", backfill=True, horizon=40.0)),
+                  (11, dict(policy="fifo", placement="worst_fit", backfill=False, warmup=2.0))]
+    for seed, cfg in jobs_cases:
+        cases.append((seed, cfg, _simulate_jobs(seed, **cfg)))
     compiled_push = heaps.rh_push
     python_engine()
     assert loop.rh_push is compiled_push.py_func and sim_mod.run_replication_nb is loop.run_replication_nb
+    assert sim_mod.run_jobs_nb is engine_jobs.run_jobs_nb and engine_jobs.rh_push is compiled_push.py_func
     for seed, cfg, compiled in cases:
         if seed == 9:
             again = fps.simulate(fps.QueueWorkload(n_jobs=300, rate=1.7), fps.QueueWorkload().cluster(2),
                                  replications=2, record_tasks=True, threads=1, progress=False)
+        elif seed >= 10:
+            again = _simulate_jobs(seed, **cfg)
         else:
             again = _simulate_trace(seed, **cfg)
         _assert_same_results(compiled, again)
