@@ -42,6 +42,20 @@ means no target workload.
 A task's *part* asks for ``c`` cores, ``g`` GPU (0, a fraction in (0, 1) of one
 device, or a whole number of devices) and ``m`` GiB, with GPU-model spec ``sp``
 (an index into ``spec_ok``, -1 for none).
+
+No reference counts (``_nrt=False``). These kernels allocate nothing and keep no
+array beyond a call: every array they touch belongs to a caller that holds it for
+the whole call. With Numba's runtime on, each array argument -- each of the 12 + 5
++ 10 arrays of ``st``, ``tg``, ``sc`` -- costs an atomic increment at the start of
+every call (of every function LLVM does not inline) and a decrement at its end,
+and Numba's pruning of those pairs fails here: a call to another kernel adds an
+error exit that skips the decrements, and LLVM's inlining and jump threading,
+which run before the pruning, split and merge the decrement blocks. The one-exit
+and keep-alive shape that works for the event loop's inlined helpers
+(``heaps.py``) removed a fifth of the time on the openb trace with fgd; NRT
+increments and decrements still took 54% of it. Without the runtime the
+compiler emits none (and refuses to compile an allocation), which
+makes the device path 2 to 3 times faster (benchmarks/README.md, issue 11).
 """
 import math
 from typing import NamedTuple
@@ -164,7 +178,7 @@ def no_targets() -> Targets:
 
 # ----------------------------------------------------------------------------- small helpers
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def snap_nb(x):
     """A device share after an update: within 1e-9 of 1 or 0 it is exactly 1 or 0 (MODEL.md 12.1)."""
     if abs(x - 1.0) <= FIT_TOL:
@@ -174,26 +188,23 @@ def snap_nb(x):
     return x
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def ifloor_nb(x):
     """The integer part used by the study's scores: floor(x + 1e-9), as a float (MODEL.md 12.5)."""
     return math.floor(x + FIT_TOL)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def spec_allows_nb(spec_ok, sp, model):
     """Does GPU-model spec ``sp`` (-1: none) allow a node of model ``model`` (-1: none)?"""
-    ok = True
-    if sp >= 0:
-        if model < 0:
-            ok = False
-        else:
-            ok = spec_ok[sp, model] != 0
-    (spec_ok,)  # keep-alive (heaps.py)
-    return ok
+    if sp < 0:
+        return True
+    if model < 0:
+        return False
+    return spec_ok[sp, model] != 0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def insert_desc_nb(buf, size, v):
     """Insert ``v`` into the descending ``buf[:size]``; returns size + 1."""
     i = size
@@ -201,32 +212,29 @@ def insert_desc_nb(buf, size, v):
         buf[i] = buf[i - 1]
         i -= 1
     buf[i] = v
-    (buf,)  # keep-alive (heaps.py)
     return size + 1
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def sorted_desc_nb(dev_free, n, nd, buf):
     """Copy node ``n``'s ``nd`` device shares into ``buf[:nd]`` in descending order."""
     size = 0
     for d in range(nd):
         size = insert_desc_nb(buf, size, dev_free[n, d])
-    dev_free, buf  # keep-alive (heaps.py)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def ascending_sum_nb(vals, nd):
     """Sum of the descending ``vals[:nd]`` taken smallest first (the order MODEL.md 12.1 fixes)."""
     s = 0.0
     for i in range(nd - 1, -1, -1):
         s += vals[i]
-    (vals,)  # keep-alive (heaps.py)
     return s
 
 
 # ----------------------------------------------------------------------------- state
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def refresh_node_nb(st, n, buf):
     """Recompute node ``n``'s free GPU, wholly free devices and largest share from its devices."""
     nd = st.n_dev[n]
@@ -239,10 +247,9 @@ def refresh_node_nb(st, n, buf):
     st.whole_free[n] = w
     st.max_share[n] = buf[0] if nd > 0 else 0.0
     st.node_ver[n] += 1
-    st, buf  # keep-alive (heaps.py)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def empty_node_nb(st, n):
     """Node ``n`` of ``st`` empty: its capacity free, every device wholly free, no GPU part
     (its fragmentation and version are the caller's)."""
@@ -256,20 +263,18 @@ def empty_node_nb(st, n):
         st.node_cls[n, k] = 0
     st.whole_free[n] = nd
     st.max_share[n] = 1.0 if nd > 0 else 0.0
-    (st,)  # keep-alive (heaps.py)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def init_state_nb(st):
     """Empty the cluster of ``st``: every device wholly free, nothing running, fragmentation 0."""
     for n in range(st.cap.shape[0]):
         empty_node_nb(st, n)
         st.node_frag[n] = 0.0
         st.node_ver[n] += 1
-    (st,)  # keep-alive (heaps.py)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def part_fits_nb(st, n, c, g, m, sp):
     """Does a part (c, g, m, spec sp) fit node ``n`` now (MODEL.md 12.3)?
 
@@ -277,20 +282,17 @@ def part_fits_nb(st, n, c, g, m, sp):
     wholly free devices; cpu and mem as in section 4 (tolerance 1e-9).
     """
     if sp >= 0 and not spec_allows_nb(st.spec_ok, sp, st.node_model[n]):
-        ok = False
-    elif st.free[n, 0] < c - FIT_TOL or st.free[n, 2] < m - FIT_TOL:
-        ok = False
-    elif g <= 0.0:
-        ok = True
-    elif g < 1.0:
-        ok = st.max_share[n] >= g - FIT_TOL
-    else:
-        ok = st.whole_free[n] >= int(g)
-    (st,)  # keep-alive (heaps.py)
-    return ok
+        return False
+    if st.free[n, 0] < c - FIT_TOL or st.free[n, 2] < m - FIT_TOL:
+        return False
+    if g <= 0.0:
+        return True
+    if g < 1.0:
+        return st.max_share[n] >= g - FIT_TOL
+    return st.whole_free[n] >= int(g)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def share_device_nb(st, policy, n, g, u_dev):
     """The device a shared request ``g`` takes on node ``n`` (MODEL.md 12.4), or -1 if none fits.
 
@@ -301,40 +303,38 @@ def share_device_nb(st, policy, n, g, u_dev):
     """
     dev_free = st.dev_free
     nd = st.n_dev[n]
-    best = -1
     if policy == PLACEMENT_RANDOM:
         count = 0
         for d in range(nd):
             if dev_free[n, d] >= g - FIT_TOL:
                 count += 1
-        if count > 0:
-            j = min(int(u_dev * count), count - 1)
-            for d in range(nd):
-                if dev_free[n, d] >= g - FIT_TOL:
-                    if j == 0:
-                        best = d
-                        break
-                    j -= 1
-    else:
+        if count == 0:
+            return -1
+        j = min(int(u_dev * count), count - 1)
         for d in range(nd):
-            v = dev_free[n, d]
-            if v < g - FIT_TOL:
-                continue
-            if policy == PLACEMENT_FIRST_FIT:
-                best = d  # the first that fits (best is still -1 here)
-                break
-            if best < 0:
+            if dev_free[n, d] >= g - FIT_TOL:
+                if j == 0:
+                    return d
+                j -= 1
+        return -1
+    best = -1
+    for d in range(nd):
+        v = dev_free[n, d]
+        if v < g - FIT_TOL:
+            continue
+        if policy == PLACEMENT_FIRST_FIT:
+            return d
+        if best < 0:
+            best = d
+        elif policy == PLACEMENT_WORST_FIT:
+            if v > dev_free[n, best]:
                 best = d
-            elif policy == PLACEMENT_WORST_FIT:
-                if v > dev_free[n, best]:
-                    best = d
-            elif v < dev_free[n, best]:
-                best = d
-    st, dev_free  # keep-alive (heaps.py)
+        elif v < dev_free[n, best]:
+            best = d
     return best
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def whole_devices_nb(st, n, k):
     """Bit mask of the ``k`` wholly free devices of lowest index on node ``n`` (0 if there are fewer)."""
     mask = 0
@@ -345,12 +345,10 @@ def whole_devices_nb(st, n, k):
         if st.dev_free[n, d] == 1.0:
             mask |= 1 << d
             taken += 1
-    out = mask if taken == k else 0
-    (st,)  # keep-alive (heaps.py)
-    return out
+    return mask if taken == k else 0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def allocate_nb(st, n, dev, c, g, m, buf):
     """Start a part on node ``n``: subtract its request; returns the bit mask of its devices.
 
@@ -374,11 +372,10 @@ def allocate_nb(st, n, dev, c, g, m, buf):
                     st.dev_free[n, d] = 0.0
             st.node_cls[n, k] += 1
     refresh_node_nb(st, n, buf)
-    st, buf  # keep-alive (heaps.py)
     return mask
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def release_nb(st, n, mask, c, g, m, buf):
     """A part on node ``n`` ends: its request is added back (its devices given by ``mask``)."""
     st.free[n, 0] += c
@@ -390,12 +387,11 @@ def release_nb(st, n, mask, c, g, m, buf):
                 st.dev_free[n, d] = snap_nb(st.dev_free[n, d] + share)
         st.node_cls[n, 0 if g < 1.0 else int(g)] -= 1
     refresh_node_nb(st, n, buf)
-    st, buf  # keep-alive (heaps.py)
 
 
 # ----------------------------------------------------------------------------- fragmentation
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def frag_of_values_nb(vals, nd, cpu_free, model, tg, spec_ok, suf):
     """Fragmentation of a node whose device shares are ``vals[:nd]`` (descending) (MODEL.md 12.7).
 
@@ -430,41 +426,35 @@ def frag_of_values_nb(vals, nd, cpu_free, model, tg, spec_ok, suf):
             f += p * suf[j]
         else:
             f += p * total
-    vals, tg, spec_ok, suf  # keep-alive (heaps.py)
     return f
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def node_frag_nb(st, tg, n, buf, buf2):
     """Fragmentation F_n of node ``n`` in its current state (MODEL.md 12.7)."""
     nd = st.n_dev[n]
     sorted_desc_nb(st.dev_free, n, nd, buf)
-    f = frag_of_values_nb(buf, nd, st.free[n, 0], st.node_model[n], tg, st.spec_ok, buf2)
-    st, tg, buf, buf2  # keep-alive (heaps.py)
-    return f
+    return frag_of_values_nb(buf, nd, st.free[n, 0], st.node_model[n], tg, st.spec_ok, buf2)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def update_frag_nb(st, tg, n, buf, buf2):
     """Recompute node ``n``'s cached fragmentation; returns the change (for the cluster's total)."""
     old = st.node_frag[n]
     st.node_frag[n] = node_frag_nb(st, tg, n, buf, buf2) if tg.p.shape[0] > 0 else 0.0
-    dfrag = st.node_frag[n] - old
-    st, tg, buf, buf2  # keep-alive (heaps.py)
-    return dfrag
+    return st.node_frag[n] - old
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def init_frag_nb(st, tg, buf, buf2):
     """Compute every node's fragmentation (after :func:`init_state_nb`, once targets are known); returns the sum."""
     total = 0.0
     for n in range(st.cap.shape[0]):
         total += update_frag_nb(st, tg, n, buf, buf2)
-    st, tg, buf, buf2  # keep-alive (heaps.py)
     return total
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def frag_after_nb(st, tg, n, dev, c, g, buf, buf2):
     """F_n as it would be after a part (c, g) starts on node ``n`` (a shared one on device ``dev``).
 
@@ -482,14 +472,12 @@ def frag_after_nb(st, tg, n, dev, c, g, buf, buf2):
             v = 0.0
             k -= 1
         size = insert_desc_nb(buf, size, v)
-    f = frag_of_values_nb(buf, nd, st.free[n, 0] - c, st.node_model[n], tg, st.spec_ok, buf2)
-    st, tg, buf, buf2  # keep-alive (heaps.py)
-    return f
+    return frag_of_values_nb(buf, nd, st.free[n, 0] - c, st.node_model[n], tg, st.spec_ok, buf2)
 
 
 # ----------------------------------------------------------------------------- scores
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fgd_score_nb(st, tg, n, c, g, sc):
     """fgd's score of node ``n`` and the device a shared request takes there (MODEL.md 12.5).
 
@@ -498,37 +486,35 @@ def fgd_score_nb(st, tg, n, c, g, sc):
     equal shares give equal results, so each share is evaluated once).
     """
     before = st.node_frag[n]
-    best = NEG_INF
-    best_dev = -1
-    seen = sc.seen
     if g <= 0.0 or g >= 1.0:
         after = frag_after_nb(st, tg, n, -1, c, g, sc.buf, sc.buf2)
-        best = ifloor_nb(1.0 / (1.0 + math.exp(-(before - after))) * 100.0)
-    else:
-        n_seen = 0
-        for d in range(st.n_dev[n]):
-            v = st.dev_free[n, d]
-            if v < g - FIT_TOL:
-                continue
-            score = NEG_INF
-            for i in range(n_seen):
-                if seen[2 * i] == v:
-                    score = seen[2 * i + 1]
-                    break
-            if score == NEG_INF:
-                after = frag_after_nb(st, tg, n, d, c, g, sc.buf, sc.buf2)
-                score = ifloor_nb(1.0 / (1.0 + math.exp(-(before - after))) * 100.0)
-                seen[2 * n_seen] = v
-                seen[2 * n_seen + 1] = score
-                n_seen += 1
-            if score > best:
-                best = score
-                best_dev = d
-    st, tg, sc, seen  # keep-alive (heaps.py)
+        return ifloor_nb(1.0 / (1.0 + math.exp(-(before - after))) * 100.0), -1
+    best = NEG_INF
+    best_dev = -1
+    n_seen = 0
+    seen = sc.seen
+    for d in range(st.n_dev[n]):
+        v = st.dev_free[n, d]
+        if v < g - FIT_TOL:
+            continue
+        score = NEG_INF
+        for i in range(n_seen):
+            if seen[2 * i] == v:
+                score = seen[2 * i + 1]
+                break
+        if score == NEG_INF:
+            after = frag_after_nb(st, tg, n, d, c, g, sc.buf, sc.buf2)
+            score = ifloor_nb(1.0 / (1.0 + math.exp(-(before - after))) * 100.0)
+            seen[2 * n_seen] = v
+            seen[2 * n_seen + 1] = score
+            n_seen += 1
+        if score > best:
+            best = score
+            best_dev = d
     return best, best_dev
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def node_score_nb(st, policy, n, c, g, m):
     """Score of node ``n`` for a part (c, g, m) under ``policy``; the highest wins (MODEL.md 12.5).
 
@@ -537,11 +523,10 @@ def node_score_nb(st, policy, n, c, g, m):
     highest score wins. Ties are broken by the caller.
     """
     free = st.free
-    cap = st.cap
-    out = 0.0
     if policy == PLACEMENT_FIRST_FIT or policy == PLACEMENT_RANDOM:
-        out = 0.0
-    elif policy == PLACEMENT_BEST_FIT or policy == PLACEMENT_WORST_FIT:
+        return 0.0
+    if policy == PLACEMENT_BEST_FIT or policy == PLACEMENT_WORST_FIT:
+        cap = st.cap
         sc = 0.0
         if cap[n, 0] > 0.0:
             sc += (free[n, 0] - c) / cap[n, 0]
@@ -549,60 +534,50 @@ def node_score_nb(st, policy, n, c, g, m):
             sc += (free[n, 1] - g) / cap[n, 1]
         if cap[n, 2] > 0.0:
             sc += (free[n, 2] - m) / cap[n, 2]
-        out = -sc if policy == PLACEMENT_BEST_FIT else sc
-    else:
-        s_cpu = st.norm[0]
-        s_gpu = st.norm[1]
-        if policy == PLACEMENT_DOT_PRODUCT:
-            dot = (free[n, 0] / s_cpu) * (c / s_cpu) + (free[n, 1] / s_gpu) * (g / s_gpu)
-            out = ifloor_nb(100.0 * (1.0 - dot / 2.0))
-        elif policy == PLACEMENT_GPU_BEST_FIT:
-            sc = 0.5 * (free[n, 0] - c) / s_cpu + 0.5 * (free[n, 1] - g) / s_gpu
-            out = ifloor_nb((1.0 - sc) * 100.0)
-        elif g <= 0.0:  # gpu_packing and gpu_clustering give every node 0 for a part without GPU
-            out = 0.0
-        elif policy == PLACEMENT_GPU_PACKING:
-            w = st.whole_free[n]
-            if w == st.n_dev[n]:
-                out = float(max(33 - w, w))  # an unused node
-            elif g >= 1.0:
-                out = float(max(50 - int(g), 33))  # wholly free devices of a used node
-            else:
-                v = st.dev_free[n, share_device_nb(st, PLACEMENT_BEST_FIT, n, g, 0.0)]
-                if v == 1.0:
-                    out = 49.0  # max(50 - 1, 33): a wholly free device of a used node
-                else:
-                    out = max(100.0 - math.floor(ifloor_nb(100.0 * v) / 10.0), 50.0)  # a shared device
-        else:  # gpu_clustering
-            cls = 0 if g < 1.0 else int(g)
-            base = ifloor_nb(25.0 * (s_gpu - free[n, 1]) / s_gpu)
-            classes = 0
-            for k in range(st.node_cls.shape[1]):
-                if st.node_cls[n, k] > 0:
-                    classes += 1
-            if st.node_cls[n, cls] > 0:
-                out = base + (75.0 if classes == 1 else 50.0)
-            else:
-                out = base + (25.0 if classes == 0 else 0.0)
-    st, free, cap  # keep-alive (heaps.py)
-    return out
+        return -sc if policy == PLACEMENT_BEST_FIT else sc
+    s_cpu = st.norm[0]
+    s_gpu = st.norm[1]
+    if policy == PLACEMENT_DOT_PRODUCT:
+        dot = (free[n, 0] / s_cpu) * (c / s_cpu) + (free[n, 1] / s_gpu) * (g / s_gpu)
+        return ifloor_nb(100.0 * (1.0 - dot / 2.0))
+    if policy == PLACEMENT_GPU_BEST_FIT:
+        sc = 0.5 * (free[n, 0] - c) / s_cpu + 0.5 * (free[n, 1] - g) / s_gpu
+        return ifloor_nb((1.0 - sc) * 100.0)
+    if g <= 0.0:  # gpu_packing and gpu_clustering give every node 0 for a part without GPU
+        return 0.0
+    if policy == PLACEMENT_GPU_PACKING:
+        w = st.whole_free[n]
+        if w == st.n_dev[n]:
+            return float(max(33 - w, w))  # an unused node
+        if g >= 1.0:
+            return float(max(50 - int(g), 33))  # wholly free devices of a used node
+        v = st.dev_free[n, share_device_nb(st, PLACEMENT_BEST_FIT, n, g, 0.0)]
+        if v == 1.0:
+            return 49.0  # max(50 - 1, 33): a wholly free device of a used node
+        return max(100.0 - math.floor(ifloor_nb(100.0 * v) / 10.0), 50.0)  # a shared device
+    # gpu_clustering
+    cls = 0 if g < 1.0 else int(g)
+    base = ifloor_nb(25.0 * (s_gpu - free[n, 1]) / s_gpu)
+    classes = 0
+    for k in range(st.node_cls.shape[1]):
+        if st.node_cls[n, k] > 0:
+            classes += 1
+    if st.node_cls[n, cls] > 0:
+        return base + (75.0 if classes == 1 else 50.0)
+    return base + (25.0 if classes == 0 else 0.0)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def node_value_nb(st, tg, policy, n, c, g, m, sp, sc):
     """(score, fgd device) of node ``n`` for a part, or (-inf, -1) if the part does not fit there."""
-    score = NEG_INF
-    dev = -1
-    if part_fits_nb(st, n, c, g, m, sp):
-        if policy == PLACEMENT_FGD:
-            score, dev = fgd_score_nb(st, tg, n, c, g, sc)
-        else:
-            score = node_score_nb(st, policy, n, c, g, m)
-    st, tg, sc  # keep-alive (heaps.py)
-    return score, dev
+    if not part_fits_nb(st, n, c, g, m, sp):
+        return NEG_INF, -1
+    if policy == PLACEMENT_FGD:
+        return fgd_score_nb(st, tg, n, c, g, sc)
+    return node_score_nb(st, policy, n, c, g, m), -1
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def select_node_nb(scores, excl, token, pick_random, u_node):
     """The winner among ``scores`` (-inf: does not fit), skipping nodes with ``excl == token``.
 
@@ -622,20 +597,18 @@ def select_node_nb(scores, excl, token, pick_random, u_node):
             first = n
         elif s == best:
             count += 1
-    out = first
-    if count > 1 and pick_random:
-        j = min(int(u_node * count), count - 1)
-        for n in range(first, scores.shape[0]):
-            if scores[n] == best and excl[n] != token:
-                if j == 0:
-                    out = n
-                    break
-                j -= 1
-    scores, excl  # keep-alive (heaps.py)
-    return out
+    if count <= 1 or not pick_random:
+        return first
+    j = min(int(u_node * count), count - 1)
+    for n in range(first, scores.shape[0]):
+        if scores[n] == best and excl[n] != token:
+            if j == 0:
+                return n
+            j -= 1
+    return first
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def choose_node_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, token, sc):
     """The node (and, for a shared request, the device) a part goes to, or (-1, -1) (MODEL.md 12.3-12.5).
 
@@ -649,29 +622,22 @@ def choose_node_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, token, sc):
         device is -1 unless the request is a fraction.
     """
     share = g > 0.0 and g < 1.0
-    node = -1
-    dev = -1
     if policy == PLACEMENT_FIRST_FIT and ties == TIES_INDEX:
         for n in range(st.cap.shape[0]):  # the first node that fits: no need to score the others
             if sc.excl[n] != token and part_fits_nb(st, n, c, g, m, sp):
-                node = n
-                if share:
-                    dev = share_device_nb(st, policy, n, g, u_dev)
-                break
-    else:
-        for n in range(st.cap.shape[0]):
-            sc.score[n], sc.dev[n] = node_value_nb(st, tg, policy, n, c, g, m, sp, sc)
-        node = select_node_nb(sc.score, sc.excl, token, policy == PLACEMENT_RANDOM or ties != TIES_INDEX, u_node)
-        if node >= 0 and share:
-            if policy == PLACEMENT_FGD:
-                dev = sc.dev[node]
-            else:
-                dev = share_device_nb(st, policy, node, g, u_dev)
-    st, tg, sc  # keep-alive (heaps.py)
-    return node, dev
+                return n, (share_device_nb(st, policy, n, g, u_dev) if share else -1)
+        return -1, -1
+    for n in range(st.cap.shape[0]):
+        sc.score[n], sc.dev[n] = node_value_nb(st, tg, policy, n, c, g, m, sp, sc)
+    node = select_node_nb(sc.score, sc.excl, token, policy == PLACEMENT_RANDOM or ties != TIES_INDEX, u_node)
+    if node < 0 or not share:
+        return node, -1
+    if policy == PLACEMENT_FGD:
+        return node, sc.dev[node]
+    return node, share_device_nb(st, policy, node, g, u_dev)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def choose_node_cached_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, token, sc, shape, cache_score,
                           cache_dev, cache_ver):
     """As :func:`choose_node_nb`, rescoring only the nodes that changed since request shape ``shape`` last came.
@@ -698,17 +664,14 @@ def choose_node_cached_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, toke
             row[n], devs[n] = node_value_nb(st, tg, policy, n, c, g, m, sp, sc)
             ver[n] = st.node_ver[n]
     node = select_node_nb(row, sc.excl, token, policy == PLACEMENT_RANDOM or ties != TIES_INDEX, u_node)
-    dev = -1
-    if node >= 0 and (g > 0.0 and g < 1.0):
-        if policy == PLACEMENT_FGD:
-            dev = devs[node]
-        else:
-            dev = share_device_nb(st, policy, node, g, u_dev)
-    st, tg, sc, cache_score, cache_dev, cache_ver, row, ver, devs  # keep-alive (heaps.py)
-    return node, dev
+    if node < 0 or not (g > 0.0 and g < 1.0):
+        return node, -1
+    if policy == PLACEMENT_FGD:
+        return node, devs[node]
+    return node, share_device_nb(st, policy, node, g, u_dev)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def place_gang_nb(st, tg, policy, ties, c, g, m, sp, reps, u, slot0, sc, shape, cache_score, cache_dev,
                   cache_ver):
     """Place the ``reps`` parts of a task one after another on distinct nodes, all or none (MODEL.md 12.8).
@@ -735,7 +698,6 @@ def place_gang_nb(st, tg, policy, ties, c, g, m, sp, reps, u, slot0, sc, shape, 
     n_gd = st.dev_free.shape[1]
     n_cls = st.node_cls.shape[1]
     dfrag = 0.0
-    placed = True
     for j in range(reps):
         if shape < 0:
             node, dev = choose_node_nb(st, tg, policy, ties, c, g, m, sp, u[slot0 + j, 0], u[slot0 + j, 1], slot0, sc)
@@ -757,9 +719,7 @@ def place_gang_nb(st, tg, policy, ties, c, g, m, sp, reps, u, slot0, sc, shape, 
                     st.node_cls[n, k] = sc.save_i[i, 1 + k]
                 st.node_ver[n] += 1
                 sc.excl[n] = -1  # so that a later attempt of this task may use the node again
-            placed = False
-            dfrag = 0.0
-            break
+            return False, 0.0
         sc.save_f[j, 0] = st.free[node, 0]
         sc.save_f[j, 1] = st.free[node, 1]
         sc.save_f[j, 2] = st.free[node, 2]
@@ -774,8 +734,7 @@ def place_gang_nb(st, tg, policy, ties, c, g, m, sp, reps, u, slot0, sc, shape, 
         sc.gang_mask[j] = allocate_nb(st, node, dev, c, g, m, sc.buf)
         dfrag += update_frag_nb(st, tg, node, sc.buf, sc.buf2)
         sc.excl[node] = slot0
-    st, tg, sc, u, cache_score, cache_dev, cache_ver  # keep-alive (heaps.py)
-    return placed, dfrag
+    return True, dfrag
 
 
 # ----------------------------------------------------------------------------- the event loop's devices
@@ -840,7 +799,7 @@ class DeviceRun(NamedTuple):
     out_gpu: np.ndarray
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def gpu_totals_nb(st):
     """(free GPUs, fragmented GPUs) of the cluster: sums of g_free(n) and F_n in node index order (MODEL.md 12.12)."""
     f = 0.0
@@ -848,26 +807,22 @@ def gpu_totals_nb(st):
     for n in range(st.cap.shape[0]):
         f += st.free[n, 1]
         fr += st.node_frag[n]
-    (st,)  # keep-alive (heaps.py)
     return f, fr
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fits_any_nb(st, nodes, a, b, c, g, m, sp):
     """Does a part (c, g, m, spec sp) fit now on one of the nodes ``nodes[a:b]`` (MODEL.md 12.3)?
 
     ``nodes : int64[:]`` (the loop's log of nodes freed by completions).
     """
-    ok = False
     for x in range(a, b):
         if part_fits_nb(st, nodes[x], c, g, m, sp):
-            ok = True
-            break
-    st, nodes  # keep-alive (heaps.py)
-    return ok
+            return True
+    return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def release_parts_nb(st, tg, sc, part_node, part_mask, slot0, reps, c, g, m):
     """A task's ``reps`` parts (slots ``slot0..``) end: each part's request is released, in part order,
     and its node's fragmentation updated (MODEL.md 12.8)."""
@@ -875,12 +830,11 @@ def release_parts_nb(st, tg, sc, part_node, part_mask, slot0, reps, c, g, m):
         n = part_node[slot0 + j]
         release_nb(st, n, part_mask[slot0 + j], c, g, m, sc.buf)
         update_frag_nb(st, tg, n, sc.buf, sc.buf2)
-    st, tg, sc, part_node, part_mask  # keep-alive (heaps.py)
 
 
 # ----------------------------------------------------------------------- elastic clusters (MODEL.md 12.12)
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def gpu_totals_up_nb(st, state):
     """(free GPUs, fragmented GPUs, GPUs) of the up nodes of an elastic cluster, summed in node
     index order (MODEL.md 12.12). ``state : int64[N]`` -- each slot's state (``NODE_UP``...)."""
@@ -892,28 +846,24 @@ def gpu_totals_up_nb(st, state):
             f += st.free[n, 1]
             fr += st.node_frag[n]
             up += float(st.n_dev[n])
-    st, state  # keep-alive (heaps.py)
     return f, fr, up
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def part_fits_empty_nb(st, n, c, g, m, sp):
     """Does a part (c, g, m, spec sp) fit node ``n`` when it is empty (MODEL.md 12.2, 12.3)?"""
     if sp >= 0 and not spec_allows_nb(st.spec_ok, sp, st.node_model[n]):
-        ok = False
-    elif st.cap[n, 0] < c - FIT_TOL or st.cap[n, 2] < m - FIT_TOL:
-        ok = False
-    elif g <= 0.0:
-        ok = True
-    elif g < 1.0:
-        ok = st.n_dev[n] >= 1
-    else:
-        ok = st.n_dev[n] >= int(g)
-    (st,)  # keep-alive (heaps.py)
-    return ok
+        return False
+    if st.cap[n, 0] < c - FIT_TOL or st.cap[n, 2] < m - FIT_TOL:
+        return False
+    if g <= 0.0:
+        return True
+    if g < 1.0:
+        return st.n_dev[n] >= 1
+    return st.n_dev[n] >= int(g)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def sync_slots_nb(st, tg, sc, state, inst, dev_inst):
     """Bring the device state of an elastic cluster's slots in line with their instances (MODEL.md 12.12).
 
@@ -939,5 +889,4 @@ def sync_slots_nb(st, tg, sc, state, inst, dev_inst):
             st.node_frag[n] = 0.0
             st.node_ver[n] += 1
             changed = True
-    st, tg, sc, state, inst, dev_inst  # keep-alive (heaps.py)
     return changed
