@@ -392,3 +392,12 @@ def test_twins_of_state_changes_bit_for_bit():
     for a, b in zip(*results):
         assert np.array_equal(a, b)
     assert (results[0][3] >= 0).any() and (results[0][3] < 0).any()  # some placed, some failed
+
+
+def test_kernels_compiled_without_reference_counts():
+    """Every compiled kernel of engine/devices.py is built without Numba's runtime (``_nrt=False``): with
+    it, each call counts every array of its arguments up and down atomically (most of the device path's
+    time on the openb trace; module docstring). Without it a kernel cannot allocate, which these never do."""
+    kernels = {name: obj for name, obj in vars(D).items() if hasattr(obj, "py_func") and hasattr(obj, "targetoptions")}
+    assert len(kernels) >= 30
+    assert sorted(name for name, k in kernels.items() if k.targetoptions.get("_nrt", True)) == []

@@ -42,6 +42,20 @@ means no target workload.
 A task's *part* asks for ``c`` cores, ``g`` GPU (0, a fraction in (0, 1) of one
 device, or a whole number of devices) and ``m`` GiB, with GPU-model spec ``sp``
 (an index into ``spec_ok``, -1 for none).
+
+No reference counts (``_nrt=False``). These kernels allocate nothing and keep no
+array beyond a call: every array they touch belongs to a caller that holds it for
+the whole call. With Numba's runtime on, each array argument -- each of the 12 + 5
++ 10 arrays of ``st``, ``tg``, ``sc`` -- costs an atomic increment at the start of
+every call (of every function LLVM does not inline) and a decrement at its end,
+and Numba's pruning of those pairs fails here: a call to another kernel adds an
+error exit that skips the decrements, and LLVM's inlining and jump threading,
+which run before the pruning, split and merge the decrement blocks. The one-exit
+and keep-alive shape that works for the event loop's inlined helpers
+(``heaps.py``) removed a fifth of the time on the openb trace with fgd; NRT
+increments and decrements still took 54% of it. Without the runtime the
+compiler emits none (and refuses to compile an allocation), which
+makes the device path 2 to 3 times faster (benchmarks/README.md, issue 11).
 """
 import math
 from typing import NamedTuple
@@ -164,7 +178,7 @@ def no_targets() -> Targets:
 
 # ----------------------------------------------------------------------------- small helpers
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def snap_nb(x):
     """A device share after an update: within 1e-9 of 1 or 0 it is exactly 1 or 0 (MODEL.md 12.1)."""
     if abs(x - 1.0) <= FIT_TOL:
@@ -174,13 +188,13 @@ def snap_nb(x):
     return x
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def ifloor_nb(x):
     """The integer part used by the study's scores: floor(x + 1e-9), as a float (MODEL.md 12.5)."""
     return math.floor(x + FIT_TOL)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def spec_allows_nb(spec_ok, sp, model):
     """Does GPU-model spec ``sp`` (-1: none) allow a node of model ``model`` (-1: none)?"""
     if sp < 0:
@@ -190,7 +204,7 @@ def spec_allows_nb(spec_ok, sp, model):
     return spec_ok[sp, model] != 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def insert_desc_nb(buf, size, v):
     """Insert ``v`` into the descending ``buf[:size]``; returns size + 1."""
     i = size
@@ -201,7 +215,7 @@ def insert_desc_nb(buf, size, v):
     return size + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def sorted_desc_nb(dev_free, n, nd, buf):
     """Copy node ``n``'s ``nd`` device shares into ``buf[:nd]`` in descending order."""
     size = 0
@@ -209,7 +223,7 @@ def sorted_desc_nb(dev_free, n, nd, buf):
         size = insert_desc_nb(buf, size, dev_free[n, d])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def ascending_sum_nb(vals, nd):
     """Sum of the descending ``vals[:nd]`` taken smallest first (the order MODEL.md 12.1 fixes)."""
     s = 0.0
@@ -220,7 +234,7 @@ def ascending_sum_nb(vals, nd):
 
 # ----------------------------------------------------------------------------- state
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def refresh_node_nb(st, n, buf):
     """Recompute node ``n``'s free GPU, wholly free devices and largest share from its devices."""
     nd = st.n_dev[n]
@@ -235,7 +249,7 @@ def refresh_node_nb(st, n, buf):
     st.node_ver[n] += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def empty_node_nb(st, n):
     """Node ``n`` of ``st`` empty: its capacity free, every device wholly free, no GPU part
     (its fragmentation and version are the caller's)."""
@@ -251,7 +265,7 @@ def empty_node_nb(st, n):
     st.max_share[n] = 1.0 if nd > 0 else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def init_state_nb(st):
     """Empty the cluster of ``st``: every device wholly free, nothing running, fragmentation 0."""
     for n in range(st.cap.shape[0]):
@@ -260,7 +274,7 @@ def init_state_nb(st):
         st.node_ver[n] += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def part_fits_nb(st, n, c, g, m, sp):
     """Does a part (c, g, m, spec sp) fit node ``n`` now (MODEL.md 12.3)?
 
@@ -278,7 +292,7 @@ def part_fits_nb(st, n, c, g, m, sp):
     return st.whole_free[n] >= int(g)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def share_device_nb(st, policy, n, g, u_dev):
     """The device a shared request ``g`` takes on node ``n`` (MODEL.md 12.4), or -1 if none fits.
 
@@ -320,7 +334,7 @@ def share_device_nb(st, policy, n, g, u_dev):
     return best
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def whole_devices_nb(st, n, k):
     """Bit mask of the ``k`` wholly free devices of lowest index on node ``n`` (0 if there are fewer)."""
     mask = 0
@@ -334,7 +348,7 @@ def whole_devices_nb(st, n, k):
     return mask if taken == k else 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def allocate_nb(st, n, dev, c, g, m, buf):
     """Start a part on node ``n``: subtract its request; returns the bit mask of its devices.
 
@@ -361,7 +375,7 @@ def allocate_nb(st, n, dev, c, g, m, buf):
     return mask
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def release_nb(st, n, mask, c, g, m, buf):
     """A part on node ``n`` ends: its request is added back (its devices given by ``mask``)."""
     st.free[n, 0] += c
@@ -377,7 +391,7 @@ def release_nb(st, n, mask, c, g, m, buf):
 
 # ----------------------------------------------------------------------------- fragmentation
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def frag_of_values_nb(vals, nd, cpu_free, model, tg, spec_ok, suf):
     """Fragmentation of a node whose device shares are ``vals[:nd]`` (descending) (MODEL.md 12.7).
 
@@ -415,7 +429,7 @@ def frag_of_values_nb(vals, nd, cpu_free, model, tg, spec_ok, suf):
     return f
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def node_frag_nb(st, tg, n, buf, buf2):
     """Fragmentation F_n of node ``n`` in its current state (MODEL.md 12.7)."""
     nd = st.n_dev[n]
@@ -423,7 +437,7 @@ def node_frag_nb(st, tg, n, buf, buf2):
     return frag_of_values_nb(buf, nd, st.free[n, 0], st.node_model[n], tg, st.spec_ok, buf2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def update_frag_nb(st, tg, n, buf, buf2):
     """Recompute node ``n``'s cached fragmentation; returns the change (for the cluster's total)."""
     old = st.node_frag[n]
@@ -431,7 +445,7 @@ def update_frag_nb(st, tg, n, buf, buf2):
     return st.node_frag[n] - old
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def init_frag_nb(st, tg, buf, buf2):
     """Compute every node's fragmentation (after :func:`init_state_nb`, once targets are known); returns the sum."""
     total = 0.0
@@ -440,7 +454,7 @@ def init_frag_nb(st, tg, buf, buf2):
     return total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def frag_after_nb(st, tg, n, dev, c, g, buf, buf2):
     """F_n as it would be after a part (c, g) starts on node ``n`` (a shared one on device ``dev``).
 
@@ -463,7 +477,7 @@ def frag_after_nb(st, tg, n, dev, c, g, buf, buf2):
 
 # ----------------------------------------------------------------------------- scores
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fgd_score_nb(st, tg, n, c, g, sc):
     """fgd's score of node ``n`` and the device a shared request takes there (MODEL.md 12.5).
 
@@ -500,7 +514,7 @@ def fgd_score_nb(st, tg, n, c, g, sc):
     return best, best_dev
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def node_score_nb(st, policy, n, c, g, m):
     """Score of node ``n`` for a part (c, g, m) under ``policy``; the highest wins (MODEL.md 12.5).
 
@@ -553,7 +567,7 @@ def node_score_nb(st, policy, n, c, g, m):
     return base + (25.0 if classes == 0 else 0.0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def node_value_nb(st, tg, policy, n, c, g, m, sp, sc):
     """(score, fgd device) of node ``n`` for a part, or (-inf, -1) if the part does not fit there."""
     if not part_fits_nb(st, n, c, g, m, sp):
@@ -563,7 +577,7 @@ def node_value_nb(st, tg, policy, n, c, g, m, sp, sc):
     return node_score_nb(st, policy, n, c, g, m), -1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def select_node_nb(scores, excl, token, pick_random, u_node):
     """The winner among ``scores`` (-inf: does not fit), skipping nodes with ``excl == token``.
 
@@ -594,7 +608,7 @@ def select_node_nb(scores, excl, token, pick_random, u_node):
     return first
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def choose_node_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, token, sc):
     """The node (and, for a shared request, the device) a part goes to, or (-1, -1) (MODEL.md 12.3-12.5).
 
@@ -623,7 +637,7 @@ def choose_node_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, token, sc):
     return node, share_device_nb(st, policy, node, g, u_dev)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def choose_node_cached_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, token, sc, shape, cache_score,
                           cache_dev, cache_ver):
     """As :func:`choose_node_nb`, rescoring only the nodes that changed since request shape ``shape`` last came.
@@ -657,7 +671,7 @@ def choose_node_cached_nb(st, tg, policy, ties, c, g, m, sp, u_node, u_dev, toke
     return node, share_device_nb(st, policy, node, g, u_dev)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def place_gang_nb(st, tg, policy, ties, c, g, m, sp, reps, u, slot0, sc, shape, cache_score, cache_dev,
                   cache_ver):
     """Place the ``reps`` parts of a task one after another on distinct nodes, all or none (MODEL.md 12.8).
@@ -785,7 +799,7 @@ class DeviceRun(NamedTuple):
     out_gpu: np.ndarray
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def gpu_totals_nb(st):
     """(free GPUs, fragmented GPUs) of the cluster: sums of g_free(n) and F_n in node index order (MODEL.md 12.12)."""
     f = 0.0
@@ -796,7 +810,7 @@ def gpu_totals_nb(st):
     return f, fr
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fits_any_nb(st, nodes, a, b, c, g, m, sp):
     """Does a part (c, g, m, spec sp) fit now on one of the nodes ``nodes[a:b]`` (MODEL.md 12.3)?
 
@@ -808,7 +822,7 @@ def fits_any_nb(st, nodes, a, b, c, g, m, sp):
     return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def release_parts_nb(st, tg, sc, part_node, part_mask, slot0, reps, c, g, m):
     """A task's ``reps`` parts (slots ``slot0..``) end: each part's request is released, in part order,
     and its node's fragmentation updated (MODEL.md 12.8)."""
@@ -820,7 +834,7 @@ def release_parts_nb(st, tg, sc, part_node, part_mask, slot0, reps, c, g, m):
 
 # ----------------------------------------------------------------------- elastic clusters (MODEL.md 12.12)
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def gpu_totals_up_nb(st, state):
     """(free GPUs, fragmented GPUs, GPUs) of the up nodes of an elastic cluster, summed in node
     index order (MODEL.md 12.12). ``state : int64[N]`` -- each slot's state (``NODE_UP``...)."""
@@ -835,7 +849,7 @@ def gpu_totals_up_nb(st, state):
     return f, fr, up
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def part_fits_empty_nb(st, n, c, g, m, sp):
     """Does a part (c, g, m, spec sp) fit node ``n`` when it is empty (MODEL.md 12.2, 12.3)?"""
     if sp >= 0 and not spec_allows_nb(st.spec_ok, sp, st.node_model[n]):
@@ -849,7 +863,7 @@ def part_fits_empty_nb(st, n, c, g, m, sp):
     return st.n_dev[n] >= int(g)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def sync_slots_nb(st, tg, sc, state, inst, dev_inst):
     """Bring the device state of an elastic cluster's slots in line with their instances (MODEL.md 12.12).
 
