@@ -43,10 +43,9 @@ def _indexed_params(fn: ast.FunctionDef) -> set:
 
 
 def _named(stmt) -> set:
+    # a tuple: a bare name is dropped by Numba's bytecode reader and keeps nothing alive
     if isinstance(stmt, ast.Expr):
         v = stmt.value
-        if isinstance(v, ast.Name):
-            return {v.id}
         if isinstance(v, ast.Tuple) and all(isinstance(e, ast.Name) for e in v.elts):
             return {e.id for e in v.elts}
     return set()
@@ -83,7 +82,10 @@ def test_the_rule_finds_a_helper_without_a_keep_alive_line():
     assert _inlined(bad)
     with pytest.raises(AssertionError, match="more than one exit"):
         test_inlined_helper_has_one_exit_and_keeps_its_arrays(bad)
-    half = ast.parse("@njit(inline='always')\ndef g(a, b, i):\n    a[i] = b[i]\n    a\n").body[0]
+    half = ast.parse("@njit(inline='always')\ndef g(a, b, i):\n    a[i] = b[i]\n    (a,)\n").body[0]
+    bare = ast.parse("@njit(inline='always')\ndef h(a, i):\n    a[i] = 0\n    a\n").body[0]
+    with pytest.raises(AssertionError, match=r"names \['a'\]"):
+        test_inlined_helper_has_one_exit_and_keeps_its_arrays(bare)
     with pytest.raises(AssertionError, match=r"names \['b'\]"):
         test_inlined_helper_has_one_exit_and_keeps_its_arrays(half)
 

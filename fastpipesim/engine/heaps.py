@@ -31,7 +31,9 @@ dominates and the other post-dominates) keeps them all: two atomic operations
 per array per call, which took about 60% of the loop's time on a DAG trace.
 So every helper has one exit, and ends with a statement that names each of its
 array arguments (``store, pos, key, ready  # keep-alive``): every decrement is
-then in one block after the body, and the pairs are pruned.
+then in one block after the body, and the pairs are pruned. The line must build a
+tuple: a bare name (``active``) is dropped by Numba's bytecode reader, so a single
+array is named as ``(active,)``.
 """
 from numba import njit
 

@@ -351,7 +351,7 @@ def _activate(active, s):
     """
     active[0] += 1
     active[active[0]] = s
-    active  # keep-alive (heaps.py)
+    (active,)  # keep-alive (heaps.py)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -362,7 +362,7 @@ def _deactivate(active, s):
             active[x] = active[n]
             break
     active[0] = n - 1
-    active  # keep-alive (heaps.py)
+    (active,)  # keep-alive (heaps.py)
 
 
 @njit(cache=True, error_model="numpy")
