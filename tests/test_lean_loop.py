@@ -195,8 +195,8 @@ def test_lean_loop_through_generators_and_traces(monkeypatch, lean_calls):
 
 
 def test_ineligible_runs_take_the_general_loop(monkeypatch, lean_calls):
-    """Pipelines of two tasks, an elastic cluster, the lifecycle, rules, series, devices, staleness or
-    a custom key: the general loop; and a run of jobs does take the lean loop."""
+    """Pipelines of two tasks, an elastic or a large cluster, the lifecycle, rules, series, devices,
+    staleness or a custom key: the general loop; and a run of jobs does take the lean loop."""
     rng = np.random.default_rng(5)
     jobs = jobs_batch(rng, 30)
     cluster = random_cluster(rng)
@@ -225,6 +225,10 @@ def test_ineligible_runs_take_the_general_loop(monkeypatch, lean_calls):
     elastic = fps.Cluster.from_pools([{"pool": "a", "count": 2, "min_count": 1, "max_count": 3, "cpu": 4.0,
                                        "gpu": 2.0, "mem_gb": 32.0}])
     fps.simulate(jobs, elastic, horizon=100.0, **kw)
+    # a cluster of more than LEAN_MAX_NODES nodes (the general loop's log of freed nodes is faster)
+    big = fps.Cluster.from_pools([{"pool": "a", "count": sim_mod.LEAN_MAX_NODES + 1, "cpu": 4.0,
+                                   "gpu": 2.0, "mem_gb": 32.0}])
+    fps.simulate(jobs, big, **kw)
     # jobs of a model with a lifecycle state (MODEL.md 7: no rules, but deploys and gates would act)
     table = ModelTable(model_id=np.array([0]), accuracy=np.array([0.9]), robustness=np.array([0.9]),
                        fairness=np.array([0.9]), deployed_at=np.array([0.0]), drift_per_day=np.array([0.1]),
