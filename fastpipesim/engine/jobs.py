@@ -70,7 +70,7 @@ from .constants import (
     TRIGGER_EXOGENOUS,
 )
 from .heaps import rh_pop, rh_push
-from .loop import _activate, _deactivate, _merge_sift_down, arrival_order_nb, find_node_nb
+from .loop import _accumulate, _activate, _deactivate, _merge_sift_down, arrival_order_nb, find_node_nb
 
 
 @njit(cache=True, error_model="numpy")
@@ -277,14 +277,8 @@ def run_jobs_nb(
             break
         now = t_next
 
-        # time averages over [warmup, end]: the state is constant since last_t (loop._accumulate)
-        lo = max(last_t, warmup)
-        if now > lo:
-            dt = now - lo
-            for q in range(n_pools):
-                for d in range(3):
-                    out_alloc[k, q, d] += pool_alloc[q, d] * dt
-            queue_area += n_ready * dt
+        # time averages over [warmup, end]: the state is constant since last_t
+        queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
         last_t = now
 
         # 1. completions at `now`, by task index. (The heap's pop and push are written out
@@ -436,13 +430,7 @@ def run_jobs_nb(
 
     end = now
     if horizon < np.inf:
-        lo = max(last_t, warmup)
-        if horizon > lo:
-            dt = horizon - lo
-            for q in range(n_pools):
-                for d in range(3):
-                    out_alloc[k, q, d] += pool_alloc[q, d] * dt
-            queue_area += n_ready * dt
+        queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, horizon, n_ready)
         end = horizon
     out_rep[k, 0] = end
     out_rep[k, 1] = n_events
