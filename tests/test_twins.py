@@ -584,6 +584,9 @@ def _simulate_elastic_devices(seed, scaler, placement, ties):
                         record_tasks=True, threads=1, progress=False)
 
 
+# slow: its compiled half compiles the device-elastic variant of the loop (a minute on 2 cores) in
+# a second worker beside test_devices_elastic_oracle, which covers that path in the default run
+@pytest.mark.slow
 def test_whole_engine_in_python_elastic_on_devices(python_engine):
     compiled = [_simulate_elastic_devices(*case) for case in ELASTIC_DEVICE_CASES]
     assert sum(int(r.summary["interruptions"].sum()) for r in compiled) > 0
