@@ -69,7 +69,7 @@ from .constants import (
     STATUS_UNFINISHED,
     TRIGGER_EXOGENOUS,
 )
-from .heaps import rh_pop, rh_push
+from .heaps import ev_pop, ev_push, rh_pop, rh_push
 from .loop import _accumulate, _activate, _deactivate, _merge_sift_down, arrival_order_nb, find_node_nb
 
 
@@ -281,30 +281,10 @@ def run_jobs_nb(
         queue_area += _accumulate(out_alloc, k, pool_alloc, last_t, warmup, now, n_ready)
         last_t = now
 
-        # 1. completions at `now`, by task index. (The heap's pop and push are written out
-        # here: an inlined function that takes arrays costs Numba a reference count per
-        # array and call, which measured as a third of the loop's time.)
+        # 1. completions at `now`, by task index
         while ev_size > 0 and ev_time[0] == now:
             i = ev_task[0]
-            ev_size -= 1
-            lt = ev_time[ev_size]
-            lk = ev_task[ev_size]
-            x = 0
-            while True:
-                c = 2 * x + 1
-                if c >= ev_size:
-                    break
-                if c + 1 < ev_size and (ev_time[c + 1] < ev_time[c]
-                                        or (ev_time[c + 1] == ev_time[c] and ev_task[c + 1] < ev_task[c])):
-                    c += 1
-                if ev_time[c] < lt or (ev_time[c] == lt and ev_task[c] < lk):
-                    ev_time[x] = ev_time[c]
-                    ev_task[x] = ev_task[c]
-                    x = c
-                else:
-                    break
-            ev_time[x] = lt
-            ev_task[x] = lk
+            ev_size = ev_pop(ev_time, ev_task, ev_size)
             g = t0 + i
             n_events += 1
             node = out_node[g]
@@ -406,18 +386,7 @@ def run_jobs_nb(
                 return False  # (never, by the bound above)
             v = speed[node]
             t_end = now + (duration[g] if v == 1.0 else duration[g] / v)  # (x / 1.0 is x: no division)
-            x = ev_size
-            ev_size += 1
-            while x > 0:
-                c = (x - 1) >> 1
-                if t_end < ev_time[c] or (t_end == ev_time[c] and i < ev_task[c]):
-                    ev_time[x] = ev_time[c]
-                    ev_task[x] = ev_task[c]
-                    x = c
-                else:
-                    break
-            ev_time[x] = t_end
-            ev_task[x] = i
+            ev_size = ev_push(ev_time, ev_task, ev_size, t_end, i)
             if not one_queue:
                 if hsize[s] == 0:
                     _deactivate(active, s)
